@@ -1,0 +1,38 @@
+#include "cli/app_context.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "ir/error.h"
+
+namespace scalec::cli {
+
+void write_report(const nlohmann::json& report, const std::string& path) {
+  std::string text = report.dump(2) + "\n";
+  if (path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return;
+  }
+  std::string temp = path + ".tmp";
+  std::FILE* f = std::fopen(temp.c_str(), "wb");
+  if (f == nullptr) throw_io_error("cannot write report '{}': {}", path, std::strerror(errno));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    throw_io_error("cannot write report '{}': {}", path, std::strerror(errno));
+  }
+}
+
+void check_output_is_not_input(const std::string& input, const std::string& output, bool in_place) {
+  struct stat a {}, b {};
+  if (::stat(input.c_str(), &a) != 0 || ::stat(output.c_str(), &b) != 0) return;
+  if (a.st_dev == b.st_dev && a.st_ino == b.st_ino && !in_place) {
+    throw Error(ExitCode::kUsage, fmt::format("output '{}' is the input model; pass --in-place to overwrite it", output));
+  }
+}
+
+}  // namespace scalec::cli

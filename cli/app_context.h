@@ -1,0 +1,26 @@
+#pragma once
+// What every subcommand shares: logging set-up, the exit-code contract, report writing.
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+namespace scalec::cli {
+
+/// Version of the JSON written by --json and --report; bump when a field changes meaning.
+inline constexpr int kReportSchemaVersion = 1;
+
+/// Registers one subcommand on `app`; its callback does the work and may throw scalec::Error.
+using CommandRegistrar = std::function<void(CLI::App& app)>;
+
+void add_inspect_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
+
+/// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files).
+void write_report(const nlohmann::json& report, const std::string& path);
+
+/// Refuses to write over the input unless --in-place was given (exit code 1).
+void check_output_is_not_input(const std::string& input, const std::string& output, bool in_place);
+
+}  // namespace scalec::cli

@@ -1,0 +1,43 @@
+// scalec convert: load, verify and save a model — re-serialize it, or move weights to or from an
+// external data file.
+#include <spdlog/spdlog.h>
+
+#include "cli/app_context.h"
+#include "onnx_io/model_io.h"
+
+namespace scalec::cli {
+
+namespace {
+struct ConvertOptions {
+  std::string model;
+  std::string output;
+  std::string external = "auto";
+  size_t threshold = 1024;
+  bool in_place = false;
+};
+}  // namespace
+
+void add_convert_command(CLI::App& app) {
+  auto opts = std::make_shared<ConvertOptions>();
+  CLI::App* cmd = app.add_subcommand("convert", "Load, verify and save a model (e.g. to move weights to external data)");
+  cmd->add_option("model", opts->model, "ONNX model")->required();
+  cmd->add_option("-o,--output", opts->output, "Output model")->required();
+  cmd->add_option("--external-data", opts->external,
+                  "auto: as the input (or when over 2 GB); always: tensors >= threshold go to OUTPUT.data; never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  cmd->add_option("--external-threshold", opts->threshold, "Smallest tensor (bytes) moved to external data");
+  cmd->add_flag("--in-place", opts->in_place, "Allow the output to be the input file");
+  cmd->callback([opts] {
+    check_output_is_not_input(opts->model, opts->output, opts->in_place);
+    ir::Model m = onnx_io::load_model(opts->model);
+    onnx_io::SaveOptions save;
+    save.external_data = opts->external == "always"  ? onnx_io::ExternalData::kAlways
+                         : opts->external == "never" ? onnx_io::ExternalData::kNever
+                                                     : onnx_io::ExternalData::kAuto;
+    save.external_threshold = opts->threshold;
+    onnx_io::save_model(m, opts->output, save);
+    spdlog::info("wrote {}", opts->output);
+  });
+}
+
+}  // namespace scalec::cli

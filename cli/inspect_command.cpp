@@ -1,0 +1,193 @@
+// scalec inspect: what a model is — header, I/O, op histogram, parameters, bytes, MACs, weights.
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "cli/app_context.h"
+#include "ir/model_stats.h"
+#include "ir/printer.h"
+#include "ir/type_info.h"
+#include "kernels/ops/op_costs.h"
+#include "onnx_io/model_io.h"
+
+namespace scalec::cli {
+
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  bool json = false;
+  bool dump = false;
+  std::string report;
+};
+
+nlohmann::json type_json(const ir::Value* v) {
+  nlohmann::json j;
+  j["name"] = v->name();
+  if (!v->type) return j;
+  if (v->type->kind == ir::TypeInfo::Kind::kOpaque) {
+    j["type"] = "non-tensor";
+    return j;
+  }
+  j["dtype"] = std::string(ir::dtype_name(v->type->dtype()));
+  if (v->type->shape) {
+    nlohmann::json dims = nlohmann::json::array();
+    for (const ir::Dim& d : *v->type->shape) {
+      if (d.value) dims.push_back(*d.value);
+      else if (!d.param.empty()) dims.push_back(d.param);
+      else dims.push_back(nullptr);
+    }
+    j["shape"] = dims;
+  }
+  return j;
+}
+
+nlohmann::json build_report(const std::string& path, const ir::Model& m) {
+  ir::ModelStats stats = ir::compute_model_stats(*m.graph);
+  kernels::GraphMacs macs = kernels::graph_macs(*m.graph);
+  nlohmann::json j;
+  j["schema_version"] = kReportSchemaVersion;
+  j["model"] = path;
+  j["ir_version"] = m.ir_version;
+  nlohmann::json opsets = nlohmann::json::object();
+  for (const auto& o : m.opset_imports) opsets[o.domain.empty() ? "ai.onnx" : o.domain] = o.version;
+  j["opsets"] = opsets;
+  j["producer"] = {{"name", m.producer_name}, {"version", m.producer_version}};
+  j["graph_name"] = m.graph->name;
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const ir::Value* v : m.graph->inputs) {
+    if (!v->is_initializer()) inputs.push_back(type_json(v));
+  }
+  j["inputs"] = inputs;
+  nlohmann::json outputs = nlohmann::json::array();
+  for (const ir::Value* v : m.graph->outputs) outputs.push_back(type_json(v));
+  j["outputs"] = outputs;
+  j["nodes"] = stats.nodes;
+  j["op_histogram"] = stats.op_histogram;
+  j["parameters"] = stats.parameters;
+  j["bytes"] = stats.bytes;
+  j["macs_per_sample"] = macs.counted_nodes > 0 || macs.unknown_nodes == 0 ? nlohmann::json(macs.macs) : nullptr;
+  j["mac_nodes_counted"] = macs.counted_nodes;
+  j["mac_nodes_without_shapes"] = macs.unknown_nodes;
+  nlohmann::json meta = nlohmann::json::object();
+  for (const auto& [k, v] : m.metadata_props) meta[k] = v;
+  j["metadata"] = meta;
+  nlohmann::json weights = nlohmann::json::array();
+  for (const auto& w : stats.weights) {
+    nlohmann::json e = {{"name", w.name},       {"source", w.from_constant ? "Constant" : "initializer"},
+                        {"dtype", std::string(ir::dtype_name(w.dtype))},
+                        {"shape", w.shape},     {"elements", w.numel},
+                        {"bytes", w.bytes},     {"parameter", w.is_parameter}};
+    if (w.has_values) {
+      e["sparsity"] = w.sparsity;
+      e["min"] = w.min;
+      e["max"] = w.max;
+      e["mean_abs"] = w.mean_abs;
+    }
+    weights.push_back(e);
+  }
+  j["weights"] = weights;
+  return j;
+}
+
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n < 0 ? -n : n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return n < 0 ? "-" + s : s;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  int u = 0;
+  while (b >= 1000 && u < 4) {
+    b /= 1000;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", b) : fmt::format("{:.1f} {}", b, units[u]);
+}
+
+void print_text(const nlohmann::json& j, const ir::Model& m) {
+  std::string out;
+  auto line = [&](const std::string& k, const std::string& v) { out += fmt::format("{:<12} {}\n", k, v); };
+  line("model", j["model"].get<std::string>());
+  std::string opsets;
+  for (auto& [d, v] : j["opsets"].items()) opsets += fmt::format("{}{} {}", opsets.empty() ? "" : ", ", d, v.get<int64_t>());
+  line("format", fmt::format("IR {}, opset {}", m.ir_version, opsets));
+  line("producer", fmt::format("{} {}", m.producer_name, m.producer_version));
+  auto io = [&](const char* label, const std::vector<ir::Value*>& vals) {
+    bool first = true;
+    for (const ir::Value* v : vals) {
+      if (v->is_initializer()) continue;
+      line(first ? label : "", fmt::format("{}: {}", v->name(), v->type ? ir::type_to_string(*v->type) : "?"));
+      first = false;
+    }
+  };
+  io("inputs", m.graph->inputs);
+  io("outputs", m.graph->outputs);
+  std::string hist;
+  for (auto& [op, n] : j["op_histogram"].items()) hist += fmt::format("{}{} {}", hist.empty() ? "" : ", ", op, n.get<int64_t>());
+  line("nodes", fmt::format("{} ({})", j["nodes"].get<int64_t>(), hist));
+  line("parameters", with_commas(j["parameters"].get<int64_t>()));
+  line("bytes", fmt::format("{} ({})", with_commas(j["bytes"].get<int64_t>()), human_bytes(j["bytes"].get<double>())));
+  int64_t counted = j["mac_nodes_counted"], unknown = j["mac_nodes_without_shapes"];
+  if (j["macs_per_sample"].is_null()) {
+    line("MACs", fmt::format("unknown ({} MAC ops without recorded shapes)", unknown));
+  } else {
+    line("MACs", fmt::format("{} per sample{}", with_commas(j["macs_per_sample"].get<int64_t>()),
+                             unknown ? fmt::format(" (+{} ops without recorded shapes)", unknown)
+                                     : fmt::format(" ({} MAC ops)", counted)));
+  }
+  if (!j["metadata"].empty()) {
+    bool first = true;
+    for (auto& [k, v] : j["metadata"].items()) {
+      line(first ? "metadata" : "", fmt::format("{} = {}", k, v.get<std::string>()));
+      first = false;
+    }
+  }
+  out += fmt::format("\n{:<36} {:<18} {:<8} {:>10} {:>9} {:>11} {:>11} {:>11}\n", "weight", "shape", "dtype", "elements",
+                     "sparsity", "min", "max", "mean|w|");
+  for (const auto& w : j["weights"]) {
+    std::string shape = "[";
+    for (size_t i = 0; i < w["shape"].size(); ++i) shape += (i ? "," : "") + std::to_string(w["shape"][i].get<int64_t>());
+    shape += "]";
+    std::string name = w["name"].get<std::string>();
+    if (w["source"] == "Constant") name += " (Constant)";
+    if (w.contains("min")) {
+      out += fmt::format("{:<36} {:<18} {:<8} {:>10} {:>8.1f}% {:>11.4g} {:>11.4g} {:>11.4g}\n", name, shape,
+                         w["dtype"].get<std::string>(), w["elements"].get<int64_t>(),
+                         100 * w["sparsity"].get<double>(), w["min"].get<double>(), w["max"].get<double>(),
+                         w["mean_abs"].get<double>());
+    } else {
+      out += fmt::format("{:<36} {:<18} {:<8} {:>10}\n", name, shape, w["dtype"].get<std::string>(),
+                         w["elements"].get<int64_t>());
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+}  // namespace
+
+void add_inspect_command(CLI::App& app) {
+  auto opts = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Describe a model: I/O, ops, parameters, bytes, MACs, weights");
+  cmd->add_option("model", opts->model, "ONNX model")->required();
+  cmd->add_flag("--json", opts->json, "Print the report as JSON on stdout");
+  cmd->add_flag("--dump", opts->dump, "Also print the graph, one line per node");
+  cmd->add_option("--report", opts->report, "Write the JSON report to PATH ('-' for stdout)");
+  cmd->callback([opts] {
+    ir::Model m = onnx_io::load_model(opts->model);
+    nlohmann::json j = build_report(opts->model, m);
+    if (opts->json) {
+      write_report(j, "-");
+    } else {
+      print_text(j, m);
+    }
+    if (opts->dump) {
+      std::string text = "\n" + ir::model_to_text(m);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+    }
+    if (!opts->report.empty()) write_report(j, opts->report);
+  });
+}
+
+}  // namespace scalec::cli

@@ -1,0 +1,64 @@
+// scalec: command-line model compression for ONNX. Maps every failure to DESIGN.md's exit codes.
+#include <cstdio>
+#include <new>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "cli/app_context.h"
+#include "ir/error.h"
+#include "kernels/device.h"
+
+#ifndef SCALEC_VERSION
+#define SCALEC_VERSION "unknown"
+#endif
+
+namespace {
+
+std::string version_text() {
+  auto cuda = scalec::kernels::cuda_status();
+  return fmt::format("scalec {} (built for {}, CUDA kernels: {})", SCALEC_VERSION, SCALEC_MARCH,
+                     cuda.compiled ? "yes" : "no");
+}
+
+void set_up_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("scalec");  // logs on stderr; results on stdout
+  logger->set_pattern("[scalec] %^%l%$: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"scalec: compress ONNX models (prune, quantize, distill) natively on the graph", "scalec"};
+  app.set_version_flag("--version", version_text());
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.footer("Exit codes: 0 ok, 1 usage, 2 bad input, 3 target missed, 4 I/O error writing output, 70 internal.");
+
+  scalec::cli::add_inspect_command(app);
+  scalec::cli::add_convert_command(app);
+
+  try {
+    app.parse_complete_callback([&] { set_up_logging(log_level); });
+    app.parse(argc, argv);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // --help and --version arrive as ParseErrors with exit code 0; every usage error maps to 1.
+    int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(scalec::ExitCode::kUsage);
+  } catch (const scalec::Error& e) {
+    std::fprintf(stderr, "scalec: error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "scalec: error: out of memory\n");
+    return static_cast<int>(scalec::ExitCode::kInternal);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "scalec: internal error: %s\n", e.what());
+    return static_cast<int>(scalec::ExitCode::kInternal);
+  }
+}

@@ -1,0 +1,81 @@
+#include "ir/storage.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "ir/error.h"
+
+namespace scalec::ir {
+
+namespace {
+constexpr size_t kAlignment = 64;  // one cache line; also what AVX-512 loads like
+}
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_bad_input("cannot open '{}': {}", path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw_bad_input("'{}' is not a regular file", path);
+  }
+  auto size = static_cast<size_t>(st.st_size);
+  const std::byte* data = nullptr;
+  if (size > 0) {
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      ::close(fd);
+      throw_bad_input("cannot map '{}': {}", path, std::strerror(err));
+    }
+    data = static_cast<const std::byte*>(p);
+  }
+  ::close(fd);  // the mapping stays valid after close
+  return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
+  auto s = std::shared_ptr<Storage>(new Storage());
+  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded == 0) rounded = kAlignment;
+  void* p = std::aligned_alloc(kAlignment, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, rounded);
+  s->owned_ = static_cast<std::byte*>(p);
+  s->data_ = s->owned_;
+  s->size_ = bytes;
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::map(std::shared_ptr<MappedFile> file, size_t offset, size_t bytes) {
+  if (offset > file->size() || bytes > file->size() - offset) {
+    throw_bad_input("'{}' holds {} bytes; a tensor needs bytes [{}, {})", file->path(), file->size(),
+                    offset, offset + bytes);
+  }
+  auto s = std::shared_ptr<Storage>(new Storage());
+  s->data_ = file->data() + offset;
+  s->size_ = bytes;
+  s->file_offset_ = offset;
+  s->file_ = std::move(file);
+  return s;
+}
+
+Storage::~Storage() { std::free(owned_); }
+
+std::byte* Storage::mutable_data() {
+  if (owned_ == nullptr) throw_internal("write to read-only mapped storage");
+  return owned_;
+}
+
+}  // namespace scalec::ir

@@ -1,0 +1,174 @@
+#include "onnx_io/tensor_proto.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "ir/error.h"
+
+namespace scalec::onnx_io {
+
+using ir::DType;
+
+namespace {
+
+bool unsafe_location(const std::string& loc) {
+  if (loc.empty() || loc.front() == '/') return true;
+  size_t start = 0;
+  while (start <= loc.size()) {
+    size_t end = loc.find('/', start);
+    if (end == std::string::npos) end = loc.size();
+    if (loc.compare(start, end - start, "..") == 0 && end - start == 2) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+template <typename T, typename Field>
+void copy_typed(const Field& field, ir::Tensor& t) {
+  auto out = t.mutable_values<T>();
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(field.Get(static_cast<int>(i)));
+}
+
+// Number of entries the typed field must hold, and the field's name, for `dtype`.
+size_t typed_count(const onnx::TensorProto& p, DType dt, const char** field) {
+  switch (dt) {
+    case DType::kFloat:
+    case DType::kComplex64: *field = "float_data"; return static_cast<size_t>(p.float_data_size());
+    case DType::kDouble:
+    case DType::kComplex128: *field = "double_data"; return static_cast<size_t>(p.double_data_size());
+    case DType::kInt64: *field = "int64_data"; return static_cast<size_t>(p.int64_data_size());
+    case DType::kUInt32:
+    case DType::kUInt64: *field = "uint64_data"; return static_cast<size_t>(p.uint64_data_size());
+    case DType::kString: *field = "string_data"; return static_cast<size_t>(p.string_data_size());
+    default: *field = "int32_data"; return static_cast<size_t>(p.int32_data_size());
+  }
+}
+
+ir::Tensor from_typed_fields(const onnx::TensorProto& p, DType dt, std::vector<int64_t> shape, const std::string& what) {
+  ir::Tensor t(dt, shape);
+  int64_t numel = t.numel();
+  const char* field = "";
+  size_t have = typed_count(p, dt, &field);
+  size_t need = static_cast<size_t>(numel);
+  if (dt == DType::kComplex64 || dt == DType::kComplex128) need *= 2;
+  if (dt == DType::kInt4 || dt == DType::kUInt4 || dt == DType::kFloat4E2M1) need = t.storage_bytes();
+  if (have != need) {
+    throw_bad_input("{}: {} holds {} values but {}{} needs {}", what, field, have, ir::dtype_name(dt),
+                    ir::shape_to_string(shape), need);
+  }
+  switch (dt) {
+    case DType::kFloat:
+    case DType::kComplex64: copy_typed<float>(p.float_data(), t); break;
+    case DType::kDouble:
+    case DType::kComplex128: copy_typed<double>(p.double_data(), t); break;
+    case DType::kInt64: copy_typed<int64_t>(p.int64_data(), t); break;
+    case DType::kUInt32: copy_typed<uint32_t>(p.uint64_data(), t); break;
+    case DType::kUInt64: copy_typed<uint64_t>(p.uint64_data(), t); break;
+    case DType::kInt32: copy_typed<int32_t>(p.int32_data(), t); break;
+    case DType::kInt16: copy_typed<int16_t>(p.int32_data(), t); break;
+    case DType::kUInt16:
+    case DType::kFloat16:
+    case DType::kBFloat16: copy_typed<uint16_t>(p.int32_data(), t); break;  // bit patterns
+    case DType::kString: {
+      std::vector<std::string> s(p.string_data().begin(), p.string_data().end());
+      return ir::Tensor::from_strings(std::move(shape), std::move(s));
+    }
+    default: copy_typed<uint8_t>(p.int32_data(), t); break;  // 8-bit types; 4-bit types packed per byte
+  }
+  return t;
+}
+
+}  // namespace
+
+std::shared_ptr<ir::MappedFile> ExternalDataResolver::map(const std::string& location, const std::string& tensor_name) {
+  if (unsafe_location(location)) {
+    throw_bad_input("tensor '{}': external data location '{}' is refused (absolute paths and '..' may not leave "
+                    "the model's folder)", tensor_name, location);
+  }
+  auto it = files_.find(location);
+  if (it != files_.end()) return it->second;
+  std::string path = base_dir_ + "/" + location;
+  std::shared_ptr<ir::MappedFile> f;
+  try {
+    f = ir::MappedFile::open(path);
+  } catch (const Error& e) {
+    throw_bad_input("tensor '{}': external data: {}", tensor_name, e.what());
+  }
+  files_.emplace(location, f);
+  return f;
+}
+
+ir::Tensor tensor_from_proto(const onnx::TensorProto& p, ExternalDataResolver& external, const std::string& what) {
+  if (!ir::dtype_is_known(p.data_type())) throw_bad_input("{}: unsupported data_type {}", what, p.data_type());
+  auto dt = static_cast<DType>(p.data_type());
+  std::vector<int64_t> shape(p.dims().begin(), p.dims().end());
+  for (int64_t d : shape) {
+    if (d < 0) throw_bad_input("{}: negative dimension in {}", what, ir::shape_to_string(shape));
+  }
+  if (p.has_segment()) throw_bad_input("{}: segmented tensors are not supported", what);
+  int64_t numel = 1;
+  for (int64_t d : shape) numel *= d;
+  size_t need = ir::dtype_storage_bytes(dt, numel);
+
+  if (p.data_location() == onnx::TensorProto::EXTERNAL) {
+    if (dt == DType::kString) throw_bad_input("{}: string tensors cannot use external data", what);
+    std::string location;
+    size_t offset = 0;
+    std::optional<size_t> length;
+    for (const auto& kv : p.external_data()) {
+      if (kv.key() == "location") location = kv.value();
+      else if (kv.key() == "offset") offset = std::stoull(kv.value());
+      else if (kv.key() == "length") length = std::stoull(kv.value());
+    }
+    if (length && *length != need) {
+      throw_bad_input("{}: external data length {} but {}{} needs {} bytes", what, *length, ir::dtype_name(dt),
+                      ir::shape_to_string(shape), need);
+    }
+    auto file = external.map(location, p.name());
+    auto storage = ir::Storage::map(file, offset, need);
+    size_t elem = static_cast<size_t>(std::max(1, ir::dtype_bits(dt) / 8));
+    if (offset % elem != 0) {  // misaligned for typed access: copy instead of mapping
+      auto owned = ir::Storage::allocate(need);
+      std::memcpy(owned->mutable_data(), storage->data(), need);
+      storage = owned;
+    }
+    return ir::Tensor(dt, std::move(shape), std::move(storage));
+  }
+  if (p.has_raw_data() && dt != DType::kString) {
+    if (p.raw_data().size() != need) {
+      throw_bad_input("{}: raw_data holds {} bytes but {}{} needs {}", what, p.raw_data().size(), ir::dtype_name(dt),
+                      ir::shape_to_string(shape), need);
+    }
+    ir::Tensor t(dt, std::move(shape));
+    if (need > 0) std::memcpy(t.mutable_bytes().data(), p.raw_data().data(), need);
+    return t;
+  }
+  return from_typed_fields(p, dt, std::move(shape), what);
+}
+
+void tensor_to_proto(const ir::Tensor& t, onnx::TensorProto* p, ExternalDataSink* sink, size_t threshold) {
+  p->set_data_type(static_cast<int32_t>(t.dtype()));
+  for (int64_t d : t.shape()) p->add_dims(d);
+  if (t.dtype() == DType::kString) {
+    for (const auto& s : t.strings()) p->add_string_data(s);
+    return;
+  }
+  auto bytes = t.bytes();
+  if (sink != nullptr && bytes.size() >= threshold) {
+    size_t offset = sink->append(t);
+    p->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto add = [&](const char* k, const std::string& v) {
+      auto* e = p->add_external_data();
+      e->set_key(k);
+      e->set_value(v);
+    };
+    add("location", sink->location());
+    add("offset", std::to_string(offset));
+    add("length", std::to_string(bytes.size()));
+    return;
+  }
+  p->set_raw_data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+}  // namespace scalec::onnx_io
