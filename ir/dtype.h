@@ -36,7 +36,7 @@ enum class DType : int32_t {
 
 /// Bits per element (4 for int4/uint4/float4); 0 for undefined, string and unknown types.
 int dtype_bits(DType t);
-/// ONNX spelling, e.g. "float", "int8"; "dtype(N)" for an unknown number.
+/// ONNX spelling, e.g. "float", "int8"; "unknown" for a number scalec does not know.
 std::string_view dtype_name(DType t);
 /// True for the floating-point types counted as parameters (float, double, float16, bfloat16, float8).
 bool dtype_is_float(DType t);

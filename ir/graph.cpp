@@ -32,6 +32,19 @@ void for_each_subgraph_node(const Node& node, F&& f) {
     for (const auto& g : a.graphs) visit(g);
   }
 }
+// Calls f(graph) for every subgraph held by `node`'s attributes, recursively.
+template <typename F>
+void for_each_subgraph(const Node& node, F&& f) {
+  for (const Attribute& a : node.attributes()) {
+    auto visit = [&](const std::shared_ptr<Graph>& g) {
+      if (!g) return;
+      f(*g);
+      for (const auto& n : g->nodes()) for_each_subgraph(*n, f);
+    };
+    visit(a.g);
+    for (const auto& g : a.graphs) visit(g);
+  }
+}
 }  // namespace
 
 // ---- Node -----------------------------------------------------------------------------------
@@ -152,21 +165,34 @@ Node* Graph::insert_node_before(const Node* pos, const std::string& op_type,
 }
 
 void Graph::remove_node(Node* node) {
-  for (Value* out : node->outputs_) {
+  for (Value* out : node->outputs_) {  // check everything before changing anything
     if (out == nullptr) continue;
     if (!out->uses_.empty()) {
       throw_internal("cannot remove node '{}' ({}): output '{}' still has {} uses", node->name,
                      node->op_type(), out->name(), out->uses_.size());
     }
-    if (std::find(outputs.begin(), outputs.end(), out) != outputs.end()) {
+    if (is_graph_output_anywhere(out)) {
       throw_internal("cannot remove node '{}': output '{}' is a graph output", node->name, out->name());
     }
-    if (out->producer_ == node) out->producer_ = nullptr;
   }
-  for (size_t i = 0; i < node->inputs_.size(); ++i) Node::drop_use(node->inputs_[i], node, i);
   auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& n) { return n.get() == node; });
   if (it == nodes_.end()) throw_internal("remove_node: node is not in graph '{}'", name);
+  for (Value* out : node->outputs_) {
+    if (out != nullptr && out->producer_ == node) out->producer_ = nullptr;
+  }
+  for (size_t i = 0; i < node->inputs_.size(); ++i) Node::drop_use(node->inputs_[i], node, i);
   nodes_.erase(it);  // subgraph destructors detach their outer-scope uses
+}
+
+bool Graph::is_graph_output_anywhere(const Value* v) const {
+  if (std::find(outputs.begin(), outputs.end(), v) != outputs.end()) return true;
+  bool found = false;
+  for (const auto& n : nodes_) {
+    for_each_subgraph(*n, [&](const Graph& sub) {
+      found = found || std::find(sub.outputs.begin(), sub.outputs.end(), v) != sub.outputs.end();
+    });
+  }
+  return found;
 }
 
 void Graph::replace_all_uses(Value* from, Value* to) {
@@ -174,6 +200,10 @@ void Graph::replace_all_uses(Value* from, Value* to) {
   std::vector<Use> uses = from->uses_;
   for (const Use& u : uses) u.node->set_input(u.input_index, to);
   std::replace(outputs.begin(), outputs.end(), from, to);
+  // A subgraph may return an outer value directly as one of its outputs.
+  for (const auto& n : nodes_) {
+    for_each_subgraph(*n, [&](Graph& sub) { std::replace(sub.outputs.begin(), sub.outputs.end(), from, to); });
+  }
 }
 
 void Graph::remove_unused_values() {
@@ -220,6 +250,9 @@ std::vector<Node*> Graph::topological_order() const {
     for_each_subgraph_node(n, [&](const Node& inner) {
       for (const Value* v : inner.inputs()) depend(i, v);
     });
+    for_each_subgraph(n, [&](const Graph& sub) {
+      for (const Value* v : sub.outputs) depend(i, v);
+    });
   }
 
   std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;
@@ -237,12 +270,23 @@ std::vector<Node*> Graph::topological_order() const {
     }
   }
   if (order.size() != nodes_.size()) {
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      if (pending[i] > 0) {
-        const Node& n = *nodes_[i];
-        throw_bad_input("graph '{}' has a cycle through node '{}' ({})", name, n.name, n.op_type());
+    // Every node still pending has a pending producer; walking back through them must repeat,
+    // and the first repeated node lies on a cycle.
+    std::vector<std::vector<size_t>> producers(nodes_.size());
+    for (size_t p = 0; p < nodes_.size(); ++p) {
+      for (size_t c : consumers[p]) {
+        if (pending[p] > 0) producers[c].push_back(p);
       }
     }
+    size_t at = 0;
+    while (pending[at] == 0) ++at;
+    std::vector<bool> seen(nodes_.size(), false);
+    while (!seen[at]) {
+      seen[at] = true;
+      at = producers[at].front();
+    }
+    const Node& n = *nodes_[at];
+    throw_bad_input("graph '{}' has a cycle through node '{}' ({})", name, n.name, n.op_type());
   }
   return order;
 }
@@ -266,10 +310,19 @@ std::vector<Value*> Graph::outer_scope_values() const {
       }
     }
   };
+  auto visit_outputs = [&](const Graph& sub) {
+    for (Value* v : sub.outputs) {
+      if (v && v->owner_ != this && is_ancestor_or_self(v->owner_, parent_) && seen.insert(v).second) {
+        result.push_back(v);
+      }
+    }
+  };
   for (const auto& n : nodes_) {
     visit(*n);
     for_each_subgraph_node(*n, visit);
+    for_each_subgraph(*n, visit_outputs);
   }
+  visit_outputs(*this);
   return result;
 }
 

@@ -180,6 +180,8 @@ class Graph {
 
  private:
   friend class Node;
+  /// True when `v` is an output of this graph or of any subgraph nested in it.
+  bool is_graph_output_anywhere(const Value* v) const;
   Graph* parent_ = nullptr;
   std::vector<std::unique_ptr<Value>> values_;
   std::unordered_map<std::string, Value*> by_name_;

@@ -79,8 +79,8 @@ TEST_CASE("a cycle is an error", "[verifier]") {
   Graph g("main");
   Value* a = g.create_value("a");
   Value* b = g.create_value("b");
-  g.add_node("Relu", {b}, {a})->name = "P";
-  g.add_node("Neg", {a}, {b})->name = "Q";
+  g.add_node("Relu", {b}, {a})->name = std::string("P");
+  g.add_node("Neg", {a}, {b})->name = std::string("Q");
   VerifyReport r = verify(g);
   CHECK(has_error(r, {"cycle"}));
 }
@@ -110,6 +110,9 @@ TEST_CASE("names must be defined once", "[verifier]") {
 }
 
 TEST_CASE("subgraphs may read enclosing values but not unrelated graphs", "[verifier][subgraph]") {
+  Graph other("other");  // declared first: g's subgraph holds a use of its value until g dies
+  Value* foreign = other.create_value("foreign");
+  other.inputs.push_back(foreign);
   Graph g("main");
   GraphBuilder b(g);
   Value* c = b.input("c", DType::kBool, std::vector<int64_t>{});
@@ -122,9 +125,6 @@ TEST_CASE("subgraphs may read enclosing values but not unrelated graphs", "[veri
   body->outputs.push_back(t);
   CHECK(verify(g).ok());
 
-  Graph other("other");
-  Value* foreign = other.create_value("foreign");
-  other.inputs.push_back(foreign);
   body->add_node("Abs", {foreign}, {body->create_value("u")});
   CHECK(has_error(verify(g), {"foreign", "does not enclose"}));
 }
