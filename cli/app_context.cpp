@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "ir/error.h"
+#include "onnx_io/file_util.h"
 
 namespace scalec::cli {
 
@@ -16,14 +17,12 @@ void write_report(const nlohmann::json& report, const std::string& path) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return;
   }
-  std::string temp = path + ".tmp";
-  std::FILE* f = std::fopen(temp.c_str(), "wb");
-  if (f == nullptr) throw_io_error("cannot write report '{}': {}", path, std::strerror(errno));
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    throw_io_error("cannot write report '{}': {}", path, std::strerror(errno));
+  try {
+    onnx_io::AtomicFile out(path);  // devices and FIFOs are written directly, never replaced
+    out.write(text);
+    out.commit();
+  } catch (const Error& e) {
+    throw Error(e.code(), fmt::format("report: {}", e.what()));
   }
 }
 

@@ -12,7 +12,7 @@ struct ConvertOptions {
   std::string model;
   std::string output;
   std::string external = "auto";
-  size_t threshold = 1024;
+  int64_t threshold = 1024;
   bool in_place = false;
 };
 }  // namespace
@@ -25,7 +25,8 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("--external-data", opts->external,
                   "auto: as the input (or when over 2 GB); always: tensors >= threshold go to OUTPUT.data; never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
-  cmd->add_option("--external-threshold", opts->threshold, "Smallest tensor (bytes) moved to external data");
+  cmd->add_option("--external-threshold", opts->threshold, "Smallest tensor (bytes) moved to external data")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--in-place", opts->in_place, "Allow the output to be the input file");
   cmd->callback([opts] {
     check_output_is_not_input(opts->model, opts->output, opts->in_place);
@@ -34,7 +35,7 @@ void add_convert_command(CLI::App& app) {
     save.external_data = opts->external == "always"  ? onnx_io::ExternalData::kAlways
                          : opts->external == "never" ? onnx_io::ExternalData::kNever
                                                      : onnx_io::ExternalData::kAuto;
-    save.external_threshold = opts->threshold;
+    save.external_threshold = static_cast<size_t>(opts->threshold);
     onnx_io::save_model(m, opts->output, save);
     spdlog::info("wrote {}", opts->output);
   });

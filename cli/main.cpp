@@ -43,14 +43,20 @@ int main(int argc, char** argv) {
   scalec::cli::add_inspect_command(app);
   scalec::cli::add_convert_command(app);
 
+  // CLI11 reports an unknown word only as "A subcommand is required"; name it instead.
+  if (argc > 1 && argv[1][0] != '-' && app.get_subcommands([&](CLI::App* s) { return s->get_name() == argv[1]; }).empty()) {
+    std::fprintf(stderr, "scalec: error: unknown subcommand '%s' (run 'scalec --help' for the list)\n", argv[1]);
+    return static_cast<int>(scalec::ExitCode::kUsage);
+  }
   try {
     app.parse_complete_callback([&] { set_up_logging(log_level); });
     app.parse(argc, argv);
     return 0;
   } catch (const CLI::ParseError& e) {
     // --help and --version arrive as ParseErrors with exit code 0; every usage error maps to 1.
-    int code = app.exit(e);
-    return code == 0 ? 0 : static_cast<int>(scalec::ExitCode::kUsage);
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "scalec: error: %s\nRun with --help for more information.\n", e.what());
+    return static_cast<int>(scalec::ExitCode::kUsage);
   } catch (const scalec::Error& e) {
     std::fprintf(stderr, "scalec: error: %s\n", e.what());
     return static_cast<int>(e.code());

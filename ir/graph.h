@@ -40,8 +40,9 @@ class Value {
   std::string doc_string;
   /// Serialized fields of the ValueInfoProto this scalec build does not know (newer ONNX).
   std::string unknown_fields;
-  /// Same for the initializer's TensorProto.
-  std::string initializer_unknown_fields;
+  /// The initializer's TensorProto fields beyond name, type, shape and data (doc_string, newer
+  /// fields), serialized; onnx_io restores them on save.
+  std::string initializer_extras;
 
   bool is_initializer() const { return initializer.has_value(); }
 
@@ -74,6 +75,7 @@ struct Attribute {
   std::vector<Tensor> tensors;
   std::vector<std::shared_ptr<Graph>> graphs;
   std::vector<std::string> opaque;  ///< serialized sparse tensors / type protos
+  std::vector<std::string> tensor_extras;  ///< per tensor (t, then tensors): see Value::initializer_extras
   std::string ref_attr_name;        ///< set inside function bodies
   std::string doc_string;
   std::string unknown_fields;

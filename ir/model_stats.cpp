@@ -53,6 +53,8 @@ std::optional<Tensor> constant_tensor(const Node& n) {
     }
     if (a.name == "value_int") return Tensor::from_int64s({}, std::span<const int64_t>(&a.i, 1));
     if (a.name == "value_ints") return Tensor::from_int64s({static_cast<int64_t>(a.ints.size())}, a.ints);
+    if (a.name == "value_string") return Tensor::from_strings({}, {a.s});
+    if (a.name == "value_strings") return Tensor::from_strings({static_cast<int64_t>(a.strings.size())}, a.strings);
   }
   return std::nullopt;
 }
@@ -62,7 +64,7 @@ void walk(const Graph& g, ModelStats& s) {
   for (const auto& n : g.nodes()) {
     ++s.nodes;
     ++s.op_histogram[n->domain().empty() || n->domain() == "ai.onnx" ? n->op_type() : n->domain() + "::" + n->op_type()];
-    if (n->op_type() == "Constant" && n->domain().empty()) {
+    if (n->op_type() == "Constant" && (n->domain().empty() || n->domain() == "ai.onnx")) {
       if (auto t = constant_tensor(*n)) {
         s.weights.push_back(stats_of(n->output(0) ? n->output(0)->name() : n->name, true, *t));
       }

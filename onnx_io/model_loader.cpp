@@ -74,8 +74,8 @@ class Loader {
       Value* v = g->find_value(tp.name());
       bool is_input = v && std::find(g->inputs.begin(), g->inputs.end(), v) != g->inputs.end() && !v->is_initializer();
       if (!is_input) v = g->create_value(tp.name());
-      v->initializer = tensor_from_proto(tp, external_, fmt::format("initializer '{}'", tp.name()));
-      v->initializer_unknown_fields = unknown_fields_of(tp);
+      v->initializer = tensor_from_proto(tp, external_, fmt::format("'{}': initializer '{}'", file_, tp.name()));
+      v->initializer_extras = tensor_proto_extras(tp);
       g->initializers.push_back(v);
     }
     // Outputs first, so nodes stored out of order (and subgraphs) can refer to later values.
@@ -133,19 +133,26 @@ class Loader {
     a.unknown_fields = unknown_fields_of(ap);
     auto type = ap.type();
     if (type == P::UNDEFINED) type = infer_type(ap);  // very old models leave `type` unset
-    std::string what = fmt::format("attribute '{}' of node '{}'", ap.name(), node_name);
+    std::string what = fmt::format("'{}': attribute '{}' of node '{}'", file_, ap.name(), node_name);
     switch (type) {
       case P::FLOAT: a.kind = K::kFloat; a.f = ap.f(); break;
       case P::INT: a.kind = K::kInt; a.i = ap.i(); break;
       case P::STRING: a.kind = K::kString; a.s = ap.s(); break;
-      case P::TENSOR: a.kind = K::kTensor; a.t = tensor_from_proto(ap.t(), external_, what); break;
+      case P::TENSOR:
+        a.kind = K::kTensor;
+        a.t = tensor_from_proto(ap.t(), external_, what);
+        a.tensor_extras.push_back(tensor_proto_extras(ap.t()));
+        break;
       case P::GRAPH: a.kind = K::kGraph; a.g = graph(ap.g(), &g); break;
       case P::FLOATS: a.kind = K::kFloats; a.floats.assign(ap.floats().begin(), ap.floats().end()); break;
       case P::INTS: a.kind = K::kInts; a.ints.assign(ap.ints().begin(), ap.ints().end()); break;
       case P::STRINGS: a.kind = K::kStrings; a.strings.assign(ap.strings().begin(), ap.strings().end()); break;
       case P::TENSORS:
         a.kind = K::kTensors;
-        for (const auto& t : ap.tensors()) a.tensors.push_back(tensor_from_proto(t, external_, what));
+        for (const auto& t : ap.tensors()) {
+          a.tensors.push_back(tensor_from_proto(t, external_, what));
+          a.tensor_extras.push_back(tensor_proto_extras(t));
+        }
         break;
       case P::GRAPHS:
         a.kind = K::kGraphs;

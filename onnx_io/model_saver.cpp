@@ -90,7 +90,7 @@ class Saver {
       auto* tp = gp->add_initializer();
       tp->set_name(v->name());
       tensor_to_proto(*v->initializer, tp, sink_, threshold_);
-      restore_unknown_fields(tp, v->initializer_unknown_fields);
+      restore_unknown_fields(tp, v->initializer_extras);
     }
     for (const auto& n : g.nodes()) node(*n, gp->add_node());
     for (const Value* v : g.outputs) {
@@ -133,14 +133,24 @@ class Saver {
       case K::kFloat: ap->set_type(P::FLOAT); ap->set_f(a.f); break;
       case K::kInt: ap->set_type(P::INT); ap->set_i(a.i); break;
       case K::kString: ap->set_type(P::STRING); ap->set_s(a.s); break;
-      case K::kTensor: ap->set_type(P::TENSOR); tensor_to_proto(*a.t, ap->mutable_t(), sink_, threshold_); break;
+      // Attribute tensors stay inline, as onnx.save does: runtimes read Constant values (Reshape
+      // shapes) during shape inference and ONNX Runtime cannot read them from external data.
+      case K::kTensor:
+        ap->set_type(P::TENSOR);
+        tensor_to_proto(*a.t, ap->mutable_t(), nullptr, 0);
+        if (!a.tensor_extras.empty()) restore_unknown_fields(ap->mutable_t(), a.tensor_extras[0]);
+        break;
       case K::kGraph: ap->set_type(P::GRAPH); graph(*a.g, ap->mutable_g()); break;
       case K::kFloats: ap->set_type(P::FLOATS); for (float f : a.floats) ap->add_floats(f); break;
       case K::kInts: ap->set_type(P::INTS); for (int64_t i : a.ints) ap->add_ints(i); break;
       case K::kStrings: ap->set_type(P::STRINGS); for (const auto& s : a.strings) ap->add_strings(s); break;
       case K::kTensors:
         ap->set_type(P::TENSORS);
-        for (const auto& t : a.tensors) tensor_to_proto(t, ap->add_tensors(), sink_, threshold_);
+        for (size_t i = 0; i < a.tensors.size(); ++i) {
+          auto* tp = ap->add_tensors();
+          tensor_to_proto(a.tensors[i], tp, nullptr, 0);
+          if (i < a.tensor_extras.size()) restore_unknown_fields(tp, a.tensor_extras[i]);
+        }
         break;
       case K::kGraphs:
         ap->set_type(P::GRAPHS);

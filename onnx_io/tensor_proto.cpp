@@ -1,6 +1,7 @@
 #include "onnx_io/tensor_proto.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <optional>
 
@@ -79,7 +80,44 @@ ir::Tensor from_typed_fields(const onnx::TensorProto& p, DType dt, std::vector<i
   return t;
 }
 
+// A non-negative decimal from an external_data entry.
+size_t parse_size(const std::string& text, const char* key, const std::string& what) {
+  size_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    throw_bad_input("{}: external data {} '{}' is not a non-negative integer", what, key, text);
+  }
+  return v;
+}
+
+// Element count of `shape`, refusing negative dims and products that overflow.
+int64_t checked_numel(const std::vector<int64_t>& shape, ir::DType dt, const std::string& what) {
+  constexpr int64_t kMaxBytes = int64_t{1} << 48;  // 256 TiB: far beyond any real tensor
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw_bad_input("{}: negative dimension in {}", what, ir::shape_to_string(shape));
+    if (d != 0 && n > kMaxBytes / d) throw_bad_input("{}: shape {} is too large", what, ir::shape_to_string(shape));
+    n *= d;
+  }
+  if (n > kMaxBytes / 16) throw_bad_input("{}: shape {} is too large", what, ir::shape_to_string(shape));
+  (void)dt;
+  return n;
+}
+
 }  // namespace
+
+std::string tensor_proto_extras(const onnx::TensorProto& p) {
+  onnx::TensorProto rest(p);
+  for (auto clear : {&onnx::TensorProto::clear_dims, &onnx::TensorProto::clear_data_type,
+                     &onnx::TensorProto::clear_float_data, &onnx::TensorProto::clear_int32_data,
+                     &onnx::TensorProto::clear_string_data, &onnx::TensorProto::clear_int64_data,
+                     &onnx::TensorProto::clear_name, &onnx::TensorProto::clear_raw_data,
+                     &onnx::TensorProto::clear_double_data, &onnx::TensorProto::clear_uint64_data,
+                     &onnx::TensorProto::clear_external_data, &onnx::TensorProto::clear_data_location}) {
+    (rest.*clear)();
+  }
+  return rest.SerializeAsString();
+}
 
 std::shared_ptr<ir::MappedFile> ExternalDataResolver::map(const std::string& location, const std::string& tensor_name) {
   if (unsafe_location(location)) {
@@ -103,12 +141,8 @@ ir::Tensor tensor_from_proto(const onnx::TensorProto& p, ExternalDataResolver& e
   if (!ir::dtype_is_known(p.data_type())) throw_bad_input("{}: unsupported data_type {}", what, p.data_type());
   auto dt = static_cast<DType>(p.data_type());
   std::vector<int64_t> shape(p.dims().begin(), p.dims().end());
-  for (int64_t d : shape) {
-    if (d < 0) throw_bad_input("{}: negative dimension in {}", what, ir::shape_to_string(shape));
-  }
+  int64_t numel = checked_numel(shape, dt, what);
   if (p.has_segment()) throw_bad_input("{}: segmented tensors are not supported", what);
-  int64_t numel = 1;
-  for (int64_t d : shape) numel *= d;
   size_t need = ir::dtype_storage_bytes(dt, numel);
 
   if (p.data_location() == onnx::TensorProto::EXTERNAL) {
@@ -118,8 +152,8 @@ ir::Tensor tensor_from_proto(const onnx::TensorProto& p, ExternalDataResolver& e
     std::optional<size_t> length;
     for (const auto& kv : p.external_data()) {
       if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoull(kv.value());
-      else if (kv.key() == "length") length = std::stoull(kv.value());
+      else if (kv.key() == "offset") offset = parse_size(kv.value(), "offset", what);
+      else if (kv.key() == "length") length = parse_size(kv.value(), "length", what);
     }
     if (length && *length != need) {
       throw_bad_input("{}: external data length {} but {}{} needs {} bytes", what, *length, ir::dtype_name(dt),

@@ -25,6 +25,10 @@ class ExternalDataResolver {
 /// Decodes a TensorProto (raw_data, typed fields, or external data). `what` names it in errors.
 ir::Tensor tensor_from_proto(const onnx::TensorProto& p, ExternalDataResolver& external, const std::string& what);
 
+/// The fields of a TensorProto other than its name, type, shape and data (doc_string, fields of
+/// newer ONNX versions), serialized so a save can restore them.
+std::string tensor_proto_extras(const onnx::TensorProto& p);
+
 /// Receives tensors that go to an external data file; returns the offset they were written at.
 class ExternalDataSink {
  public:
