@@ -1,0 +1,110 @@
+// check_inputs_match: do a data file's arrays fit the model's inputs (DESIGN.md, "Data files")?
+#include <algorithm>
+
+#include "ir/error.h"
+#include "onnx_io/data_files.h"
+
+namespace scalec::onnx_io {
+
+using ir::DType;
+
+namespace {
+
+std::string quoted_list(const std::vector<std::string>& names) {
+  if (names.empty()) return "no arrays";
+  std::string out;
+  for (const auto& n : names) out += fmt::format("{}'{}'", out.empty() ? "" : ", ", n);
+  return out;
+}
+
+bool is_integer(DType t) {
+  switch (t) {
+    case DType::kInt8: case DType::kInt16: case DType::kInt32: case DType::kInt64:
+    case DType::kUInt8: case DType::kUInt16: case DType::kUInt32: case DType::kUInt64: return true;
+    default: return false;
+  }
+}
+
+std::string describe(const ir::Tensor& t) { return numpy_dtype_name(t.dtype()) + ir::shape_to_string(t.shape()); }
+
+// Dtype, rank and the fixed dims past axis 0 (axis 0 counts samples; symbolic dims take any size).
+void check_one(const ir::Value& input, const ir::Tensor& a, const std::string& file) {
+  if (!input.type) return;  // the model records no type: nothing to check against
+  const ir::TypeInfo& type = *input.type;
+  const std::string& name = input.name();
+  if (type.kind != ir::TypeInfo::Kind::kTensor) {
+    throw_bad_input("'{}': the model's input '{}' is not a tensor, so no array can feed it", file, name);
+  }
+  if (type.elem_type != 0 && a.dtype() != type.dtype()) {
+    throw_bad_input("'{}': array '{}' is {} but the model's input '{}' is {} (no silent casts: convert the array)",
+                    file, name, numpy_dtype_name(a.dtype()), name, ir::dtype_name(type.dtype()));
+  }
+  if (!type.shape) return;
+  const auto& dims = *type.shape;
+  if (static_cast<int64_t>(dims.size()) != a.rank()) {
+    throw_bad_input("'{}': array '{}' is {} (rank {}) but the model's input '{}' is {} (rank {})", file, name,
+                    describe(a), a.rank(), name, ir::type_to_string(type), dims.size());
+  }
+  for (size_t k = 1; k < dims.size(); ++k) {
+    if (dims[k].value && *dims[k].value != a.shape()[k]) {
+      throw_bad_input("'{}': array '{}' is {} but the model's input '{}' is {}: axis {} must be {}, not {}", file,
+                      name, describe(a), name, ir::type_to_string(type), k, *dims[k].value, a.shape()[k]);
+    }
+  }
+}
+
+}  // namespace
+
+void check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& arrays,
+                        const std::string& labels_key, const std::string& file) {
+  auto find = [&](const std::string& name) -> const ir::Tensor* {
+    for (const auto& [n, t] : arrays) {
+      if (n == name) return &t;
+    }
+    return nullptr;
+  };
+  std::vector<const ir::Value*> inputs;
+  std::vector<std::string> input_names, missing, extra, array_names;
+  for (const ir::Value* v : graph.inputs) {
+    if (v->is_initializer()) continue;
+    inputs.push_back(v);
+    input_names.push_back(v->name());
+    if (find(v->name()) == nullptr) missing.push_back(v->name());
+  }
+  for (const auto& [n, t] : arrays) {
+    array_names.push_back(n);
+    bool is_input = std::find(input_names.begin(), input_names.end(), n) != input_names.end();
+    if (!is_input && n != labels_key) extra.push_back(n);
+  }
+  if (!missing.empty()) {
+    throw_bad_input("'{}' has no array for the model's input{} {}; the file has {}", file,
+                    missing.size() > 1 ? "s" : "", quoted_list(missing), quoted_list(array_names));
+  }
+  if (!extra.empty()) {
+    throw_bad_input("'{}': {} {} neither a model input ({}) nor the labels ('{}')", file, quoted_list(extra),
+                    extra.size() > 1 ? "are" : "is", quoted_list(input_names), labels_key);
+  }
+  // Every array that counts samples on axis 0: the inputs (rank >= 1) and the labels.
+  std::vector<std::pair<std::string, int64_t>> samples;
+  for (const ir::Value* v : inputs) {
+    const ir::Tensor& a = *find(v->name());
+    check_one(*v, a, file);
+    if (a.rank() > 0) samples.emplace_back(v->name(), a.shape()[0]);
+  }
+  bool labels_are_input = std::find(input_names.begin(), input_names.end(), labels_key) != input_names.end();
+  if (const ir::Tensor* labels = find(labels_key); labels != nullptr && !labels_are_input) {
+    if (!is_integer(labels->dtype()) || labels->rank() != 1) {
+      throw_bad_input("'{}': labels '{}' must be an integer array of shape [N] (class indices), found {}", file,
+                      labels_key, describe(*labels));
+    }
+    samples.emplace_back(labels_key, labels->shape()[0]);
+  }
+  for (const auto& [n, count] : samples) {
+    if (count != samples.front().second) {
+      throw_bad_input("'{}': arrays disagree on the number of samples (axis 0): '{}' has {}, '{}' has {}", file,
+                      samples.front().first, samples.front().second, n, count);
+    }
+  }
+}
+
+}  // namespace scalec::onnx_io
