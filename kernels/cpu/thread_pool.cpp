@@ -1,0 +1,100 @@
+#include "kernels/cpu/thread_pool.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <exception>
+
+namespace scalec::kernels {
+
+int available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+ThreadPool::ThreadPool(int threads) {
+  int n = threads > 0 ? threads : available_cpus();
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker_loop(static_cast<size_t>(i)); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  start_cv_.notify_all();
+  for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  int64_t chunks = std::min<int64_t>(threads(), (n + grain - 1) / grain);
+  if (chunks <= 1 || workers_.empty()) {
+    fn(0, n);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = &fn;
+    job_n_ = n;
+    chunks_ = chunks;
+    chunk_size_ = (n + chunks - 1) / chunks;
+    next_chunk_ = 0;
+    pending_ = chunks;
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  std::exception_ptr error;
+  // The caller works too, taking chunks until none are left.
+  for (;;) {
+    int64_t c;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (next_chunk_ >= chunks_) break;
+      c = next_chunk_++;
+    }
+    try {
+      fn(c * chunk_size_, std::min(n, (c + 1) * chunk_size_));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--pending_ == 0) done_cv_.notify_all();
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  job_ = nullptr;
+  if (!error && error_) error = error_;
+  error_ = nullptr;
+  if (error) std::rethrow_exception(error);
+}
+
+void ThreadPool::worker_loop(size_t) {
+  uint64_t seen = 0;
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mu_);
+    start_cv_.wait(lock, [&] { return stop_ || (generation_ != seen && job_ != nullptr && next_chunk_ < chunks_); });
+    if (stop_) return;
+    seen = generation_;
+    while (job_ != nullptr && next_chunk_ < chunks_) {
+      int64_t c = next_chunk_++;
+      const auto* fn = job_;
+      int64_t n = job_n_, size = chunk_size_;
+      lock.unlock();
+      try {
+        (*fn)(c * size, std::min(n, (c + 1) * size));
+      } catch (...) {
+        lock.lock();
+        if (!error_) error_ = std::current_exception();
+        lock.unlock();
+      }
+      lock.lock();
+      if (--pending_ == 0) done_cv_.notify_all();
+    }
+  }
+}
+
+}  // namespace scalec::kernels

@@ -1,0 +1,141 @@
+#include "kernels/exec/executor.h"
+
+#include <unordered_map>
+
+#include "ir/error.h"
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/ops/op_registry.h"
+
+namespace scalec::kernels {
+
+struct Executor::Step {
+  const ir::Node* node;
+  const OpDef* op;
+  int64_t opset;
+};
+
+namespace {
+
+bool same_shape_as_recorded(const ir::TypeInfo& t, const ir::Tensor& x) {
+  if (t.kind != ir::TypeInfo::Kind::kTensor || !t.shape) return true;
+  if (t.shape->size() != x.shape().size()) return false;
+  for (size_t i = 0; i < t.shape->size(); ++i) {
+    const ir::Dim& d = (*t.shape)[i];
+    if (d.value && *d.value != x.shape()[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Executor::Executor(const ir::Model& model, const ExecutorOptions& options)
+    : model_(model), pool_(std::make_unique<ThreadPool>(options.threads)) {
+  const OpRegistry& registry = OpRegistry::instance();
+  for (ir::Node* n : model.graph->topological_order()) {
+    int64_t opset = model.opset_version(n->domain());
+    const OpDef* op = registry.find(n->domain(), n->op_type(), opset);
+    if (op == nullptr) {
+      std::string domain = n->domain().empty() ? "ai.onnx" : n->domain();
+      if (registry.knows(n->domain(), n->op_type())) {
+        throw_bad_input("[{}] node '{}': scalec does not implement {} for {} opset {}", n->op_type(), n->name,
+                        n->op_type(), domain, opset);
+      }
+      throw_bad_input("[{}] node '{}': unsupported op {}::{} (opset {})", n->op_type(), n->name, domain,
+                      n->op_type(), opset);
+    }
+    steps_.push_back({n, op, opset});
+  }
+}
+
+Executor::~Executor() = default;
+
+void Executor::add_tap(const ir::Value* value, Tap tap) { taps_[value].push_back(std::move(tap)); }
+
+NamedTensors Executor::run(const NamedTensors& feeds) {
+  const ir::Graph& g = *model_.graph;
+  std::unordered_map<const ir::Value*, ir::Tensor> live;
+  std::unordered_map<const ir::Value*, size_t> remaining_uses;
+  size_t live_bytes = 0, peak = 0;
+  stats_ = {};
+
+  for (const ir::Value* v : g.initializers) live[v] = *v->initializer;  // shares storage, no copy
+  for (const ir::Value* v : g.inputs) {
+    auto it = std::find_if(feeds.begin(), feeds.end(), [&](const auto& f) { return f.first == v->name(); });
+    if (it == feeds.end()) {
+      if (v->is_initializer()) continue;  // an input with a default value
+      throw_bad_input("no data for model input '{}'", v->name());
+    }
+    const ir::Tensor& x = it->second;
+    if (v->type && v->type->elem_type != 0 && v->type->dtype() != x.dtype()) {
+      throw_bad_input("model input '{}' is {} but the data is {}", v->name(), ir::dtype_name(v->type->dtype()),
+                      ir::dtype_name(x.dtype()));
+    }
+    if (v->type && !same_shape_as_recorded(*v->type, x)) {
+      throw_bad_input("model input '{}' expects {} but the data has shape {}", v->name(), ir::type_to_string(*v->type),
+                      ir::shape_to_string(x.shape()));
+    }
+    live[v] = x;
+  }
+  for (const Step& s : steps_) {
+    for (const ir::Value* v : s.node->inputs()) {
+      if (v) ++remaining_uses[v];
+    }
+  }
+  for (const ir::Value* v : g.outputs) ++remaining_uses[v];  // outputs are never released
+
+  std::vector<const ir::Tensor*> inputs;
+  for (const Step& s : steps_) {
+    inputs.clear();
+    for (const ir::Value* v : s.node->inputs()) {
+      if (v == nullptr) {
+        inputs.push_back(nullptr);
+        continue;
+      }
+      auto it = live.find(v);
+      if (it == live.end()) throw_internal("value '{}' is used before it is computed", v->name());
+      inputs.push_back(&it->second);
+    }
+    OpContext ctx(*s.node, s.opset, inputs, *pool_);
+    std::vector<ir::Tensor> outs = s.op->forward_cpu(ctx);
+    if (outs.size() < s.node->outputs().size()) {
+      throw_internal("{} returned {} outputs, the node declares {}", ctx.where(), outs.size(), s.node->outputs().size());
+    }
+    for (size_t i = 0; i < s.node->outputs().size(); ++i) {
+      const ir::Value* v = s.node->output(i);
+      if (v == nullptr) continue;
+      live_bytes += outs[i].storage_bytes();
+      if (auto t = taps_.find(v); t != taps_.end()) {
+        for (const Tap& tap : t->second) tap(*v, outs[i]);
+      }
+      live[v] = std::move(outs[i]);
+    }
+    peak = std::max(peak, live_bytes);
+    // Release what no later node reads.
+    for (const ir::Value* v : s.node->inputs()) {
+      if (v == nullptr) continue;
+      if (--remaining_uses[v] == 0 && v->producer() != nullptr) {
+        auto it = live.find(v);
+        live_bytes -= it->second.storage_bytes();
+        live.erase(it);
+      }
+    }
+    for (const ir::Value* v : s.node->outputs()) {
+      if (v && remaining_uses[v] == 0) {  // produced but never read
+        auto it = live.find(v);
+        live_bytes -= it->second.storage_bytes();
+        live.erase(it);
+      }
+    }
+  }
+  stats_.peak_activation_bytes = peak;
+
+  NamedTensors result;
+  for (const ir::Value* v : g.outputs) {
+    auto it = live.find(v);
+    if (it == live.end()) throw_internal("graph output '{}' was not computed", v->name());
+    result.emplace_back(v->name(), it->second);
+  }
+  return result;
+}
+
+}  // namespace scalec::kernels

@@ -1,0 +1,8 @@
+// nn ops (being filled in).
+#include "kernels/ops/op_registry.h"
+
+namespace scalec::kernels {
+
+void register_nn_ops(OpRegistry& /*r*/) {}
+
+}  // namespace scalec::kernels

@@ -1,0 +1,8 @@
+// normalization ops (being filled in).
+#include "kernels/ops/op_registry.h"
+
+namespace scalec::kernels {
+
+void register_normalization_ops(OpRegistry& /*r*/) {}
+
+}  // namespace scalec::kernels

@@ -1,0 +1,89 @@
+#include "kernels/ops/op_registry.h"
+
+#include "ir/error.h"
+
+namespace scalec::kernels {
+
+const ir::Tensor& OpContext::input(size_t i) const {
+  if (!has_input(i)) throw_bad_input("{} input {} is required but missing", where(), i);
+  return *inputs_[i];
+}
+
+int64_t OpContext::attr_int(const std::string& name, int64_t fallback) const {
+  const ir::Attribute* a = node_.attribute(name);
+  return a ? a->i : fallback;
+}
+
+float OpContext::attr_float(const std::string& name, float fallback) const {
+  const ir::Attribute* a = node_.attribute(name);
+  return a ? a->f : fallback;
+}
+
+std::string OpContext::attr_string(const std::string& name, const std::string& fallback) const {
+  const ir::Attribute* a = node_.attribute(name);
+  return a ? a->s : fallback;
+}
+
+std::vector<int64_t> OpContext::attr_ints(const std::string& name, std::vector<int64_t> fallback) const {
+  const ir::Attribute* a = node_.attribute(name);
+  return a ? a->ints : fallback;
+}
+
+std::vector<float> OpContext::attr_floats(const std::string& name, std::vector<float> fallback) const {
+  const ir::Attribute* a = node_.attribute(name);
+  return a ? a->floats : fallback;
+}
+
+const ir::Tensor* OpContext::attr_tensor(const std::string& name) const {
+  const ir::Attribute* a = node_.attribute(name);
+  return a && a->t ? &*a->t : nullptr;
+}
+
+std::string OpContext::where() const {
+  return fmt::format("[{} node '{}' opset {}]", node_.op_type(), node_.name, opset_);
+}
+
+void OpRegistry::add(std::string op_type, int64_t since, int64_t until, ForwardFn cpu, std::string domain) {
+  auto& defs = ops_[{domain, op_type}];
+  defs.push_back(OpDef{std::move(domain), std::move(op_type), since, until, std::move(cpu), {}});
+}
+
+const OpDef* OpRegistry::find(const std::string& domain, const std::string& op_type, int64_t opset) const {
+  std::string d = domain == "ai.onnx" ? "" : domain;
+  auto it = ops_.find({d, op_type});
+  if (it == ops_.end()) return nullptr;
+  for (const OpDef& def : it->second) {
+    if (opset >= def.since_version && opset <= def.until_version) return &def;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> OpRegistry::op_types(const std::string& domain) const {
+  std::vector<std::string> out;
+  for (const auto& [key, defs] : ops_) {
+    if (key.first == domain) out.push_back(key.second);
+  }
+  return out;
+}
+
+bool OpRegistry::knows(const std::string& domain, const std::string& op_type) const {
+  return ops_.count({domain == "ai.onnx" ? "" : domain, op_type}) > 0;
+}
+
+const OpRegistry& OpRegistry::instance() {
+  static const OpRegistry registry = [] {
+    OpRegistry r;
+    register_elementwise_ops(r);
+    register_activation_ops(r);
+    register_tensor_ops(r);
+    register_nn_ops(r);
+    register_pool_ops(r);
+    register_normalization_ops(r);
+    register_reduction_ops(r);
+    register_quantization_ops(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace scalec::kernels

@@ -1,0 +1,8 @@
+// pool ops (being filled in).
+#include "kernels/ops/op_registry.h"
+
+namespace scalec::kernels {
+
+void register_pool_ops(OpRegistry& /*r*/) {}
+
+}  // namespace scalec::kernels

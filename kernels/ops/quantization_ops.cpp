@@ -1,0 +1,8 @@
+// quantization ops (being filled in).
+#include "kernels/ops/op_registry.h"
+
+namespace scalec::kernels {
+
+void register_quantization_ops(OpRegistry& /*r*/) {}
+
+}  // namespace scalec::kernels

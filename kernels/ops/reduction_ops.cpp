@@ -1,0 +1,8 @@
+// reduction ops (being filled in).
+#include "kernels/ops/op_registry.h"
+
+namespace scalec::kernels {
+
+void register_reduction_ops(OpRegistry& /*r*/) {}
+
+}  // namespace scalec::kernels

@@ -1,0 +1,8 @@
+// tensor ops (being filled in).
+#include "kernels/ops/op_registry.h"
+
+namespace scalec::kernels {
+
+void register_tensor_ops(OpRegistry& /*r*/) {}
+
+}  // namespace scalec::kernels

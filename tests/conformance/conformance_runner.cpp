@@ -1,0 +1,215 @@
+// ONNX backend node tests against scalec's Executor, driven by a manifest.
+//
+//   scalec_conformance [--root DIR]... [--manifest FILE] [--update [--reasons DIR]] [--filter TEXT] [--verbose]
+//
+// Each test folder holds model.onnx and test_data_set_*/input_*.pb, output_*.pb. A test whose ops
+// scalec implements (at the model's opset) is "supported" and must pass, or be listed in the
+// manifest as `fail` with a reason. Tests of unsupported ops are counted, not listed. Check mode
+// fails on any disagreement with the manifest; --update rewrites it, keeping written reasons and
+// taking new ones from DIR/*.txt ("<test> <reason>" lines, one file per op family).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ir/error.h"
+#include "kernels/exec/executor.h"
+#include "kernels/ops/op_registry.h"
+#include "onnx_io/data_files.h"
+#include "onnx_io/model_io.h"
+
+namespace fs = std::filesystem;
+using namespace scalec;
+
+namespace {
+
+struct Result {
+  std::string status;  // pass, fail, unsupported
+  std::string detail;
+};
+
+// ONNX backend test defaults: |got - ref| <= atol + rtol * |ref|.
+constexpr double kRtol = 1e-3;
+constexpr double kAtol = 1e-7;
+
+std::string compare(const ir::Tensor& got, const ir::Tensor& ref, const std::string& name) {
+  if (got.dtype() != ref.dtype()) {
+    return fmt::format("output '{}' is {} but expected {}", name, ir::dtype_name(got.dtype()), ir::dtype_name(ref.dtype()));
+  }
+  if (got.shape() != ref.shape()) {
+    return fmt::format("output '{}' has shape {} but expected {}", name, ir::shape_to_string(got.shape()),
+                       ir::shape_to_string(ref.shape()));
+  }
+  if (ref.dtype() == ir::DType::kString) return got.strings() == ref.strings() ? "" : "string output differs";
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    double g = got.element_as_double(i), r = ref.element_as_double(i);
+    if (std::isnan(r) && std::isnan(g)) continue;
+    if (std::isinf(r) && g == r) continue;
+    if (!(std::fabs(g - r) <= kAtol + kRtol * std::fabs(r))) {
+      return fmt::format("output '{}' element {}: got {} expected {}", name, i, g, r);
+    }
+  }
+  return "";
+}
+
+Result run_test(const fs::path& dir) {
+  ir::Model model;
+  try {
+    model = onnx_io::load_model((dir / "model.onnx").string());
+  } catch (const Error& e) {
+    return {"fail", std::string("load: ") + e.what()};
+  }
+  const auto& registry = kernels::OpRegistry::instance();
+  for (const auto& n : model.graph->nodes()) {
+    if (!registry.find(n->domain(), n->op_type(), model.opset_version(n->domain()))) {
+      return {"unsupported", fmt::format("{} opset {}", n->op_type(), model.opset_version(n->domain()))};
+    }
+  }
+  try {
+    kernels::ExecutorOptions opts;
+    opts.threads = 1;
+    kernels::Executor exec(model, opts);
+    std::vector<fs::path> sets;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) sets.push_back(e.path());
+    }
+    std::sort(sets.begin(), sets.end());
+    std::vector<const ir::Value*> feeds_for;
+    for (const ir::Value* v : model.graph->inputs) {
+      if (!v->is_initializer()) feeds_for.push_back(v);
+    }
+    for (const auto& set : sets) {
+      kernels::NamedTensors feeds;
+      for (size_t i = 0; fs::exists(set / fmt::format("input_{}.pb", i)); ++i) {
+        if (i >= feeds_for.size()) break;
+        feeds.emplace_back(feeds_for[i]->name(), onnx_io::read_tensor_pb((set / fmt::format("input_{}.pb", i)).string()));
+      }
+      kernels::NamedTensors outs = exec.run(feeds);
+      for (size_t i = 0; i < outs.size(); ++i) {
+        fs::path ref_path = set / fmt::format("output_{}.pb", i);
+        if (!fs::exists(ref_path)) continue;
+        std::string diff = compare(outs[i].second, onnx_io::read_tensor_pb(ref_path.string()), outs[i].first);
+        if (!diff.empty()) return {"fail", set.filename().string() + ": " + diff};
+      }
+    }
+  } catch (const std::exception& e) {
+    return {"fail", e.what()};
+  }
+  return {"pass", ""};
+}
+
+// Manifest lines: "<test> pass" or "<test> fail <reason>"; '#' starts a comment line.
+std::map<std::string, Result> read_manifest(const fs::path& path) {
+  std::map<std::string, Result> m;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ss(line);
+    std::string name, status, reason;
+    ss >> name >> status;
+    std::getline(ss, reason);
+    reason.erase(0, reason.find_first_not_of(' '));
+    m[name] = {status, reason};
+  }
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<fs::path> roots;
+  fs::path manifest, reasons_dir;
+  bool update = false, verbose = false;
+  std::string filter;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--root" && i + 1 < argc) roots.emplace_back(argv[++i]);
+    else if (a == "--manifest" && i + 1 < argc) manifest = argv[++i];
+    else if (a == "--update") update = true;
+    else if (a == "--reasons" && i + 1 < argc) reasons_dir = argv[++i];
+    else if (a == "--verbose") verbose = true;
+    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: scalec_conformance [--root DIR]... [--manifest FILE] [--update [--reasons DIR]] [--filter TEXT] [--verbose]\n");
+      return 1;
+    }
+  }
+  std::map<std::string, Result> results;
+  int counts[3] = {0, 0, 0};
+  for (const auto& root : roots) {
+    if (!fs::exists(root)) continue;
+    std::string tag = root.parent_path().filename().string() == "data" ? root.filename().string() : root.filename().string();
+    for (const auto& e : fs::directory_iterator(root)) {
+      std::string name = e.path().filename().string();
+      if (!fs::exists(e.path() / "model.onnx") || name.find(filter) == std::string::npos) continue;
+      std::string key = root.filename().string() == "node" && root.string().find("libonnx") != std::string::npos
+                            ? "debian/" + name : "onnx-wheel/" + name;
+      Result r = run_test(e.path());
+      results[key] = r;
+      counts[r.status == "pass" ? 0 : r.status == "fail" ? 1 : 2]++;
+      if (verbose && r.status != "unsupported") std::printf("%-60s %s %s\n", key.c_str(), r.status.c_str(), r.detail.c_str());
+    }
+  }
+  std::printf("conformance: %d passed, %d failing (supported ops), %d with unsupported ops, of %zu node tests\n",
+              counts[0], counts[1], counts[2], results.size());
+  if (manifest.empty() || !filter.empty()) return 0;
+
+  auto expected = read_manifest(manifest);
+  if (update) {
+    std::map<std::string, std::string> reasons;
+    if (!reasons_dir.empty() && fs::exists(reasons_dir)) {
+      for (const auto& e : fs::directory_iterator(reasons_dir)) {
+        std::ifstream rf(e.path());
+        std::string line;
+        while (std::getline(rf, line)) {
+          auto sp = line.find(' ');
+          if (line.empty() || line[0] == '#' || sp == std::string::npos) continue;
+          reasons[line.substr(0, sp)] = line.substr(sp + 1);
+        }
+      }
+    }
+    std::ofstream f(manifest);
+    f << "# ONNX backend node tests of ops scalec implements: `pass`, or `fail` with the reason.\n"
+         "# Checked by the conformance CTest; rewrite with: scalec_conformance --root ... --manifest FILE --update\n";
+    for (const auto& [name, r] : results) {
+      if (r.status == "pass") f << name << " pass\n";
+      if (r.status == "fail") {
+        auto it = expected.find(name);
+        std::string reason = it != expected.end() && it->second.status == "fail" && it->second.detail.rfind("TODO", 0) != 0
+                                 ? it->second.detail : "TODO " + r.detail;
+        if (auto rs = reasons.find(name); rs != reasons.end()) reason = rs->second;
+        f << name << " fail " << reason << "\n";
+      }
+    }
+    std::printf("manifest %s rewritten\n", manifest.c_str());
+    return 0;
+  }
+  int problems = 0;
+  for (const auto& [name, r] : results) {
+    auto it = expected.find(name);
+    std::string want = it == expected.end() ? "unlisted" : it->second.status;
+    if (r.status == "unsupported" && want == "unlisted") continue;
+    if (r.status != want) {
+      std::printf("MISMATCH %s: %s (%s), manifest says %s\n", name.c_str(), r.status.c_str(), r.detail.c_str(), want.c_str());
+      ++problems;
+    } else if (want == "fail" && it->second.detail.rfind("TODO", 0) == 0) {
+      std::printf("NO REASON %s: write why it fails in the manifest\n", name.c_str());
+      ++problems;
+    }
+  }
+  for (const auto& [name, r] : expected) {
+    if (!results.count(name)) {
+      std::printf("MISSING %s is in the manifest but was not found\n", name.c_str());
+      ++problems;
+    }
+  }
+  std::printf("%d passed, %d failed\n", counts[0], problems);
+  return problems == 0 ? 0 : 1;
+}
