@@ -16,6 +16,8 @@ using CommandRegistrar = std::function<void(CLI::App& app)>;
 
 void add_inspect_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
+void add_infer_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 /// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files).
 void write_report(const nlohmann::json& report, const std::string& path);

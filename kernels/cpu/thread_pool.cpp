@@ -7,6 +7,18 @@
 
 namespace scalec::kernels {
 
+namespace {
+// Set while a thread runs a chunk; a parallel_for called from inside one runs inline instead of
+// overwriting the pool's current job.
+thread_local bool in_parallel_region = false;
+
+struct RegionGuard {
+  bool previous = in_parallel_region;
+  RegionGuard() { in_parallel_region = true; }
+  ~RegionGuard() { in_parallel_region = previous; }
+};
+}  // namespace
+
 int available_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -32,10 +44,11 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   int64_t chunks = std::min<int64_t>(threads(), (n + grain - 1) / grain);
-  if (chunks <= 1 || workers_.empty()) {
+  if (chunks <= 1 || workers_.empty() || in_parallel_region) {
     fn(0, n);
     return;
   }
+  RegionGuard guard;
   {
     std::lock_guard<std::mutex> lock(mu_);
     job_ = &fn;
@@ -85,6 +98,7 @@ void ThreadPool::worker_loop(size_t) {
       int64_t n = job_n_, size = chunk_size_;
       lock.unlock();
       try {
+        RegionGuard guard;
         (*fn)(c * size, std::min(n, (c + 1) * size));
       } catch (...) {
         lock.lock();

@@ -21,7 +21,8 @@ class ThreadPool {
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
   /// Calls fn(begin, end) over [0, n) split into contiguous chunks of at least `grain` items.
-  /// Chunks are fixed by n, grain and the thread count, so results are deterministic.
+  /// Chunks are fixed by n, grain and the thread count, so results are deterministic. Called from
+  /// inside a running chunk (nested), it runs the whole range inline on the calling thread.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:

@@ -49,6 +49,8 @@ Executor::Executor(const ir::Model& model, const ExecutorOptions& options)
 
 Executor::~Executor() = default;
 
+int Executor::pool_threads() const { return pool_->threads(); }
+
 void Executor::add_tap(const ir::Value* value, Tap tap) { taps_[value].push_back(std::move(tap)); }
 
 NamedTensors Executor::run(const NamedTensors& feeds) {

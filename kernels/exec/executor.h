@@ -47,6 +47,8 @@ class Executor {
   NamedTensors run(const NamedTensors& feeds);
   const RunStats& last_stats() const { return stats_; }
   ThreadPool& pool() { return *pool_; }
+  /// Threads the pool runs on.
+  int pool_threads() const;
 
  private:
   struct Step;

@@ -9,28 +9,43 @@ const ir::Tensor& OpContext::input(size_t i) const {
   return *inputs_[i];
 }
 
+namespace {
+// The attribute `name` when present; Error(kBadInput) when the model stored another kind.
+const ir::Attribute* attribute_of_kind(const OpContext& ctx, const std::string& name,
+                                       std::initializer_list<ir::Attribute::Kind> kinds, const char* what) {
+  const ir::Attribute* a = ctx.node().attribute(name);
+  if (a == nullptr) return nullptr;
+  for (auto k : kinds) {
+    if (a->kind == k) return a;
+  }
+  throw_bad_input("{} attribute '{}' must be {}", ctx.where(), name, what);
+}
+}  // namespace
+
 int64_t OpContext::attr_int(const std::string& name, int64_t fallback) const {
-  const ir::Attribute* a = node_.attribute(name);
+  const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kInt}, "an int");
   return a ? a->i : fallback;
 }
 
 float OpContext::attr_float(const std::string& name, float fallback) const {
-  const ir::Attribute* a = node_.attribute(name);
+  const ir::Attribute* a =
+      attribute_of_kind(*this, name, {ir::Attribute::Kind::kFloat, ir::Attribute::Kind::kInt}, "a float");
+  if (a && a->kind == ir::Attribute::Kind::kInt) return static_cast<float>(a->i);  // some exporters write ints
   return a ? a->f : fallback;
 }
 
 std::string OpContext::attr_string(const std::string& name, const std::string& fallback) const {
-  const ir::Attribute* a = node_.attribute(name);
+  const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kString}, "a string");
   return a ? a->s : fallback;
 }
 
 std::vector<int64_t> OpContext::attr_ints(const std::string& name, std::vector<int64_t> fallback) const {
-  const ir::Attribute* a = node_.attribute(name);
+  const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kInts}, "a list of ints");
   return a ? a->ints : fallback;
 }
 
 std::vector<float> OpContext::attr_floats(const std::string& name, std::vector<float> fallback) const {
-  const ir::Attribute* a = node_.attribute(name);
+  const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kFloats}, "a list of floats");
   return a ? a->floats : fallback;
 }
 
@@ -45,6 +60,12 @@ std::string OpContext::where() const {
 
 void OpRegistry::add(std::string op_type, int64_t since, int64_t until, ForwardFn cpu, std::string domain) {
   auto& defs = ops_[{domain, op_type}];
+  for (const OpDef& d : defs) {
+    if (since <= d.until_version && d.since_version <= until) {
+      throw_internal("op {} registered twice for opsets {}-{} and {}-{}", op_type, d.since_version, d.until_version,
+                     since, until);
+    }
+  }
   defs.push_back(OpDef{std::move(domain), std::move(op_type), since, until, std::move(cpu), {}});
 }
 

@@ -1,8 +1,116 @@
-// reduction ops (being filled in).
+// Reduction ops: ReduceSum (opsets 1-12 axes attribute, 13-22 axes input), ReduceMean, ReduceMax,
+// ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp, ReduceSumSquare
+// (1-17 attribute, 18-22 input), with keepdims and noop_with_empty_axes; ArgMax and ArgMin (1-22,
+// select_last_index from 12), TopK (1-9 k attribute, 10 K input, 11-22 largest/sorted), CumSum (11-22).
+#include "ir/error.h"
+#include "kernels/cpu/reduce.h"
 #include "kernels/ops/op_registry.h"
 
 namespace scalec::kernels {
 
-void register_reduction_ops(OpRegistry& /*r*/) {}
+namespace {
+
+using ir::Tensor;
+
+// The integers of an int64 (or int32) tensor input such as axes or K.
+std::vector<int64_t> int_values(const OpContext& ctx, const Tensor& t, const char* name) {
+  std::vector<int64_t> v(static_cast<size_t>(t.numel()));
+  if (t.dtype() == ir::DType::kInt64) {
+    auto s = t.values<int64_t>();
+    v.assign(s.begin(), s.end());
+  } else if (t.dtype() == ir::DType::kInt32) {
+    auto s = t.values<int32_t>();
+    v.assign(s.begin(), s.end());
+  } else {
+    throw_bad_input("{} {} must be int64, not {}", ctx.where(), name, ir::dtype_name(t.dtype()));
+  }
+  return v;
+}
+
+int64_t normalized_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
+  return axis < 0 ? axis + rank : axis;
+}
+
+// A ReduceXxx op; `axes_input` from the opset where axes moved from attribute to input.
+ForwardFn reduce_op(ReduceKind kind, bool axes_input) {
+  return [kind, axes_input](const OpContext& ctx) {
+    const Tensor& x = ctx.input(0);
+    std::vector<int64_t> axes;
+    bool noop = false;
+    if (axes_input) {
+      if (ctx.has_attr("axes")) throw_bad_input("{} axes is an input at this opset, not an attribute", ctx.where());
+      if (ctx.has_input(1)) axes = int_values(ctx, ctx.input(1), "axes");
+      noop = ctx.attr_int("noop_with_empty_axes", 0) != 0;
+    } else {
+      axes = ctx.attr_ints("axes");
+    }
+    if (axes.empty() && !noop) {
+      for (int64_t d = 0; d < x.rank(); ++d) axes.push_back(d);
+    }
+    axes = reduce_normalize_axes(std::move(axes), x.rank(), ctx.where());
+    const bool keepdims = ctx.attr_int("keepdims", 1) != 0;
+    return std::vector<Tensor>{reduce_forward_cpu(kind, ctx.pool(), x, axes, keepdims, ctx.where())};
+  };
+}
+
+ForwardFn arg_op(bool is_max) {
+  return [is_max](const OpContext& ctx) {
+    const Tensor& x = ctx.input(0);
+    const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", 0), x.rank());
+    const bool keepdims = ctx.attr_int("keepdims", 1) != 0;
+    const bool last = ctx.opset() >= 12 && ctx.attr_int("select_last_index", 0) != 0;
+    return std::vector<Tensor>{arg_reduce_forward_cpu(is_max, ctx.pool(), x, axis, keepdims, last, ctx.where())};
+  };
+}
+
+std::vector<Tensor> topk(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  int64_t k;
+  if (ctx.opset() < 10) {
+    if (!ctx.has_attr("k")) throw_bad_input("{} the attribute k is required", ctx.where());
+    k = ctx.attr_int("k", 0);
+  } else {
+    std::vector<int64_t> kv = int_values(ctx, ctx.input(1), "K");
+    if (kv.size() != 1) throw_bad_input("{} K must hold one value, it holds {}", ctx.where(), kv.size());
+    k = kv[0];
+  }
+  const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
+  // sorted=0 leaves the order to the runtime; sorted output is a valid answer.
+  const bool largest = ctx.opset() < 11 || ctx.attr_int("largest", 1) != 0;
+  auto [values, indices] = topk_forward_cpu(ctx.pool(), x, k, axis, largest, ctx.where());
+  return {values, indices};
+}
+
+std::vector<Tensor> cumsum(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& axis_t = ctx.input(1);
+  if (axis_t.rank() > 1 || axis_t.numel() != 1) throw_bad_input("{} axis must be a scalar", ctx.where());
+  const int64_t axis = normalized_axis(ctx, int_values(ctx, axis_t, "axis")[0], x.rank());
+  return {cumsum_forward_cpu(ctx.pool(), x, axis, ctx.attr_int("exclusive", 0) != 0, ctx.attr_int("reverse", 0) != 0,
+                             ctx.where())};
+}
+
+}  // namespace
+
+void register_reduction_ops(OpRegistry& r) {
+  const std::pair<const char*, ReduceKind> reductions[] = {
+      {"ReduceSum", ReduceKind::kSum},         {"ReduceMean", ReduceKind::kMean},
+      {"ReduceMax", ReduceKind::kMax},         {"ReduceMin", ReduceKind::kMin},
+      {"ReduceProd", ReduceKind::kProd},       {"ReduceL1", ReduceKind::kL1},
+      {"ReduceL2", ReduceKind::kL2},           {"ReduceLogSum", ReduceKind::kLogSum},
+      {"ReduceLogSumExp", ReduceKind::kLogSumExp}, {"ReduceSumSquare", ReduceKind::kSumSquare},
+  };
+  for (const auto& [name, kind] : reductions) {
+    const int64_t axes_input_since = kind == ReduceKind::kSum ? 13 : 18;
+    r.add(name, 1, axes_input_since - 1, reduce_op(kind, false));
+    r.add(name, axes_input_since, kLatestOpset, reduce_op(kind, true));
+  }
+  r.add("ArgMax", 1, kLatestOpset, arg_op(true));
+  r.add("ArgMin", 1, kLatestOpset, arg_op(false));
+  r.add("TopK", 1, 9, topk);
+  r.add("TopK", 10, kLatestOpset, topk);
+  r.add("CumSum", 11, kLatestOpset, cumsum);
+}
 
 }  // namespace scalec::kernels

@@ -1,0 +1,34 @@
+#pragma once
+// Data files for infer/eval: read .npz/.npy, check them against the model, and cut batches.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kernels/exec/executor.h"
+
+namespace scalec::cli {
+
+/// Model inputs (and labels) read from a data file, checked against the model's graph inputs.
+struct Dataset {
+  kernels::NamedTensors inputs;   ///< one array per non-initializer graph input, model order
+  std::optional<ir::Tensor> labels;
+  int64_t samples = 0;            ///< axis 0 shared by every array
+};
+
+/// Reads `path` (.npz, or .npy for a one-input model); Error(kBadInput) names what does not fit.
+Dataset load_dataset(const ir::Model& model, const std::string& path, const std::string& labels_key);
+
+/// Rows [begin, end) along axis 0 of every input.
+kernels::NamedTensors batch_of(const Dataset& data, int64_t begin, int64_t end);
+
+/// The batch size the model allows: `requested`, or the fixed axis-0 size an input declares.
+int64_t batch_size_for(const ir::Model& model, int64_t requested, int64_t samples);
+
+/// Stacks per-batch outputs along axis 0 (each must have the same trailing shape).
+ir::Tensor concat_rows(const std::vector<ir::Tensor>& parts, const std::string& name);
+
+/// Peak resident memory of this process so far, in bytes.
+size_t peak_rss_bytes();
+
+}  // namespace scalec::cli

@@ -1,0 +1,124 @@
+// scalec eval: accuracy (top-1, top-5) when the data has labels, throughput and peak memory.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/app_context.h"
+#include "cli/dataset.h"
+#include "ir/error.h"
+#include "onnx_io/model_io.h"
+
+namespace scalec::cli {
+
+namespace {
+
+struct EvalOptions {
+  std::string model, data, labels = "labels", output_name, report;
+  int64_t batch = 32;
+  int threads = 0;
+};
+
+// Counts how often the label is the arg-max (top-1) and among the 5 largest scores (top-5).
+struct TopK {
+  int64_t top1 = 0, top5 = 0, seen = 0;
+
+  void add(const ir::Tensor& scores, const ir::Tensor& labels, int64_t first_label, const std::string& output) {
+    if (scores.rank() != 2) {
+      throw_bad_input("output '{}' has shape {}; accuracy needs [N, classes] scores", output,
+                      ir::shape_to_string(scores.shape()));
+    }
+    int64_t n = scores.shape()[0], classes = scores.shape()[1];
+    std::vector<double> row(static_cast<size_t>(classes));
+    std::vector<int64_t> order(static_cast<size_t>(classes));
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t c = 0; c < classes; ++c) row[static_cast<size_t>(c)] = scores.element_as_double(i * classes + c);
+      auto label = static_cast<int64_t>(labels.element_as_double(first_label + i));
+      if (label < 0 || label >= classes) {
+        throw_bad_input("label {} of sample {} is outside the model's {} classes", label, first_label + i, classes);
+      }
+      // Rank of the label: how many classes score strictly higher (ties count for the label).
+      int64_t higher = 0;
+      for (int64_t c = 0; c < classes; ++c) higher += row[static_cast<size_t>(c)] > row[static_cast<size_t>(label)];
+      top1 += higher == 0;
+      top5 += higher < 5;
+      ++seen;
+    }
+  }
+};
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* cmd = app.add_subcommand("eval", "Measure accuracy (with labels), throughput and peak memory on data");
+  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option("--data", o->data, "Evaluation data (.npz with arrays named after the inputs, plus labels)")->required();
+  cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");
+  cmd->add_option("--output", o->output_name, "Model output that holds the scores (default: the first)");
+  cmd->add_option("--batch", o->batch, "Samples per run (0: all at once)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->callback([o] {
+    ir::Model model = onnx_io::load_model(o->model);
+    size_t output_index = 0;
+    if (!o->output_name.empty()) {
+      auto& outs = model.graph->outputs;
+      auto it = std::find_if(outs.begin(), outs.end(), [&](const ir::Value* v) { return v->name() == o->output_name; });
+      if (it == outs.end()) {
+        std::string names;
+        for (const ir::Value* v : outs) names += (names.empty() ? "'" : ", '") + v->name() + "'";
+        throw Error(ExitCode::kUsage, fmt::format("--output '{}' is not an output of the model (it has {})", o->output_name, names));
+      }
+      output_index = static_cast<size_t>(it - outs.begin());
+    }
+    Dataset data = load_dataset(model, o->data, o->labels);
+    kernels::ExecutorOptions opts;
+    opts.threads = o->threads;
+    kernels::Executor exec(model, opts);
+    int64_t batch = batch_size_for(model, o->batch, data.samples);
+    TopK acc;
+    size_t peak_activations = 0;
+    auto start = std::chrono::steady_clock::now();
+    for (int64_t b = 0; b < data.samples; b += batch) {
+      int64_t end = std::min(data.samples, b + batch);
+      kernels::NamedTensors outs = exec.run(batch_of(data, b, end));
+      peak_activations = std::max(peak_activations, exec.last_stats().peak_activation_bytes);
+      if (data.labels) acc.add(outs.at(output_index).second, *data.labels, b, outs[output_index].first);
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double throughput = static_cast<double>(data.samples) / std::max(seconds, 1e-9);
+
+    nlohmann::json j;
+    j["schema_version"] = kReportSchemaVersion;
+    j["model"] = o->model;
+    j["data"] = o->data;
+    j["samples"] = data.samples;
+    j["batch"] = batch;
+    j["threads"] = exec.pool_threads();
+    j["output"] = model.graph->outputs[output_index]->name();
+    if (data.labels) {
+      j["top1"] = static_cast<double>(acc.top1) / static_cast<double>(acc.seen);
+      j["top5"] = static_cast<double>(acc.top5) / static_cast<double>(acc.seen);
+    }
+    j["seconds"] = seconds;
+    j["samples_per_second"] = throughput;
+    j["peak_activation_bytes"] = peak_activations;
+    j["peak_rss_bytes"] = peak_rss_bytes();
+    std::string text;
+    if (data.labels) {
+      text += fmt::format("top-1        {:.2f}% ({} of {})\n", 100.0 * j["top1"].get<double>(), acc.top1, acc.seen);
+      text += fmt::format("top-5        {:.2f}%\n", 100.0 * j["top5"].get<double>());
+    }
+    text += fmt::format("throughput   {:.1f} samples/s ({} samples, batch {}, {} threads, {:.3f} s)\n", throughput,
+                        data.samples, batch, exec.pool_threads(), seconds);
+    text += fmt::format("peak memory  {:.1f} MB activations, {:.1f} MB resident\n",
+                        static_cast<double>(peak_activations) / 1e6, static_cast<double>(peak_rss_bytes()) / 1e6);
+    if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
+    if (!o->report.empty()) write_report(j, o->report);
+  });
+}
+
+}  // namespace scalec::cli

@@ -1,0 +1,94 @@
+// CPU activations (Relu ... Gelu, Erf) and IsNaN / IsInf. Formulas: kernels/common/activation_math.h.
+#include <cmath>
+#include <type_traits>
+
+#include "kernels/common/activation_math.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/activation_map.h"
+
+namespace scalec::kernels {
+
+namespace {
+
+using ir::DType;
+using ir::Tensor;
+
+bool is_integer(DType t) {
+  switch (t) {
+    case DType::kInt8: case DType::kInt16: case DType::kInt32: case DType::kInt64:
+    case DType::kUInt8: case DType::kUInt16: case DType::kUInt32: case DType::kUInt64: return true;
+    default: return false;
+  }
+}
+
+// Relu on integers (opset 14+): max(0, x); unsigned types are returned as they are.
+Tensor relu_integer(ThreadPool& pool, const Tensor& x, const std::string& where) {
+  return dispatch_numeric(x.dtype(), where, [&](auto t) -> Tensor {
+    using T = decltype(t);
+    if constexpr (std::is_same_v<T, bool> || std::is_floating_point_v<T>) {
+      throw_bad_input("{} does not support element type {}", where, ir::dtype_name(x.dtype()));
+    } else {
+      return unary_map<T, T>(pool, x, [](T v) { return v < T(0) ? T(0) : v; });
+    }
+  });
+}
+
+}  // namespace
+
+Tensor activation_forward_cpu(ThreadPool& pool, UnaryOp op, const UnaryParams& p, const Tensor& x,
+                              const std::string& where) {
+  if (op >= UnaryOp::kSqrt) return unary_math_forward_cpu(pool, op, x, where);
+  if (op == UnaryOp::kRelu && is_integer(x.dtype())) return relu_integer(pool, x, where);
+  const float a = p.alpha, b = p.beta, g = p.gamma;
+  switch (op) {
+    case UnaryOp::kRelu: return map_float(pool, x, where, [](auto v) { return relu(v); });
+    case UnaryOp::kLeakyRelu:
+      return map_float(pool, x, where, [a](auto v) { return leaky_relu(v, static_cast<decltype(v)>(a)); });
+    case UnaryOp::kElu: return map_float(pool, x, where, [a](auto v) { return elu(v, static_cast<decltype(v)>(a)); });
+    case UnaryOp::kSelu:
+      return map_float(pool, x, where, [a, g](auto v) {
+        using T = decltype(v);
+        return selu(v, static_cast<T>(a), static_cast<T>(g));
+      });
+    case UnaryOp::kCelu:
+      if (a == 0.0f) throw_bad_input("{} alpha must not be 0", where);
+      return map_float(pool, x, where, [a](auto v) { return celu(v, static_cast<decltype(v)>(a)); });
+    case UnaryOp::kSoftplus: return map_float(pool, x, where, [](auto v) { return softplus(v); });
+    case UnaryOp::kSoftsign: return map_float(pool, x, where, [](auto v) { return softsign(v); });
+    case UnaryOp::kSigmoid: return map_float(pool, x, where, [](auto v) { return sigmoid(v); });
+    case UnaryOp::kTanh: return map_float(pool, x, where, [](auto v) { return std::tanh(v); });
+    case UnaryOp::kHardSigmoid:
+      return map_float(pool, x, where, [a, b](auto v) {
+        using T = decltype(v);
+        return hard_sigmoid(v, static_cast<T>(a), static_cast<T>(b));
+      });
+    case UnaryOp::kHardSwish: return map_float(pool, x, where, [](auto v) { return hard_swish(v); });
+    case UnaryOp::kMish: return map_float(pool, x, where, [](auto v) { return mish(v); });
+    case UnaryOp::kThresholdedRelu:
+      return map_float(pool, x, where, [a](auto v) { return thresholded_relu(v, static_cast<decltype(v)>(a)); });
+    case UnaryOp::kGelu: return map_float(pool, x, where, [](auto v) { return gelu(v); });
+    case UnaryOp::kGeluTanh: return map_float(pool, x, where, [](auto v) { return gelu_tanh(v); });
+    case UnaryOp::kErf: return map_float(pool, x, where, [](auto v) { return std::erf(v); });
+    default: throw_internal("{} unknown activation {}", where, static_cast<int>(op));
+  }
+}
+
+Tensor isnan_forward_cpu(ThreadPool& pool, const Tensor& x, const std::string& where) {
+  if (ir::dtype_is_float(x.dtype()) && !is_half_type(x.dtype()) && ir::dtype_bits(x.dtype()) == 8) {
+    return isnan_forward_cpu(pool, cast_forward_cpu(pool, x, DType::kFloat, true, where), where);
+  }
+  return test_float(pool, x, where, [](auto v) { return std::isnan(v); });
+}
+
+Tensor isinf_forward_cpu(ThreadPool& pool, const Tensor& x, bool detect_negative, bool detect_positive,
+                         const std::string& where) {
+  if (ir::dtype_is_float(x.dtype()) && !is_half_type(x.dtype()) && ir::dtype_bits(x.dtype()) == 8) {
+    Tensor xf = cast_forward_cpu(pool, x, DType::kFloat, true, where);
+    return isinf_forward_cpu(pool, xf, detect_negative, detect_positive, where);
+  }
+  return test_float(pool, x, where, [detect_negative, detect_positive](auto v) {
+    return std::isinf(v) && (v > 0 ? detect_positive : detect_negative);
+  });
+}
+
+}  // namespace scalec::kernels

@@ -1,0 +1,60 @@
+#pragma once
+// Normalization CPU kernels: BatchNormalization (inference and training), LayerNormalization,
+// InstanceNormalization, GroupNormalization, LpNormalization, MeanVarianceNormalization.
+// Statistics are computed in double, two-pass (mean, then mean squared deviation), each in a
+// fixed order, so results do not depend on the thread count.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/tensor.h"
+
+namespace scalec::kernels {
+
+class ThreadPool;
+
+/// BatchNormalization's outputs: Y and the updated running statistics (in the dtype and shape of
+/// the input mean/var), plus the batch statistics (saved_mean, saved_var of opsets 1-13).
+struct BatchNormOutputs {
+  ir::Tensor y, running_mean, running_var, saved_mean, saved_var;
+};
+
+/// BatchNormalization. Parameters hold either C values (per channel) or C*D1*...*Dn values (the
+/// per-activation mode of `spatial=0`). Inference normalizes with the given mean/var; training
+/// uses the batch mean and (population) variance and returns running = input * momentum +
+/// batch * (1 - momentum).
+BatchNormOutputs batch_norm_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale,
+                                        const ir::Tensor& bias, const ir::Tensor& mean, const ir::Tensor& var,
+                                        double epsilon, bool training, double momentum, const std::string& where);
+
+/// LayerNormalization's outputs: Y, and Mean and InvStdDev of shape shape[:axis] + [1]*(rank-axis).
+struct LayerNormOutputs {
+  ir::Tensor y, mean, inv_std_dev;
+};
+
+/// LayerNormalization over the axes [axis, rank) (axis normalized); `scale` and the optional
+/// `bias` broadcast to shape[axis:]; Mean and InvStdDev are written in `stat_dtype`.
+LayerNormOutputs layer_norm_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale,
+                                        const ir::Tensor* bias, int64_t axis, double epsilon, ir::DType stat_dtype,
+                                        const std::string& where);
+
+/// InstanceNormalization: each (n, c) slice normalized over the spatial dims, then scale[c], bias[c].
+ir::Tensor instance_norm_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale,
+                                     const ir::Tensor& bias, double epsilon, const std::string& where);
+
+/// GroupNormalization: each (n, group) slice normalized over its C/groups channels and the spatial
+/// dims; scale and bias hold C values (opset 21) or, with `per_group_affine`, `groups` (opset 18).
+ir::Tensor group_norm_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale,
+                                  const ir::Tensor& bias, int64_t groups, double epsilon, bool per_group_affine,
+                                  const std::string& where);
+
+/// LpNormalization: x / ||x||_p along `axis` (normalized), p = 1 or 2; a zero norm gives zeros.
+ir::Tensor lp_norm_forward_cpu(ThreadPool& pool, const ir::Tensor& x, int64_t axis, int64_t p,
+                               const std::string& where);
+
+/// MeanVarianceNormalization: (x - mean) / (std + 1e-9) over `axes` (normalized), as the ONNX
+/// function body defines it.
+ir::Tensor mvn_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const std::vector<int64_t>& axes,
+                           const std::string& where);
+
+}  // namespace scalec::kernels

@@ -1,0 +1,318 @@
+// Pooling kernels: the window geometry of the ONNX spec, then one loop over (plane, output
+// position) that walks only the valid taps of each window (per-axis tables of the first and last
+// tap inside the input), so padding costs no per-tap branch.
+#include "kernels/cpu/pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "ir/error.h"
+#include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace scalec::kernels {
+
+namespace {
+
+using ir::Tensor;
+
+// Rounds a / b up; b > 0.
+int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+// Work (kernel taps) per parallel chunk.
+constexpr int64_t kPoolGrainTaps = 32768;
+// Bound on kernel, stride, dilation and pad values, so window arithmetic cannot overflow.
+constexpr int64_t kMaxAttr = int64_t{1} << 31;
+
+std::vector<int64_t> axis_values(const std::vector<int64_t>& v, size_t rank, const char* name, const std::string& where) {
+  if (v.empty()) return std::vector<int64_t>(rank, 1);
+  if (v.size() != rank) {
+    throw_bad_input("{} {} has {} values but the input has {} spatial axes", where, name, v.size(), rank);
+  }
+  for (int64_t x : v) {
+    if (x < 1 || x > kMaxAttr) throw_bad_input("{} {} must be in [1, {}], got {}", where, name, kMaxAttr, x);
+  }
+  return v;
+}
+
+// Per-axis tables, indexed by output position: the first input position of the window and the
+// range [k_lo, k_hi) of taps inside the input.
+struct AxisTaps {
+  std::vector<int64_t> start, k_lo, k_hi;
+};
+
+AxisTaps axis_taps(const PoolGeometry& g, size_t a) {
+  AxisTaps t;
+  const int64_t n = g.out[a], k = g.kernel[a], d = g.dilation[a], in = g.in[a];
+  t.start.resize(n);
+  t.k_lo.resize(n);
+  t.k_hi.resize(n);
+  for (int64_t o = 0; o < n; ++o) {
+    const int64_t s = o * g.stride[a] - g.pad_begin[a];
+    t.start[o] = s;
+    t.k_lo[o] = s >= 0 ? 0 : std::min(k, ceil_div(-s, d));
+    t.k_hi[o] = std::max(t.k_lo[o], std::min(k, std::max<int64_t>(0, ceil_div(in - s, d))));
+  }
+  return t;
+}
+
+// Calls f(value, offset in plane) for every valid tap of the window at output position `o`;
+// returns the number of taps visited.
+template <typename T, typename F>
+int64_t for_each_tap(const T* plane, const PoolGeometry& g, const std::vector<AxisTaps>& taps,
+                     const std::vector<int64_t>& in_strides, const int64_t* o, int64_t* k, F&& f) {
+  const size_t r = g.in.size();
+  int64_t count = 1;
+  for (size_t a = 0; a < r; ++a) {
+    const int64_t lo = taps[a].k_lo[o[a]], hi = taps[a].k_hi[o[a]];
+    if (lo >= hi) return 0;
+    count *= hi - lo;
+    k[a] = lo;
+  }
+  const size_t last = r - 1;
+  const int64_t s_last = taps[last].start[o[last]], d_last = g.dilation[last];
+  const int64_t lo_last = taps[last].k_lo[o[last]], hi_last = taps[last].k_hi[o[last]];
+  while (true) {
+    int64_t base = s_last;
+    for (size_t a = 0; a < last; ++a) base += (taps[a].start[o[a]] + k[a] * g.dilation[a]) * in_strides[a];
+    for (int64_t kk = lo_last; kk < hi_last; ++kk) {
+      const int64_t off = base + kk * d_last;
+      f(plane[off], off);
+    }
+    size_t a = last;
+    while (a-- > 0) {
+      if (++k[a] < taps[a].k_hi[o[a]]) break;
+      k[a] = taps[a].k_lo[o[a]];
+    }
+    if (a == static_cast<size_t>(-1)) break;
+  }
+  return count;
+}
+
+// Row-major offset within a plane -> column-major offset (storage_order=1).
+int64_t column_major(int64_t off, const std::vector<int64_t>& dims) {
+  int64_t result = 0, scale = 1;
+  std::vector<int64_t> idx(dims.size());
+  for (size_t a = dims.size(); a-- > 0;) {
+    idx[a] = off % dims[a];
+    off /= dims[a];
+  }
+  for (size_t a = 0; a < dims.size(); ++a) {
+    result += idx[a] * scale;
+    scale *= dims[a];
+  }
+  return result;
+}
+
+template <typename T>
+bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
+  return false;
+}
+
+template <typename T>
+std::vector<Tensor> pool_typed(ThreadPool& pool, const Tensor& x, const PoolGeometry& g, const PoolReduce& r) {
+  const size_t rank = g.in.size();
+  const int64_t planes = x.shape()[0] * x.shape()[1];
+  const int64_t plane_in = shape_numel(g.in), plane_out = shape_numel(g.out);
+  std::vector<int64_t> y_shape = {x.shape()[0], x.shape()[1]};
+  y_shape.insert(y_shape.end(), g.out.begin(), g.out.end());
+  Tensor y(dtype_of<T>(), y_shape);
+  Tensor indices;
+  const bool want_indices = r.kind == PoolKind::kMax && r.want_indices;
+  if (want_indices) indices = Tensor(ir::DType::kInt64, y_shape);
+  std::vector<AxisTaps> taps;
+  for (size_t a = 0; a < rank; ++a) taps.push_back(axis_taps(g, a));
+  const std::vector<int64_t> in_strides = contiguous_strides(g.in);
+
+  const T* px = x.values<T>().data();
+  T* py = y.mutable_values<T>().data();
+  int64_t* pi = want_indices ? indices.mutable_values<int64_t>().data() : nullptr;
+  const int64_t kernel_size = shape_numel(g.kernel);
+  const int64_t grain = std::max<int64_t>(1, kPoolGrainTaps / std::max<int64_t>(1, kernel_size));
+
+  pool.parallel_for(planes * plane_out, grain, [&](int64_t lo, int64_t hi) {
+    std::vector<int64_t> o(rank), k(rank);
+    int64_t rem = lo % std::max<int64_t>(1, plane_out);
+    for (size_t a = rank; a-- > 0;) {
+      o[a] = rem % g.out[a];
+      rem /= g.out[a];
+    }
+    for (int64_t i = lo; i < hi; ++i) {
+      const int64_t plane = i / plane_out;
+      const T* src = px + plane * plane_in;
+      if (r.kind == PoolKind::kMax) {
+        T best = std::numeric_limits<T>::lowest();
+        int64_t best_off = -1;
+        for_each_tap(src, g, taps, in_strides, o.data(), k.data(), [&](T v, int64_t off) {
+          if (best_off < 0 || v > best || (is_nan(best) && !is_nan(v))) {
+            best = v;
+            best_off = off;
+          }
+        });
+        py[i] = best;
+        if (pi) {
+          pi[i] = best_off < 0 ? -1 : plane * plane_in + (r.storage_order == 1 ? column_major(best_off, g.in) : best_off);
+        }
+      } else {
+        double sum = 0;
+        int64_t n;
+        if (r.kind == PoolKind::kAverage) {
+          n = for_each_tap(src, g, taps, in_strides, o.data(), k.data(), [&](T v, int64_t) { sum += static_cast<double>(v); });
+          // The whole kernel, even where a ceil_mode window overhangs the end pad: ONNX Runtime
+          // and the ONNX reference divide so (PyTorch would not count the overhang).
+          if (r.count_include_pad) n = kernel_size;
+          py[i] = static_cast<T>(n > 0 ? sum / static_cast<double>(n) : 0.0);
+        } else if (r.p == 2) {
+          for_each_tap(src, g, taps, in_strides, o.data(), k.data(), [&](T v, int64_t) { sum += static_cast<double>(v) * static_cast<double>(v); });
+          py[i] = static_cast<T>(std::sqrt(sum));
+        } else {
+          for_each_tap(src, g, taps, in_strides, o.data(), k.data(),
+                       [&](T v, int64_t) { sum += std::pow(std::fabs(static_cast<double>(v)), r.p); });
+          py[i] = static_cast<T>(std::pow(sum, 1.0 / r.p));
+        }
+      }
+      for (size_t a = rank; a-- > 0;) {  // next output position
+        if (++o[a] < g.out[a]) break;
+        o[a] = 0;
+      }
+    }
+  });
+  std::vector<Tensor> outs{y};
+  if (want_indices) outs.push_back(indices);
+  return outs;
+}
+
+template <typename T>
+Tensor global_typed(ThreadPool& pool, const Tensor& x, const PoolReduce& r) {
+  const int64_t planes = x.shape()[0] * x.shape()[1];
+  const int64_t n = planes == 0 ? 0 : x.numel() / planes;
+  std::vector<int64_t> y_shape(x.shape().size(), 1);
+  y_shape[0] = x.shape()[0];
+  y_shape[1] = x.shape()[1];
+  Tensor y(dtype_of<T>(), y_shape);
+  const T* px = x.values<T>().data();
+  T* py = y.mutable_values<T>().data();
+  pool.parallel_for(planes, std::max<int64_t>(1, kPoolGrainTaps / std::max<int64_t>(1, n)), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const T* src = px + p * n;
+      if (r.kind == PoolKind::kMax) {
+        T best = src[0];
+        for (int64_t j = 1; j < n && !is_nan(best); ++j) {
+          if (src[j] > best || is_nan(src[j])) best = src[j];  // NaN propagates, as numpy's max does
+        }
+        py[p] = best;
+        continue;
+      }
+      double sum = 0;
+      if (r.kind == PoolKind::kAverage) {
+        for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(src[j]);
+        py[p] = static_cast<T>(sum / static_cast<double>(n));
+      } else if (r.p == 2) {
+        for (int64_t j = 0; j < n; ++j) sum += static_cast<double>(src[j]) * static_cast<double>(src[j]);
+        py[p] = static_cast<T>(std::sqrt(sum));
+      } else {
+        for (int64_t j = 0; j < n; ++j) sum += std::pow(std::fabs(static_cast<double>(src[j])), r.p);
+        py[p] = static_cast<T>(std::pow(sum, 1.0 / r.p));
+      }
+    }
+  });
+  return y;
+}
+
+}  // namespace
+
+PoolGeometry pool_geometry(const PoolAttrs& attrs, const std::vector<int64_t>& x_shape, const std::string& where) {
+  if (x_shape.size() < 3) {
+    throw_bad_input("{} input must have rank >= 3 (N, C, spatial...), got shape {}", where, ir::shape_to_string(x_shape));
+  }
+  const size_t rank = x_shape.size() - 2;
+  if (attrs.kernel.size() != rank) {
+    throw_bad_input("{} kernel_shape has {} values but the input has {} spatial axes", where, attrs.kernel.size(), rank);
+  }
+  PoolGeometry g;
+  g.in.assign(x_shape.begin() + 2, x_shape.end());
+  g.kernel = axis_values(attrs.kernel, rank, "kernel_shape", where);
+  double kernel_size = 1;
+  for (int64_t k : g.kernel) kernel_size *= static_cast<double>(k);
+  if (kernel_size > 0x1p40) throw_bad_input("{} kernel_shape has {:.3g} taps, too many to pool", where, kernel_size);
+  g.stride = axis_values(attrs.strides, rank, "strides", where);
+  g.dilation = axis_values(attrs.dilations, rank, "dilations", where);
+  std::vector<int64_t> pads = attrs.pads.empty() ? std::vector<int64_t>(2 * rank, 0) : attrs.pads;
+  if (pads.size() != 2 * rank) throw_bad_input("{} pads has {} values, expected {}", where, pads.size(), 2 * rank);
+  for (int64_t p : pads) {
+    if (p < 0 || p > kMaxAttr) throw_bad_input("{} pads must be in [0, {}], got {}", where, kMaxAttr, p);
+  }
+  g.out.resize(rank);
+  g.pad_begin.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(rank));
+  g.pad_end.assign(pads.begin() + static_cast<std::ptrdiff_t>(rank), pads.end());
+  const std::string& mode = attrs.auto_pad;
+  if (mode != "NOTSET" && mode != "" && mode != "VALID" && mode != "SAME_UPPER" && mode != "SAME_LOWER") {
+    throw_bad_input("{} auto_pad '{}' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER", where, mode);
+  }
+  for (size_t a = 0; a < rank; ++a) {
+    const int64_t in = g.in[a], s = g.stride[a];
+    const int64_t window = (g.kernel[a] - 1) * g.dilation[a] + 1;
+    if (mode == "SAME_UPPER" || mode == "SAME_LOWER") {
+      g.out[a] = ceil_div(in, s);
+      const int64_t total = std::max<int64_t>(0, (g.out[a] - 1) * s + window - in);
+      g.pad_begin[a] = mode == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.pad_end[a] = total - g.pad_begin[a];
+      continue;
+    }
+    if (mode == "VALID") g.pad_begin[a] = g.pad_end[a] = 0;
+    const int64_t span = in + g.pad_begin[a] + g.pad_end[a] - window;
+    if (span < 0) {
+      throw_bad_input("{} the window ({} with dilation) is larger than the padded input ({}) on spatial axis {}", where,
+                      window, in + g.pad_begin[a] + g.pad_end[a], a);
+    }
+    // VALID: ceil((in - window + 1) / s) equals floor((in - window) / s) + 1, so ceil_mode changes nothing.
+    if (attrs.ceil_mode && mode != "VALID") {
+      g.out[a] = ceil_div(span, s) + 1;
+      if ((g.out[a] - 1) * s >= in + g.pad_begin[a]) --g.out[a];  // last window would start in the end pad
+    } else {
+      g.out[a] = span / s + 1;
+    }
+  }
+  return g;
+}
+
+std::vector<Tensor> pool_forward_cpu(ThreadPool& pool, const Tensor& x, const PoolGeometry& g, const PoolReduce& r,
+                                     const std::string& where) {
+  if (r.kind == PoolKind::kMax) {
+    return dispatch_numeric(x.dtype(), where, [&](auto t) {
+      using T = decltype(t);
+      if constexpr (std::is_same_v<T, bool>) {
+        throw_bad_input("{} does not support element type bool", where);
+        return std::vector<Tensor>{};
+      } else {
+        return pool_typed<T>(pool, x, g, r);
+      }
+    });
+  }
+  return dispatch_float(x.dtype(), where, [&](auto t) { return pool_typed<decltype(t)>(pool, x, g, r); });
+}
+
+Tensor global_pool_forward_cpu(ThreadPool& pool, const Tensor& x, const PoolReduce& r, const std::string& where) {
+  if (x.rank() < 2) throw_bad_input("{} input must have rank >= 2 (N, C, spatial...), got shape {}", where, ir::shape_to_string(x.shape()));
+  if (x.numel() == 0 && x.shape()[0] * x.shape()[1] != 0) {
+    throw_bad_input("{} cannot pool over an empty spatial extent (shape {})", where, ir::shape_to_string(x.shape()));
+  }
+  if (r.kind == PoolKind::kMax) {
+    return dispatch_numeric(x.dtype(), where, [&](auto t) {
+      using T = decltype(t);
+      if constexpr (std::is_same_v<T, bool>) {
+        throw_bad_input("{} does not support element type bool", where);
+        return Tensor();
+      } else {
+        return global_typed<T>(pool, x, r);
+      }
+    });
+  }
+  return dispatch_float(x.dtype(), where, [&](auto t) { return global_typed<decltype(t)>(pool, x, r); });
+}
+
+}  // namespace scalec::kernels

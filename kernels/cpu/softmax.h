@@ -1,0 +1,21 @@
+#pragma once
+// Softmax, LogSoftmax and Hardmax CPU kernels (all opsets: the caller picks the axis view).
+#include <cstdint>
+#include <string>
+
+#include "ir/tensor.h"
+
+namespace scalec::kernels {
+
+class ThreadPool;
+
+/// Which of the three softmax-family ops.
+enum class SoftmaxKind { kSoftmax, kLogSoftmax, kHardmax };
+
+/// The op along `axis` (normalized). With `coerce_2d` (opsets 1-12) the input is read as the
+/// matrix [prod(shape[:axis]), prod(shape[axis:])] and each row is one softmax; otherwise only
+/// the one axis is. Stable: the row maximum is subtracted before exp; sums accumulate in double.
+ir::Tensor softmax_forward_cpu(SoftmaxKind kind, ThreadPool& pool, const ir::Tensor& x, int64_t axis, bool coerce_2d,
+                               const std::string& where);
+
+}  // namespace scalec::kernels

@@ -1,0 +1,205 @@
+// Tensor ops that change the shape or the order of elements: Flatten (1+; negative axis at 11+),
+// Reshape (1-4 shape attribute, 5+ shape input, allowzero at 14+), Squeeze and Unsqueeze (axes
+// attribute 1-12, input 13+), Transpose (1+), Expand (8+), Tile (1-5 tiles/axis inputs, 6+
+// repeats), DepthToSpace (1+; mode at 11+), SpaceToDepth (1+). Reshapes share storage; the others
+// copy through per-axis offset tables (kernels/cpu/tensor_copy.h), for any dtype.
+#include <algorithm>
+
+#include "ir/error.h"
+#include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/tensor_copy.h"
+#include "kernels/ops/tensor_ops_internal.h"
+
+namespace scalec::kernels {
+
+namespace {
+
+using ir::Tensor;
+
+// Tables reading a source of `shape` through `strides` (element strides, one per result axis).
+AxisOffsets strided_axes(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
+  AxisOffsets axes;
+  for (size_t d = 0; d < shape.size(); ++d) axes.push_back(axis_range(shape[d], 0, 1, strides[d]));
+  return axes;
+}
+
+Tensor flatten(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  int64_t axis = ctx.attr_int("axis", 1);
+  if (axis < 0 && ctx.opset() >= 11) axis += x.rank();
+  if (axis < 0 || axis > x.rank()) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), ctx.attr_int("axis", 1), x.rank());
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < x.rank(); ++d) (d < axis ? outer : inner) *= x.shape()[static_cast<size_t>(d)];
+  return reshape_view(x, {outer, inner});
+}
+
+Tensor reshape(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  std::vector<int64_t> shape = ctx.opset() < 5 ? ctx.attr_ints("shape") : int_values(ctx, ctx.input(1), "shape");
+  const bool allowzero = ctx.opset() >= 14 && ctx.attr_int("allowzero", 0) != 0;
+  int64_t infer = -1, known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 0 && !allowzero) {
+      if (static_cast<int64_t>(i) >= x.rank()) throw_bad_input("{} shape entry {} copies a dimension the input lacks", ctx.where(), i);
+      shape[i] = x.shape()[i];
+    }
+    if (shape[i] == -1) {
+      if (infer >= 0) throw_bad_input("{} shape {} has more than one -1", ctx.where(), ir::shape_to_string(shape));
+      infer = static_cast<int64_t>(i);
+      continue;
+    }
+    if (shape[i] < 0) throw_bad_input("{} shape {} has a negative dimension", ctx.where(), ir::shape_to_string(shape));
+    known *= shape[i];
+  }
+  if (infer >= 0) {
+    if (known == 0 || x.numel() % known != 0) {
+      throw_bad_input("{} cannot infer the -1 in {} for {} elements", ctx.where(), ir::shape_to_string(shape), x.numel());
+    }
+    shape[static_cast<size_t>(infer)] = x.numel() / known;
+  } else if (known != x.numel()) {
+    throw_bad_input("{} cannot reshape {} to {}", ctx.where(), ir::shape_to_string(x.shape()), ir::shape_to_string(shape));
+  }
+  return reshape_view(x, shape);
+}
+
+Tensor squeeze(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  std::vector<bool> drop(x.shape().size(), false);
+  std::vector<int64_t> axes = axes_attr_or_input(ctx, 13, 1);
+  for (int64_t a : axes) {
+    a = normalize_axis(ctx, a, x.rank());
+    if (x.shape()[static_cast<size_t>(a)] != 1) {
+      throw_bad_input("{} cannot squeeze axis {} of shape {}", ctx.where(), a, ir::shape_to_string(x.shape()));
+    }
+    drop[static_cast<size_t>(a)] = true;
+  }
+  std::vector<int64_t> shape;
+  for (size_t d = 0; d < drop.size(); ++d) {
+    if (!(drop[d] || (axes.empty() && x.shape()[d] == 1))) shape.push_back(x.shape()[d]);
+  }
+  return reshape_view(x, shape);
+}
+
+Tensor unsqueeze(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  std::vector<int64_t> axes = axes_attr_or_input(ctx, 13, 1);
+  const int64_t rank = x.rank() + static_cast<int64_t>(axes.size());
+  std::vector<bool> inserted(static_cast<size_t>(rank), false);
+  for (int64_t a : axes) {
+    a = normalize_axis(ctx, a, rank);
+    if (inserted[static_cast<size_t>(a)]) throw_bad_input("{} axis {} is repeated", ctx.where(), a);
+    inserted[static_cast<size_t>(a)] = true;
+  }
+  std::vector<int64_t> shape;
+  size_t next = 0;
+  for (int64_t d = 0; d < rank; ++d) shape.push_back(inserted[static_cast<size_t>(d)] ? 1 : x.shape()[next++]);
+  return reshape_view(x, shape);
+}
+
+Tensor transpose(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const auto rank = static_cast<size_t>(x.rank());
+  std::vector<int64_t> perm = ctx.attr_ints("perm");
+  if (perm.empty()) {
+    for (size_t d = rank; d-- > 0;) perm.push_back(static_cast<int64_t>(d));
+  }
+  std::vector<bool> seen(rank, false);
+  if (perm.size() != rank) throw_bad_input("{} perm has {} entries for rank {}", ctx.where(), perm.size(), rank);
+  const std::vector<int64_t> in_strides = contiguous_strides(x.shape());
+  std::vector<int64_t> shape, strides;
+  for (int64_t& p : perm) {
+    p = normalize_axis(ctx, p, x.rank());
+    if (seen[static_cast<size_t>(p)]) throw_bad_input("{} perm is not a permutation", ctx.where());
+    seen[static_cast<size_t>(p)] = true;
+    shape.push_back(x.shape()[static_cast<size_t>(p)]);
+    strides.push_back(in_strides[static_cast<size_t>(p)]);
+  }
+  return gather_axes(ctx.pool(), x, shape, strided_axes(shape, strides), ctx.where());
+}
+
+Tensor expand(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  std::vector<int64_t> shape = broadcast_shape({x.shape(), int_values(ctx, ctx.input(1), "shape")}, ctx.where());
+  return gather_axes(ctx.pool(), x, shape, strided_axes(shape, broadcast_strides(x.shape(), shape)), ctx.where());
+}
+
+Tensor tile(const OpContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  std::vector<int64_t> repeats;
+  if (ctx.opset() < 6) {
+    // Tile-1: a scalar count of copies along one axis.
+    repeats.assign(x.shape().size(), 1);
+    int64_t axis = normalize_axis(ctx, int_scalar(ctx, ctx.input(2), "axis"), x.rank());
+    repeats[static_cast<size_t>(axis)] = int_scalar(ctx, ctx.input(1), "tiles");
+  } else {
+    repeats = int_values(ctx, ctx.input(1), "repeats");
+  }
+  if (static_cast<int64_t>(repeats.size()) != x.rank()) {
+    throw_bad_input("{} repeats has {} entries for rank {}", ctx.where(), repeats.size(), x.rank());
+  }
+  const std::vector<int64_t> strides = contiguous_strides(x.shape());
+  std::vector<int64_t> shape;
+  AxisOffsets axes;
+  for (size_t d = 0; d < repeats.size(); ++d) {
+    if (repeats[d] < 0) throw_bad_input("{} repeats must not be negative", ctx.where());
+    const int64_t n = x.shape()[d];
+    shape.push_back(n * repeats[d]);
+    std::vector<int64_t> table(static_cast<size_t>(shape.back()));
+    for (int64_t o = 0; o < shape.back(); ++o) table[static_cast<size_t>(o)] = (o % n) * strides[d];
+    axes.push_back(std::move(table));
+  }
+  return gather_axes(ctx.pool(), x, shape, axes, ctx.where());
+}
+
+// DepthToSpace / SpaceToDepth are one 6-D transposition each; `to_space` picks the direction.
+Tensor depth_space(const OpContext& ctx, bool to_space) {
+  const Tensor& x = ctx.input(0);
+  const int64_t b = ctx.attr_int("blocksize", 0);
+  if (x.rank() != 4) throw_bad_input("{} input must be 4-D [N, C, H, W], got {}", ctx.where(), ir::shape_to_string(x.shape()));
+  if (b < 1) throw_bad_input("{} blocksize must be positive, got {}", ctx.where(), b);
+  const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+  std::vector<int64_t> view, strides, out;
+  if (to_space) {
+    if (c % (b * b) != 0) throw_bad_input("{} channels {} are not a multiple of blocksize^2 = {}", ctx.where(), c, b * b);
+    const int64_t cc = c / (b * b);
+    const std::string mode = ctx.opset() >= 11 ? ctx.attr_string("mode", "DCR") : "DCR";
+    // Result viewed as [N, C', H, b, W, b]; the source's channel index is (b1, b2, c') for DCR, (c', b1, b2) for CRD.
+    int64_t s_c = h * w, s_b1 = b * cc * h * w, s_b2 = cc * h * w;
+    if (mode == "CRD") {
+      s_c = b * b * h * w, s_b1 = b * h * w, s_b2 = h * w;
+    } else if (mode != "DCR") {
+      throw_bad_input("{} unknown mode '{}' (expected DCR or CRD)", ctx.where(), mode);
+    }
+    view = {n, cc, h, b, w, b};
+    strides = {c * h * w, s_c, w, s_b1, 1, s_b2};
+    out = {n, cc, h * b, w * b};
+  } else {
+    if (h % b != 0 || w % b != 0) throw_bad_input("{} height {} and width {} must be multiples of blocksize {}", ctx.where(), h, w, b);
+    // Result viewed as [N, b, b, C, H/b, W/b], reading the source as [N, C, H/b, b, W/b, b].
+    view = {n, b, b, c, h / b, w / b};
+    strides = {c * h * w, w, 1, h * w, b * w, b};
+    out = {n, c * b * b, h / b, w / b};
+  }
+  return reshape_view(gather_axes(ctx.pool(), x, view, strided_axes(view, strides), ctx.where()), out);
+}
+
+template <Tensor (*F)(const OpContext&)>
+std::vector<Tensor> one(const OpContext& ctx) {
+  return {F(ctx)};
+}
+
+}  // namespace
+
+void register_tensor_shape_ops(OpRegistry& r) {
+  r.add("Flatten", 1, kLatestOpset, one<flatten>);
+  r.add("Reshape", 1, kLatestOpset, one<reshape>);
+  r.add("Squeeze", 1, kLatestOpset, one<squeeze>);
+  r.add("Unsqueeze", 1, kLatestOpset, one<unsqueeze>);
+  r.add("Transpose", 1, kLatestOpset, one<transpose>);
+  r.add("Expand", 8, kLatestOpset, one<expand>);
+  r.add("Tile", 1, kLatestOpset, one<tile>);
+  r.add("DepthToSpace", 1, kLatestOpset, [](const OpContext& ctx) { return std::vector<Tensor>{depth_space(ctx, true)}; });
+  r.add("SpaceToDepth", 1, kLatestOpset, [](const OpContext& ctx) { return std::vector<Tensor>{depth_space(ctx, false)}; });
+}
+
+}  // namespace scalec::kernels
