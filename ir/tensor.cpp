@@ -64,14 +64,14 @@ Tensor Tensor::from_strings(std::vector<int64_t> shape, std::vector<std::string>
 Tensor Tensor::from_floats(std::vector<int64_t> shape, std::span<const float> values) {
   Tensor t(DType::kFloat, std::move(shape));
   if (static_cast<int64_t>(values.size()) != t.numel()) throw_internal("from_floats: size mismatch");
-  std::memcpy(t.mutable_bytes().data(), values.data(), values.size_bytes());
+  if (!values.empty()) std::memcpy(t.mutable_bytes().data(), values.data(), values.size_bytes());
   return t;
 }
 
 Tensor Tensor::from_int64s(std::vector<int64_t> shape, std::span<const int64_t> values) {
   Tensor t(DType::kInt64, std::move(shape));
   if (static_cast<int64_t>(values.size()) != t.numel()) throw_internal("from_int64s: size mismatch");
-  std::memcpy(t.mutable_bytes().data(), values.data(), values.size_bytes());
+  if (!values.empty()) std::memcpy(t.mutable_bytes().data(), values.data(), values.size_bytes());
   return t;
 }
 

@@ -47,17 +47,23 @@ size_t typed_count(const onnx::TensorProto& p, DType dt, const char** field) {
 }
 
 ir::Tensor from_typed_fields(const onnx::TensorProto& p, DType dt, std::vector<int64_t> shape, const std::string& what) {
-  ir::Tensor t(dt, shape);
-  int64_t numel = t.numel();
+  int64_t numel = 1;
+  for (int64_t d : shape) numel *= d;  // checked for overflow by the caller
   const char* field = "";
   size_t have = typed_count(p, dt, &field);
   size_t need = static_cast<size_t>(numel);
   if (dt == DType::kComplex64 || dt == DType::kComplex128) need *= 2;
-  if (dt == DType::kInt4 || dt == DType::kUInt4 || dt == DType::kFloat4E2M1) need = t.storage_bytes();
+  if (dt == DType::kInt4 || dt == DType::kUInt4 || dt == DType::kFloat4E2M1) need = ir::dtype_storage_bytes(dt, numel);
+  // Checked before allocating, so a corrupt shape cannot ask for terabytes.
   if (have != need) {
     throw_bad_input("{}: {} holds {} values but {}{} needs {}", what, field, have, ir::dtype_name(dt),
                     ir::shape_to_string(shape), need);
   }
+  if (dt == DType::kString) {
+    std::vector<std::string> s(p.string_data().begin(), p.string_data().end());
+    return ir::Tensor::from_strings(std::move(shape), std::move(s));
+  }
+  ir::Tensor t(dt, shape);
   switch (dt) {
     case DType::kFloat:
     case DType::kComplex64: copy_typed<float>(p.float_data(), t); break;

@@ -57,10 +57,29 @@ NamedTensors Executor::run(const NamedTensors& feeds) {
   const ir::Graph& g = *model_.graph;
   std::unordered_map<const ir::Value*, ir::Tensor> live;
   std::unordered_map<const ir::Value*, size_t> remaining_uses;
+  // Activation bytes are counted per storage: views (Reshape, Identity, ...) share their input's
+  // storage and add nothing; weights and feeds are not activations.
+  std::unordered_map<const ir::Storage*, size_t> storage_refs;
   size_t live_bytes = 0, peak = 0;
+  auto acquire = [&](const ir::Tensor& t) {
+    const ir::Storage* s = t.storage().get();
+    if (s != nullptr && storage_refs[s]++ == 0) live_bytes += s->size();
+  };
+  auto release = [&](const ir::Tensor& t) {
+    const ir::Storage* s = t.storage().get();
+    auto it = storage_refs.find(s);
+    if (s == nullptr || it == storage_refs.end()) return;
+    if (--it->second == 0) {
+      live_bytes -= s->size();
+      storage_refs.erase(it);
+    }
+  };
   stats_ = {};
 
   for (const ir::Value* v : g.initializers) live[v] = *v->initializer;  // shares storage, no copy
+  for (const ir::Value* v : g.initializers) {
+    if (v->initializer->storage()) storage_refs[v->initializer->storage().get()] = 1u << 30;  // never freed
+  }
   for (const ir::Value* v : g.inputs) {
     auto it = std::find_if(feeds.begin(), feeds.end(), [&](const auto& f) { return f.first == v->name(); });
     if (it == feeds.end()) {
@@ -77,6 +96,7 @@ NamedTensors Executor::run(const NamedTensors& feeds) {
                       ir::shape_to_string(x.shape()));
     }
     live[v] = x;
+    if (x.storage()) storage_refs[x.storage().get()] = 1u << 30;
   }
   for (const Step& s : steps_) {
     for (const ir::Value* v : s.node->inputs()) {
@@ -105,7 +125,7 @@ NamedTensors Executor::run(const NamedTensors& feeds) {
     for (size_t i = 0; i < s.node->outputs().size(); ++i) {
       const ir::Value* v = s.node->output(i);
       if (v == nullptr) continue;
-      live_bytes += outs[i].storage_bytes();
+      acquire(outs[i]);
       if (auto t = taps_.find(v); t != taps_.end()) {
         for (const Tap& tap : t->second) tap(*v, outs[i]);
       }
@@ -117,14 +137,14 @@ NamedTensors Executor::run(const NamedTensors& feeds) {
       if (v == nullptr) continue;
       if (--remaining_uses[v] == 0 && v->producer() != nullptr) {
         auto it = live.find(v);
-        live_bytes -= it->second.storage_bytes();
+        release(it->second);
         live.erase(it);
       }
     }
     for (const ir::Value* v : s.node->outputs()) {
       if (v && remaining_uses[v] == 0) {  // produced but never read
         auto it = live.find(v);
-        live_bytes -= it->second.storage_bytes();
+        release(it->second);
         live.erase(it);
       }
     }

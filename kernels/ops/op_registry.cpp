@@ -66,7 +66,7 @@ void OpRegistry::add(std::string op_type, int64_t since, int64_t until, ForwardF
                      since, until);
     }
   }
-  defs.push_back(OpDef{std::move(domain), std::move(op_type), since, until, std::move(cpu), {}});
+  defs.push_back(OpDef{std::move(domain), std::move(op_type), since, until, std::move(cpu), {}, {}});
 }
 
 const OpDef* OpRegistry::find(const std::string& domain, const std::string& op_type, int64_t opset) const {

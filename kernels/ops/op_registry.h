@@ -56,6 +56,12 @@ class OpContext {
 /// A forward kernel: computes every output the node declares (omitted ones may be empty tensors).
 using ForwardFn = std::function<std::vector<ir::Tensor>(const OpContext&)>;
 
+/// A backward rule: given the forward context and the gradients of the outputs (null where an
+/// output gets none), returns the gradients of the inputs (empty tensors for non-differentiable
+/// ones). Filled in by the training engine; null for ops that have none yet.
+using BackwardFn =
+    std::function<std::vector<ir::Tensor>(const OpContext& ctx, std::span<const ir::Tensor* const> doutputs)>;
+
 /// One implementation of an op for a range of opset versions.
 struct OpDef {
   std::string domain;      ///< "" for ai.onnx
@@ -64,6 +70,7 @@ struct OpDef {
   int64_t until_version;   ///< last opset it follows (inclusive)
   ForwardFn forward_cpu;
   ForwardFn forward_cuda;  ///< empty until a CUDA kernel exists
+  BackwardFn backward;     ///< empty until the training engine adds the op's rule
 };
 
 /// All ops scalec runs. Registration is written out in one list (op_registry.cpp): self-registering
