@@ -87,12 +87,7 @@ void conv_run(ThreadPool& pool, const T* x, const T* w, const T* bias, T* y, con
 
 Tensor conv_forward_cpu(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const ConvGeometry& g,
                         const std::string& where) {
-  if (w.dtype() != x.dtype() || (bias && bias->dtype() != x.dtype())) {
-    throw_bad_input("{} X, W and B must have one element type", where);
-  }
-  if (bias && (bias->rank() != 1 || bias->numel() != g.out_channels)) {
-    throw_bad_input("{} B {} must have shape [{}]", where, ir::shape_to_string(bias->shape()), g.out_channels);
-  }
+  check_conv_operands(x, w, bias, g, where);
   return dispatch_float(x.dtype(), where, [&](auto tag) {
     using T = decltype(tag);
     Tensor y(x.dtype(), g.output_shape());

@@ -45,6 +45,10 @@ ConvGeometry conv_transpose_geometry(const ConvAttrs& attrs, const std::vector<i
                                      const std::vector<int64_t>& w_shape, const std::string& where);
 
 /// Y = Conv(X, W) + B (bias may be null); float and double.
+/// Refuses X, W and B of different element types, and a B that is not [out_channels].
+void check_conv_operands(const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* bias, const ConvGeometry& g,
+                         const std::string& where);
+
 ir::Tensor conv_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* bias,
                             const ConvGeometry& g, const std::string& where);
 /// Y = ConvTranspose(X, W) + B (bias may be null); float and double.

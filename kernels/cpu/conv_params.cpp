@@ -146,4 +146,14 @@ ConvGeometry conv_transpose_geometry(const ConvAttrs& a, const std::vector<int64
   return g;
 }
 
+void check_conv_operands(const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* bias, const ConvGeometry& g,
+                         const std::string& where) {
+  if (w.dtype() != x.dtype() || (bias && bias->dtype() != x.dtype())) {
+    throw_bad_input("{} X, W and B must have one element type", where);
+  }
+  if (bias && (bias->rank() != 1 || bias->numel() != g.out_channels)) {
+    throw_bad_input("{} B {} must have shape [{}]", where, ir::shape_to_string(bias->shape()), g.out_channels);
+  }
+}
+
 }  // namespace scalec::kernels
