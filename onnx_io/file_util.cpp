@@ -92,9 +92,7 @@ void AtomicFile::fail(const char* what) {
 }
 
 void AtomicFile::write(std::span<const std::byte> data) {
-  if (pending_hole_) {
-    pending_hole_ = false;
-  }
+  pending_hole_ = false;  // data after a hole fixes the file's length
   const std::byte* p = data.data();
   size_t left = data.size();
   while (left > 0) {

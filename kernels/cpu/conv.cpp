@@ -14,8 +14,6 @@ namespace {
 
 using ir::Tensor;
 
-int64_t volume(const std::array<int64_t, 3>& a) { return a[0] * a[1] * a[2]; }
-
 // col[(c, kd, kh, kw), (od, oh, ow)] = x[c, od*s - p + kd*d, ...], zero outside X.
 template <typename T>
 void im2col(const T* x, int64_t channels, const ConvGeometry& g, T* col) {
@@ -59,7 +57,7 @@ void im2col(const T* x, int64_t channels, const ConvGeometry& g, T* col) {
 template <typename T>
 void conv_run(ThreadPool& pool, const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
   const int64_t groups = g.groups, cg = g.in_channels / groups, mg = g.out_channels / groups;
-  const int64_t in_plane = volume(g.in), out_plane = volume(g.out), kvol = volume(g.kernel);
+  const int64_t in_plane = conv_volume(g.in), out_plane = conv_volume(g.out), kvol = conv_volume(g.kernel);
   const int64_t rows = cg * kvol;  // the GEMM's K
   const bool direct = kvol == 1 && g.in == g.out && g.stride == std::array<int64_t, 3>{1, 1, 1} &&
                       g.pad_begin == std::array<int64_t, 3>{0, 0, 0};

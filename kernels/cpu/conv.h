@@ -45,6 +45,9 @@ ConvGeometry conv_transpose_geometry(const ConvAttrs& attrs, const std::vector<i
                                      const std::vector<int64_t>& w_shape, const std::string& where);
 
 /// Y = Conv(X, W) + B (bias may be null); float and double.
+/// Number of positions in a (depth, height, width) extent.
+inline int64_t conv_volume(const std::array<int64_t, 3>& a) { return a[0] * a[1] * a[2]; }
+
 /// Refuses X, W and B of different element types, and a B that is not [out_channels].
 void check_conv_operands(const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* bias, const ConvGeometry& g,
                          const std::string& where);

@@ -14,8 +14,6 @@ namespace {
 
 using ir::Tensor;
 
-int64_t volume(const std::array<int64_t, 3>& a) { return a[0] * a[1] * a[2]; }
-
 // y[m, id*s - p + kd*d, ...] += col[(m, kd, kh, kw), (id, ih, iw)] where the target lies inside Y.
 template <typename T>
 void col2im(const T* col, int64_t channels, const ConvGeometry& g, T* y) {
@@ -53,7 +51,7 @@ void col2im(const T* col, int64_t channels, const ConvGeometry& g, T* y) {
 template <typename T>
 void conv_transpose_run(ThreadPool& pool, const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
   const int64_t groups = g.groups, cg = g.in_channels / groups, mg = g.out_channels / groups;
-  const int64_t in_plane = volume(g.in), out_plane = volume(g.out), kvol = volume(g.kernel);
+  const int64_t in_plane = conv_volume(g.in), out_plane = conv_volume(g.out), kvol = conv_volume(g.kernel);
   const int64_t rows = mg * kvol;  // the GEMM's M
   auto run = [&](int64_t t, T* col, bool parallel_gemm) {
     const int64_t n = t / groups, grp = t % groups;

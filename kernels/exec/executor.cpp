@@ -76,8 +76,8 @@ NamedTensors Executor::run(const NamedTensors& feeds) {
   };
   stats_ = {};
 
-  for (const ir::Value* v : g.initializers) live[v] = *v->initializer;  // shares storage, no copy
   for (const ir::Value* v : g.initializers) {
+    live[v] = *v->initializer;  // shares storage, no copy
     if (v->initializer->storage()) storage_refs[v->initializer->storage().get()] = 1u << 30;  // never freed
   }
   for (const ir::Value* v : g.inputs) {

@@ -102,7 +102,6 @@ ForwardFn variadic(Op op, bool mean) {
         return binary_map<T, T, T>(ctx.pool(), acc, next, ctx.where(), [&](T x, T y) { return op(x, y); });
       });
     }
-    if (ctx.num_inputs() == 1) acc = Tensor(acc.dtype(), acc.shape(), acc.storage());
     if (mean) {
       auto n = static_cast<double>(ctx.num_inputs());
       acc = dispatch_float(acc.dtype(), ctx.where(), [&](auto t) {

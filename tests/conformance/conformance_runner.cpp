@@ -151,7 +151,6 @@ int main(int argc, char** argv) {
   int counts[3] = {0, 0, 0};
   for (const auto& root : roots) {
     if (!fs::exists(root)) continue;
-    std::string tag = root.parent_path().filename().string() == "data" ? root.filename().string() : root.filename().string();
     for (const auto& e : fs::directory_iterator(root)) {
       std::string name = e.path().filename().string();
       if (!fs::exists(e.path() / "model.onnx") || name.find(filter) == std::string::npos) continue;
