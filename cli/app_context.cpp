@@ -26,6 +26,15 @@ void write_report(const nlohmann::json& report, const std::string& path) {
   }
 }
 
+void record_provenance(ir::Model& model, const std::string& step) {
+  model.set_metadata("scalec.version", SCALEC_VERSION);
+  std::string passes;
+  for (const auto& [k, v] : model.metadata_props) {
+    if (k == "scalec.passes") passes = v;
+  }
+  model.set_metadata("scalec.passes", passes.empty() ? step : passes + "," + step);
+}
+
 void check_output_is_not_input(const std::string& input, const std::string& output, bool in_place) {
   struct stat a {}, b {};
   if (::stat(input.c_str(), &a) != 0 || ::stat(output.c_str(), &b) != 0) return;

@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "ir/graph.h"
+
 namespace scalec::cli {
 
 /// Version of the JSON written by --json and --report; bump when a field changes meaning.
@@ -18,9 +20,14 @@ void add_inspect_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_finetune_command(CLI::App& app);
 
 /// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files).
 void write_report(const nlohmann::json& report, const std::string& path);
+
+/// Records provenance in the model's metadata_props: "scalec.version", and `step` appended to
+/// "scalec.passes" (comma-separated, in the order applied).
+void record_provenance(ir::Model& model, const std::string& step);
 
 /// Refuses to write over the input unless --in-place was given (exit code 1).
 void check_output_is_not_input(const std::string& input, const std::string& output, bool in_place);

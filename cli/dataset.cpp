@@ -36,6 +36,26 @@ ir::Tensor rows(const ir::Tensor& t, int64_t begin, int64_t end) {
 }
 }  // namespace
 
+ir::Tensor pick_rows(const ir::Tensor& t, std::span<const int64_t> picked) {
+  std::vector<int64_t> shape = t.shape();
+  if (shape.empty()) return t;
+  const int64_t row = t.numel() / std::max<int64_t>(1, shape[0]);
+  const size_t row_bytes = ir::dtype_storage_bytes(t.dtype(), row);
+  shape[0] = static_cast<int64_t>(picked.size());
+  ir::Tensor out(t.dtype(), shape);
+  std::byte* dst = out.mutable_bytes().data();
+  for (size_t i = 0; i < picked.size(); ++i) {
+    std::memcpy(dst + i * row_bytes, t.bytes().data() + static_cast<size_t>(picked[i]) * row_bytes, row_bytes);
+  }
+  return out;
+}
+
+kernels::NamedTensors pick_batch(const Dataset& data, std::span<const int64_t> picked) {
+  kernels::NamedTensors out;
+  for (const auto& [name, t] : data.inputs) out.emplace_back(name, pick_rows(t, picked));
+  return out;
+}
+
 Dataset load_dataset(const ir::Model& model, const std::string& path, const std::string& labels_key) {
   std::vector<onnx_io::NamedTensor> arrays;
   auto inputs = feed_inputs(model);

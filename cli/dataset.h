@@ -1,6 +1,7 @@
 #pragma once
 // Data files for infer/eval: read .npz/.npy, check them against the model, and cut batches.
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,11 @@ Dataset load_dataset(const ir::Model& model, const std::string& path, const std:
 
 /// Rows [begin, end) along axis 0 of every input.
 kernels::NamedTensors batch_of(const Dataset& data, int64_t begin, int64_t end);
+
+/// The rows `picked` (indices along axis 0, in that order) of `t`.
+ir::Tensor pick_rows(const ir::Tensor& t, std::span<const int64_t> picked);
+/// The rows `picked` of every input.
+kernels::NamedTensors pick_batch(const Dataset& data, std::span<const int64_t> picked);
 
 /// The batch size the model allows: `requested`, or the fixed axis-0 size an input declares.
 int64_t batch_size_for(const ir::Model& model, int64_t requested, int64_t samples);

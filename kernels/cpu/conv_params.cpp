@@ -1,18 +1,14 @@
 // Conv and ConvTranspose attribute resolution: shape checks, defaults, auto_pad, output sizes.
 #include <algorithm>
+#include <optional>
 
 #include "ir/error.h"
+#include "kernels/common/window_size.h"
 #include "kernels/cpu/conv.h"
 
 namespace scalec::kernels {
 
 namespace {
-
-// Floor division: ONNX writes the ConvTranspose pad formulas with Python's //.
-int64_t floor_div(int64_t a, int64_t b) {
-  const int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
 
 // A per-spatial-dim attribute: `fallback` when absent, else exactly `size` values >= `min`.
 std::vector<int64_t> spatial_attr(const std::vector<int64_t>& v, size_t size, int64_t fallback, int64_t min,
@@ -38,8 +34,7 @@ std::vector<int64_t> common_geometry(ConvGeometry& g, const ConvAttrs& a, const 
     throw_bad_input("{} {}-D convolution is not implemented (1-D to 3-D only)", where, g.rank);
   }
   if (a.group < 1) throw_bad_input("{} group must be >= 1, got {}", where, a.group);
-  if (a.auto_pad != "NOTSET" && a.auto_pad != "VALID" && a.auto_pad != "SAME_UPPER" && a.auto_pad != "SAME_LOWER" &&
-      !a.auto_pad.empty()) {
+  if (!auto_pad_of(a.auto_pad)) {
     throw_bad_input("{} unknown auto_pad '{}'", where, a.auto_pad);
   }
   if (!a.kernel_shape.empty() && !std::equal(a.kernel_shape.begin(), a.kernel_shape.end(), ws.begin() + 2, ws.end())) {
@@ -82,23 +77,18 @@ ConvGeometry conv_geometry(const ConvAttrs& a, const std::vector<int64_t>& xs, c
   if (g.out_channels % a.group != 0) {
     throw_bad_input("{} W's {} output channels do not divide into {} groups", where, g.out_channels, a.group);
   }
+  const AutoPad mode = *auto_pad_of(a.auto_pad);  // common_geometry refused unknown text
   const size_t lead = 3 - g.rank;
   for (size_t i = 0; i < g.rank; ++i) {
     const size_t d = lead + i;
-    const int64_t in = g.in[d], s = g.stride[d], eff = (g.kernel[d] - 1) * g.dilation[d] + 1;
-    if (a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER") {
-      g.out[d] = (in + s - 1) / s;
-      const int64_t total = std::max<int64_t>(0, (g.out[d] - 1) * s + eff - in);
-      g.pad_begin[d] = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      continue;
-    }
-    const int64_t pb = a.auto_pad == "VALID" ? 0 : pads[i], pe = a.auto_pad == "VALID" ? 0 : pads[g.rank + i];
-    if (in + pb + pe < eff) {
+    const WindowAxis w =
+        window_axis(g.in[d], g.kernel[d], g.stride[d], g.dilation[d], pads[i], pads[g.rank + i], mode);
+    if (!w.fits) {
       throw_bad_input("{} the kernel (extent {} with dilation) is larger than the padded input ({}) along spatial axis {}",
-                      where, eff, in + pb + pe, i);
+                      where, (g.kernel[d] - 1) * g.dilation[d] + 1, g.in[d] + w.pad_begin + w.pad_end, i);
     }
-    g.pad_begin[d] = pb;
-    g.out[d] = (in + pb + pe - eff) / s + 1;
+    g.pad_begin[d] = w.pad_begin;
+    g.out[d] = w.out;
   }
   return g;
 }
@@ -119,29 +109,22 @@ ConvGeometry conv_transpose_geometry(const ConvAttrs& a, const std::vector<int64
   std::vector<int64_t> out_shape = a.output_shape;
   if (out_shape.size() == g.rank + 2) out_shape.erase(out_shape.begin(), out_shape.begin() + 2);  // [N, M, ...] form
   if (!out_shape.empty()) out_shape = spatial_attr(out_shape, g.rank, 0, 0, "output_shape", where);
-  const bool same = a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER";
+  // A requested size beyond the full result keeps the spec's negative pads: Y then has zeros
+  // around the full result. ONNX Runtime clamps them to 0 instead (and for SAME without
+  // output_shape returns the full size), so the two differ only in that case.
+  const AutoPad mode = *auto_pad_of(a.auto_pad);  // common_geometry refused unknown text
   const size_t lead = 3 - g.rank;
   for (size_t i = 0; i < g.rank; ++i) {
     const size_t d = lead + i;
-    const int64_t in = g.in[d], s = g.stride[d], eff = (g.kernel[d] - 1) * g.dilation[d] + 1;
-    const int64_t full = s * (in - 1) + out_pad[i] + eff;  // the unpadded result's extent
-    if (!out_shape.empty() || same) {
-      // The spec's pads for a requested size: SAME_UPPER puts the odd element at the end, every
-      // other mode at the start. A negative total (a size beyond the full result) is kept, as
-      // the spec and its reference do: Y then has zeros around the full result. ONNX Runtime
-      // clamps it to 0 instead (and for SAME without output_shape returns the full size), so the
-      // two differ only when the requested size exceeds the full result.
-      g.out[d] = !out_shape.empty() ? out_shape[i] : in * s;
-      const int64_t total = full - g.out[d];
-      g.pad_begin[d] = a.auto_pad == "SAME_UPPER" ? floor_div(total, 2) : total - floor_div(total, 2);
-      continue;
+    const std::optional<int64_t> requested = out_shape.empty() ? std::nullopt : std::optional<int64_t>(out_shape[i]);
+    const WindowAxis w = transposed_axis(g.in[d], g.kernel[d], g.stride[d], g.dilation[d], pads[i], pads[g.rank + i],
+                                         out_pad[i], requested, mode);
+    if (!w.fits) {
+      throw_bad_input("{} pads {} and {} exceed the output extent {} along spatial axis {}", where, w.pad_begin,
+                      w.pad_end, w.out + w.pad_begin + w.pad_end, i);
     }
-    const int64_t pb = a.auto_pad == "VALID" ? 0 : pads[i], pe = a.auto_pad == "VALID" ? 0 : pads[g.rank + i];
-    g.pad_begin[d] = pb;
-    g.out[d] = full - pb - pe;
-    if (g.out[d] < 0) {
-      throw_bad_input("{} pads {} and {} exceed the output extent {} along spatial axis {}", where, pb, pe, full, i);
-    }
+    g.pad_begin[d] = w.pad_begin;
+    g.out[d] = w.out;
   }
   return g;
 }

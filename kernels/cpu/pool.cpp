@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "ir/error.h"
+#include "kernels/common/window_size.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/thread_pool.h"
@@ -18,9 +19,6 @@ namespace scalec::kernels {
 namespace {
 
 using ir::Tensor;
-
-// Rounds a / b up; b > 0.
-int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 // Work (kernel taps) per parallel chunk.
 constexpr int64_t kPoolGrainTaps = 32768;
@@ -53,8 +51,8 @@ AxisTaps axis_taps(const PoolGeometry& g, size_t a) {
   for (int64_t o = 0; o < n; ++o) {
     const int64_t s = o * g.stride[a] - g.pad_begin[a];
     t.start[o] = s;
-    t.k_lo[o] = s >= 0 ? 0 : std::min(k, ceil_div(-s, d));
-    t.k_hi[o] = std::max(t.k_lo[o], std::min(k, std::max<int64_t>(0, ceil_div(in - s, d))));
+    t.k_lo[o] = s >= 0 ? 0 : std::min(k, window_ceil_div(-s, d));
+    t.k_hi[o] = std::max(t.k_lo[o], std::min(k, std::max<int64_t>(0, window_ceil_div(in - s, d))));
   }
   return t;
 }
@@ -249,33 +247,20 @@ PoolGeometry pool_geometry(const PoolAttrs& attrs, const std::vector<int64_t>& x
   g.out.resize(rank);
   g.pad_begin.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(rank));
   g.pad_end.assign(pads.begin() + static_cast<std::ptrdiff_t>(rank), pads.end());
-  const std::string& mode = attrs.auto_pad;
-  if (mode != "NOTSET" && mode != "" && mode != "VALID" && mode != "SAME_UPPER" && mode != "SAME_LOWER") {
-    throw_bad_input("{} auto_pad '{}' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER", where, mode);
+  const std::optional<AutoPad> mode = auto_pad_of(attrs.auto_pad);
+  if (!mode) {
+    throw_bad_input("{} auto_pad '{}' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER", where, attrs.auto_pad);
   }
   for (size_t a = 0; a < rank; ++a) {
-    const int64_t in = g.in[a], s = g.stride[a];
-    const int64_t window = (g.kernel[a] - 1) * g.dilation[a] + 1;
-    if (mode == "SAME_UPPER" || mode == "SAME_LOWER") {
-      g.out[a] = ceil_div(in, s);
-      const int64_t total = std::max<int64_t>(0, (g.out[a] - 1) * s + window - in);
-      g.pad_begin[a] = mode == "SAME_UPPER" ? total / 2 : total - total / 2;
-      g.pad_end[a] = total - g.pad_begin[a];
-      continue;
-    }
-    if (mode == "VALID") g.pad_begin[a] = g.pad_end[a] = 0;
-    const int64_t span = in + g.pad_begin[a] + g.pad_end[a] - window;
-    if (span < 0) {
+    const WindowAxis w = window_axis(g.in[a], g.kernel[a], g.stride[a], g.dilation[a], g.pad_begin[a], g.pad_end[a],
+                                     *mode, attrs.ceil_mode);
+    if (!w.fits) {
       throw_bad_input("{} the window ({} with dilation) is larger than the padded input ({}) on spatial axis {}", where,
-                      window, in + g.pad_begin[a] + g.pad_end[a], a);
+                      (g.kernel[a] - 1) * g.dilation[a] + 1, g.in[a] + w.pad_begin + w.pad_end, a);
     }
-    // VALID: ceil((in - window + 1) / s) equals floor((in - window) / s) + 1, so ceil_mode changes nothing.
-    if (attrs.ceil_mode && mode != "VALID") {
-      g.out[a] = ceil_div(span, s) + 1;
-      if ((g.out[a] - 1) * s >= in + g.pad_begin[a]) --g.out[a];  // last window would start in the end pad
-    } else {
-      g.out[a] = span / s + 1;
-    }
+    g.out[a] = w.out;
+    g.pad_begin[a] = w.pad_begin;
+    g.pad_end[a] = w.pad_end;
   }
   return g;
 }

@@ -6,6 +6,7 @@
 
 #include "ir/error.h"
 #include "kernels/common/quantize_math.h"
+#include "kernels/common/window_size.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/quant_gemm.h"
 #include "kernels/cpu/quant_linear.h"
@@ -59,28 +60,19 @@ QConvPlan plan_qconv(const Tensor& x, const Tensor& w, const QConvAttrs& a, cons
   q.pad_begin.resize(r);
   q.out.resize(r);
   q.out_shape = {q.n, q.m};
+  const std::optional<AutoPad> mode = auto_pad_of(a.auto_pad);
+  if (!mode) throw_bad_input("{} unknown auto_pad '{}'", where, a.auto_pad);
   for (size_t d = 0; d < r; ++d) {
     if (q.stride[d] < 1 || q.dilation[d] < 1 || pads[d] < 0 || pads[d + r] < 0) {
       throw_bad_input("{} strides and dilations must be >= 1 and pads >= 0", where);
     }
-    const int64_t span = (q.kernel[d] - 1) * q.dilation[d] + 1;
-    if (a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER") {
-      const int64_t out = (q.in[d] + q.stride[d] - 1) / q.stride[d];
-      const int64_t total = std::max<int64_t>(0, (out - 1) * q.stride[d] + span - q.in[d]);
-      pads[d] = a.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      pads[d + r] = total - pads[d];
-    } else if (a.auto_pad == "VALID") {
-      pads[d] = pads[d + r] = 0;
-    } else if (a.auto_pad != "NOTSET" && !a.auto_pad.empty()) {
-      throw_bad_input("{} unknown auto_pad '{}'", where, a.auto_pad);
-    }
-    const int64_t padded = q.in[d] + pads[d] + pads[d + r];
-    if (q.kernel[d] < 1 || padded < span) {
+    const WindowAxis w = window_axis(q.in[d], q.kernel[d], q.stride[d], q.dilation[d], pads[d], pads[d + r], *mode);
+    if (q.kernel[d] < 1 || !w.fits) {
       throw_bad_input("{} kernel {} (dilated) is larger than the padded input {}", where, ir::shape_to_string(q.kernel),
                       ir::shape_to_string(x.shape()));
     }
-    q.pad_begin[d] = pads[d];
-    q.out[d] = (padded - span) / q.stride[d] + 1;
+    q.pad_begin[d] = w.pad_begin;
+    q.out[d] = w.out;
     q.out_shape.push_back(q.out[d]);
   }
   q.s = shape_numel(q.in);

@@ -38,14 +38,13 @@ Tensor eye_like_cpu(DType dtype, const std::vector<int64_t>& shape, int64_t k, c
   return out;
 }
 
-Tensor range_cpu(const Tensor& start, const Tensor& limit, const Tensor& delta, const std::string& where) {
+int64_t range_length(const Tensor& start, const Tensor& limit, const Tensor& delta, const std::string& where) {
   if (start.numel() != 1 || limit.numel() != 1 || delta.numel() != 1) throw_bad_input("{} start, limit and delta must be scalars", where);
   if (start.dtype() != limit.dtype() || start.dtype() != delta.dtype()) throw_bad_input("{} start, limit and delta types differ", where);
-  return dispatch_numeric(start.dtype(), where, [&](auto t) {
+  return dispatch_numeric(start.dtype(), where, [&](auto t) -> int64_t {
     using T = decltype(t);
     if constexpr (std::is_same_v<T, bool>) {
       throw_bad_input("{} does not support element type bool", where);
-      return Tensor();
     } else {
       const T s = start.values<T>()[0], l = limit.values<T>()[0], d = delta.values<T>()[0];
       if (d == T(0)) throw_bad_input("{} delta is zero", where);
@@ -63,12 +62,22 @@ Tensor range_cpu(const Tensor& start, const Tensor& limit, const Tensor& delta, 
           n = static_cast<int64_t>(diff / step + (diff % step != 0 ? 1 : 0));
         }
       }
-      n = std::max<int64_t>(n, 0);
-      Tensor out(dtype_of<T>(), {n});
+      return std::max<int64_t>(n, 0);
+    }
+  });
+}
+
+Tensor range_cpu(const Tensor& start, const Tensor& limit, const Tensor& delta, const std::string& where) {
+  const int64_t n = range_length(start, limit, delta, where);
+  return dispatch_numeric(start.dtype(), where, [&](auto t) {
+    using T = decltype(t);
+    Tensor out(start.dtype(), {n});
+    if constexpr (!std::is_same_v<T, bool>) {
+      const T s = start.values<T>()[0], d = delta.values<T>()[0];
       T* o = out.mutable_values<T>().data();
       for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(s + static_cast<T>(i) * d);
-      return out;
     }
+    return out;
   });
 }
 

@@ -18,6 +18,9 @@ std::vector<std::byte> one_bytes(ir::DType dtype, const std::string& where);
 /// A 2-D `dtype` tensor of `shape` with ones on the diagonal j = i + k, zeros elsewhere.
 ir::Tensor eye_like_cpu(ir::DType dtype, const std::vector<int64_t>& shape, int64_t k, const std::string& where);
 
+/// The number of elements range_cpu gives; throws on the same bad arguments.
+int64_t range_length(const ir::Tensor& start, const ir::Tensor& limit, const ir::Tensor& delta, const std::string& where);
+
 /// start, start + delta, ... below `limit` (above it for a negative delta); all three are scalars of one type.
 ir::Tensor range_cpu(const ir::Tensor& start, const ir::Tensor& limit, const ir::Tensor& delta, const std::string& where);
 

@@ -29,7 +29,7 @@ bool same_shape_as_recorded(const ir::TypeInfo& t, const ir::Tensor& x) {
 }  // namespace
 
 Executor::Executor(const ir::Model& model, const ExecutorOptions& options)
-    : model_(model), pool_(std::make_unique<ThreadPool>(options.threads)) {
+    : model_(model), options_(options), pool_(std::make_unique<ThreadPool>(options.threads)) {
   const OpRegistry& registry = OpRegistry::instance();
   for (ir::Node* n : model.graph->topological_order()) {
     int64_t opset = model.opset_version(n->domain());
@@ -53,7 +53,7 @@ int Executor::pool_threads() const { return pool_->threads(); }
 
 void Executor::add_tap(const ir::Value* value, Tap tap) { taps_[value].push_back(std::move(tap)); }
 
-NamedTensors Executor::run(const NamedTensors& feeds) {
+NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
   const ir::Graph& g = *model_.graph;
   std::unordered_map<const ir::Value*, ir::Tensor> live;
   std::unordered_map<const ir::Value*, size_t> remaining_uses;
@@ -75,6 +75,8 @@ NamedTensors Executor::run(const NamedTensors& feeds) {
     }
   };
   stats_ = {};
+  tape_.clear();
+  const RunMode mode{options_.training, seed};
 
   for (const ir::Value* v : g.initializers) {
     live[v] = *v->initializer;  // shares storage, no copy
@@ -117,10 +119,17 @@ NamedTensors Executor::run(const NamedTensors& feeds) {
       if (it == live.end()) throw_internal("value '{}' is used before it is computed", v->name());
       inputs.push_back(&it->second);
     }
-    OpContext ctx(*s.node, s.opset, inputs, *pool_);
+    OpContext ctx(*s.node, s.opset, inputs, *pool_, mode);
     std::vector<ir::Tensor> outs = s.op->forward_cpu(ctx);
     if (outs.size() < s.node->outputs().size()) {
       throw_internal("{} returned {} outputs, the node declares {}", ctx.where(), outs.size(), s.node->outputs().size());
+    }
+    if (options_.training) {
+      TapeEntry& e = tape_.emplace_back(TapeEntry{s.node, s.op, s.opset, {}, {}, outs});
+      for (const ir::Tensor* t : inputs) {
+        e.inputs.push_back(t ? *t : ir::Tensor());
+        e.input_given.push_back(t != nullptr);
+      }
     }
     for (size_t i = 0; i < s.node->outputs().size(); ++i) {
       const ir::Value* v = s.node->output(i);
@@ -132,7 +141,8 @@ NamedTensors Executor::run(const NamedTensors& feeds) {
       live[v] = std::move(outs[i]);
     }
     peak = std::max(peak, live_bytes);
-    // Release what no later node reads.
+    // Release what no later node reads (a training run keeps everything for the backward pass).
+    if (options_.training) continue;
     for (const ir::Value* v : s.node->inputs()) {
       if (v == nullptr) continue;
       if (--remaining_uses[v] == 0 && v->producer() != nullptr) {

@@ -14,6 +14,7 @@
 #include "ir/error.h"
 #include "kernels/common/activation_math.h"
 #include "kernels/cpu/activation.h"
+#include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
 
 namespace scalec::kernels {
@@ -49,14 +50,13 @@ std::vector<Tensor> clip_attributes(const OpContext& ctx) {
   if (t != DType::kFloat && t != DType::kDouble && t != DType::kFloat16 && t != DType::kBFloat16) {
     throw_bad_input("{} does not support element type {}", ctx.where(), ir::dtype_name(t));
   }
-  const bool legacy = ctx.opset() < 6;
-  auto bound = [&](const char* name, float fallback) -> std::optional<Tensor> {
-    if (!ctx.has_attr(name) && legacy) return std::nullopt;
-    const float v = ctx.attr_float(name, fallback);
-    return cast_forward_cpu(ctx.pool(), Tensor::from_floats({}, std::span<const float>(&v, 1)), t, false, ctx.where());
+  const ClipBounds bounds = clip_attribute_bounds(ctx);
+  auto bound = [&](const std::optional<float>& v) -> std::optional<Tensor> {
+    if (!v) return std::nullopt;
+    return cast_forward_cpu(ctx.pool(), Tensor::from_floats({}, std::span<const float>(&*v, 1)), t, false, ctx.where());
   };
-  std::optional<Tensor> lo = bound("min", std::numeric_limits<float>::lowest());
-  std::optional<Tensor> hi = bound("max", std::numeric_limits<float>::max());
+  std::optional<Tensor> lo = bound(bounds.lo);
+  std::optional<Tensor> hi = bound(bounds.hi);
   return {clip_forward_cpu(ctx.pool(), x, lo ? &*lo : nullptr, hi ? &*hi : nullptr, ctx.where())};
 }
 
@@ -67,8 +67,31 @@ std::vector<Tensor> clip_inputs(const OpContext& ctx) {
   return {clip_forward_cpu(ctx.pool(), ctx.input(0), lo, hi, ctx.where())};
 }
 
-// Cast's `to`: an int DataType, or (opset 1-5) its name as a string such as "FLOAT".
-DType cast_target(const OpContext& ctx) {
+// Cast 19+ and CastLike 19+ take `saturate` (float8 targets only); earlier opsets always saturate.
+bool cast_saturate(const OpContext& ctx) { return ctx.opset() < 19 || ctx.attr_int("saturate", 1) != 0; }
+
+}  // namespace
+
+Tensor prelu_slope(const NodeAttrs& ctx, const Tensor& x, const Tensor& slope) {
+  // Opsets 1-6 had no numpy broadcasting: a 1-D slope of size C is per channel (axis 1).
+  if (ctx.opset() < 7 && slope.rank() == 1 && slope.numel() > 1 && x.rank() > 2 && slope.shape()[0] == x.shape()[1]) {
+    std::vector<int64_t> shape(static_cast<size_t>(x.rank() - 1), 1);
+    shape[0] = slope.numel();
+    return Tensor(slope.dtype(), shape, slope.storage());
+  }
+  return slope;
+}
+
+ClipBounds clip_attribute_bounds(const NodeAttrs& ctx) {
+  const bool legacy = ctx.opset() < 6;
+  auto bound = [&](const char* name, float fallback) -> std::optional<float> {
+    if (!ctx.has_attr(name) && legacy) return std::nullopt;
+    return ctx.attr_float(name, fallback);
+  };
+  return {bound("min", std::numeric_limits<float>::lowest()), bound("max", std::numeric_limits<float>::max())};
+}
+
+DType cast_target(const NodeAttrs& ctx) {
   const ir::Attribute* a = ctx.node().attribute("to");
   if (!a) throw_bad_input("{} attribute 'to' is required", ctx.where());
   if (a->kind == ir::Attribute::Kind::kString) {
@@ -84,11 +107,6 @@ DType cast_target(const OpContext& ctx) {
   }
   return static_cast<DType>(a->i);
 }
-
-// Cast 19+ and CastLike 19+ take `saturate` (float8 targets only); earlier opsets always saturate.
-bool cast_saturate(const OpContext& ctx) { return ctx.opset() < 19 || ctx.attr_int("saturate", 1) != 0; }
-
-}  // namespace
 
 void register_activation_ops(OpRegistry& r) {
   const float selu_alpha = kSeluAlpha, selu_gamma = kSeluGamma;
@@ -109,14 +127,7 @@ void register_activation_ops(OpRegistry& r) {
   r.add("Gelu", 20, kLatestOpset, gelu_op);
   r.add("PRelu", 1, kLatestOpset, [](const OpContext& ctx) {
     const Tensor& x = ctx.input(0);
-    Tensor slope = ctx.input(1);
-    // Opsets 1-6 had no numpy broadcasting: a 1-D slope of size C is per channel (axis 1).
-    if (ctx.opset() < 7 && slope.rank() == 1 && slope.numel() > 1 && x.rank() > 2 && slope.shape()[0] == x.shape()[1]) {
-      std::vector<int64_t> shape(static_cast<size_t>(x.rank() - 1), 1);
-      shape[0] = slope.numel();
-      slope = Tensor(slope.dtype(), shape, slope.storage());
-    }
-    return std::vector<Tensor>{prelu_forward_cpu(ctx.pool(), x, slope, ctx.where())};
+    return std::vector<Tensor>{prelu_forward_cpu(ctx.pool(), x, prelu_slope(ctx, x, ctx.input(1)), ctx.where())};
   });
   r.add("Clip", 1, 10, clip_attributes);
   r.add("Clip", 11, kLatestOpset, clip_inputs);

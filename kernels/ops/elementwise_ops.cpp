@@ -7,6 +7,7 @@
 
 #include "ir/error.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
 
 namespace scalec::kernels {
@@ -23,10 +24,8 @@ Tensor legacy_broadcast_rhs(const OpContext& ctx, const Tensor& a, const Tensor&
     throw_bad_input("{} shapes {} and {} differ and broadcast=0", ctx.where(), ir::shape_to_string(a.shape()),
                     ir::shape_to_string(b.shape()));
   }
-  int64_t axis = ctx.attr_int("axis", a.rank() - b.rank());
-  if (axis < 0) axis += a.rank();
   std::vector<int64_t> shape = b.shape();
-  for (int64_t i = axis + b.rank(); i < a.rank(); ++i) shape.push_back(1);
+  shape.resize(shape.size() + static_cast<size_t>(legacy_broadcast_padding(ctx, a.rank(), b.rank())), 1);
   return Tensor(b.dtype(), shape, b.storage());
 }
 
@@ -114,6 +113,12 @@ ForwardFn variadic(Op op, bool mean) {
 }
 
 }  // namespace
+
+int64_t legacy_broadcast_padding(const NodeAttrs& ctx, int64_t rank_a, int64_t rank_b) {
+  int64_t axis = ctx.attr_int("axis", rank_a - rank_b);
+  if (axis < 0) axis += rank_a;
+  return std::max<int64_t>(0, rank_a - (axis + rank_b));
+}
 
 void register_elementwise_ops(OpRegistry& r) {
   auto add = [](auto x, auto y) { return x + y; };

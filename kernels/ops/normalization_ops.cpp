@@ -7,6 +7,7 @@
 #include "kernels/cpu/normalization.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
 
 namespace scalec::kernels {
@@ -21,16 +22,16 @@ int64_t normalized_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
 }
 
 // Opsets 1-13 train when the node asks for the statistics outputs (as ONNX Runtime decides);
-// 14+ say so with training_mode.
+// 14+ say so with training_mode; a training run (RunMode) always does.
 std::vector<Tensor> batch_norm(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& scale = ctx.input(1);
   const Tensor& bias = ctx.input(2);
   const Tensor& mean = ctx.input(3);
   const Tensor& var = ctx.input(4);
-  bool training = false;
+  bool training = ctx.mode().training;
   if (ctx.opset() >= 14) {
-    training = ctx.attr_int("training_mode", 0) != 0;
+    training = training || ctx.attr_int("training_mode", 0) != 0;
   } else {
     for (size_t i = 1; i < ctx.num_outputs(); ++i) training = training || ctx.output_requested(i);
   }
@@ -44,12 +45,8 @@ std::vector<Tensor> layer_norm(const OpContext& ctx) {
   const Tensor& scale = ctx.input(1);
   const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
   const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
-  const int64_t stash = ctx.attr_int("stash_type", 1);
-  ir::DType stat_dtype = ir::DType::kFloat;
-  if (stash == static_cast<int64_t>(ir::DType::kDouble)) stat_dtype = ir::DType::kDouble;
-  else if (stash != static_cast<int64_t>(ir::DType::kFloat)) throw_bad_input("{} stash_type {} is not supported (float or double)", ctx.where(), stash);
   LayerNormOutputs o = layer_norm_forward_cpu(ctx.pool(), x, scale, bias, axis, ctx.attr_float("epsilon", 1e-5f),
-                                              stat_dtype, ctx.where());
+                                              layer_norm_stat_dtype(ctx), ctx.where());
   return {o.y, o.mean, o.inv_std_dev};
 }
 
@@ -75,6 +72,15 @@ ForwardFn softmax_op(SoftmaxKind kind, bool coerce_2d) {
 }
 
 }  // namespace
+
+ir::DType layer_norm_stat_dtype(const NodeAttrs& ctx) {
+  const int64_t stash = ctx.attr_int("stash_type", 1);
+  if (stash == static_cast<int64_t>(ir::DType::kDouble)) return ir::DType::kDouble;
+  if (stash != static_cast<int64_t>(ir::DType::kFloat)) {
+    throw_bad_input("{} stash_type {} is not supported (float or double)", ctx.where(), stash);
+  }
+  return ir::DType::kFloat;
+}
 
 void register_normalization_ops(OpRegistry& r) {
   r.add("BatchNormalization", 1, kLatestOpset, batch_norm);

@@ -11,7 +11,7 @@ const ir::Tensor& OpContext::input(size_t i) const {
 
 namespace {
 // The attribute `name` when present; Error(kBadInput) when the model stored another kind.
-const ir::Attribute* attribute_of_kind(const OpContext& ctx, const std::string& name,
+const ir::Attribute* attribute_of_kind(const NodeAttrs& ctx, const std::string& name,
                                        std::initializer_list<ir::Attribute::Kind> kinds, const char* what) {
   const ir::Attribute* a = ctx.node().attribute(name);
   if (a == nullptr) return nullptr;
@@ -22,40 +22,45 @@ const ir::Attribute* attribute_of_kind(const OpContext& ctx, const std::string& 
 }
 }  // namespace
 
-int64_t OpContext::attr_int(const std::string& name, int64_t fallback) const {
+int64_t NodeAttrs::attr_int(const std::string& name, int64_t fallback) const {
   const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kInt}, "an int");
   return a ? a->i : fallback;
 }
 
-float OpContext::attr_float(const std::string& name, float fallback) const {
+float NodeAttrs::attr_float(const std::string& name, float fallback) const {
   const ir::Attribute* a =
       attribute_of_kind(*this, name, {ir::Attribute::Kind::kFloat, ir::Attribute::Kind::kInt}, "a float");
   if (a && a->kind == ir::Attribute::Kind::kInt) return static_cast<float>(a->i);  // some exporters write ints
   return a ? a->f : fallback;
 }
 
-std::string OpContext::attr_string(const std::string& name, const std::string& fallback) const {
+std::string NodeAttrs::attr_string(const std::string& name, const std::string& fallback) const {
   const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kString}, "a string");
   return a ? a->s : fallback;
 }
 
-std::vector<int64_t> OpContext::attr_ints(const std::string& name, std::vector<int64_t> fallback) const {
+std::vector<int64_t> NodeAttrs::attr_ints(const std::string& name, std::vector<int64_t> fallback) const {
   const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kInts}, "a list of ints");
   return a ? a->ints : fallback;
 }
 
-std::vector<float> OpContext::attr_floats(const std::string& name, std::vector<float> fallback) const {
+std::vector<float> NodeAttrs::attr_floats(const std::string& name, std::vector<float> fallback) const {
   const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kFloats}, "a list of floats");
   return a ? a->floats : fallback;
 }
 
-const ir::Tensor* OpContext::attr_tensor(const std::string& name) const {
+const ir::Tensor* NodeAttrs::attr_tensor(const std::string& name) const {
   const ir::Attribute* a = node_.attribute(name);
   return a && a->t ? &*a->t : nullptr;
 }
 
-std::string OpContext::where() const {
+std::string NodeAttrs::where() const {
   return fmt::format("[{} node '{}' opset {}]", node_.op_type(), node_.name, opset_);
+}
+
+const ir::TypeInfo& InferContext::input_type(size_t i) const {
+  if (!has_input(i)) throw_bad_input("{} input {} is required but missing", where(), i);
+  return *types_[i];
 }
 
 void OpRegistry::add(std::string op_type, int64_t since, int64_t until, ForwardFn cpu, std::string domain) {
@@ -66,7 +71,24 @@ void OpRegistry::add(std::string op_type, int64_t since, int64_t until, ForwardF
                      since, until);
     }
   }
-  defs.push_back(OpDef{std::move(domain), std::move(op_type), since, until, std::move(cpu), {}, {}});
+  defs.push_back(OpDef{std::move(domain), std::move(op_type), since, until, std::move(cpu), {}, {}, {}});
+}
+
+const ir::Tensor& GradContext::output(size_t i) const {
+  if (i >= outputs_.size()) throw_internal("{} backward reads output {} of {}", where(), i, outputs_.size());
+  return outputs_[i];
+}
+
+void OpRegistry::set_backward(const std::string& op_type, BackwardFn backward, const std::string& domain) {
+  auto it = ops_.find({domain, op_type});
+  if (it == ops_.end()) throw_internal("backward rule for unregistered op {}", op_type);
+  for (OpDef& d : it->second) d.backward = backward;
+}
+
+void OpRegistry::set_infer(const std::string& op_type, InferFn infer, const std::string& domain) {
+  auto it = ops_.find({domain, op_type});
+  if (it == ops_.end()) throw_internal("shape rule for unregistered op {}", op_type);
+  for (OpDef& d : it->second) d.infer = infer;
 }
 
 const OpDef* OpRegistry::find(const std::string& domain, const std::string& op_type, int64_t opset) const {
@@ -102,6 +124,21 @@ const OpRegistry& OpRegistry::instance() {
     register_normalization_ops(r);
     register_reduction_ops(r);
     register_quantization_ops(r);
+    register_elementwise_shapes(r);
+    register_activation_shapes(r);
+    register_tensor_shapes(r);
+    register_nn_shapes(r);
+    register_pool_shapes(r);
+    register_normalization_shapes(r);
+    register_reduction_shapes(r);
+    register_quantization_shapes(r);
+    register_elementwise_grads(r);
+    register_activation_grads(r);
+    register_tensor_grads(r);
+    register_nn_grads(r);
+    register_pool_grads(r);
+    register_normalization_grads(r);
+    register_reduction_grads(r);
     return r;
   }();
   return registry;

@@ -15,21 +15,14 @@ namespace scalec::kernels {
 
 class ThreadPool;
 
-/// What a kernel sees: the node (attributes), its opset, its inputs and the thread pool.
-class OpContext {
+/// What every per-node callback sees: the node (attributes) and its opset. Attribute readers
+/// check the kind the model stored and fall back to the ONNX default when it is absent.
+class NodeAttrs {
  public:
-  OpContext(const ir::Node& node, int64_t opset, std::span<const ir::Tensor* const> inputs, ThreadPool& pool)
-      : node_(node), opset_(opset), inputs_(inputs), pool_(pool) {}
+  NodeAttrs(const ir::Node& node, int64_t opset) : node_(node), opset_(opset) {}
 
   const ir::Node& node() const { return node_; }
   int64_t opset() const { return opset_; }
-  ThreadPool& pool() const { return pool_; }
-
-  size_t num_inputs() const { return inputs_.size(); }
-  /// True when input i was given (not omitted with "" and not past the end).
-  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
-  /// Input i; throws Error(kBadInput) naming the op when it is missing.
-  const ir::Tensor& input(size_t i) const;
   /// Outputs the node declares (some may be omitted: output_requested).
   size_t num_outputs() const { return node_.outputs().size(); }
   bool output_requested(size_t i) const { return i < node_.outputs().size() && node_.output(i) != nullptr; }
@@ -43,24 +36,97 @@ class OpContext {
   /// The tensor attribute `name`, or null.
   const ir::Tensor* attr_tensor(const std::string& name) const;
 
-  /// "[Conv node 'conv1' opset 13]" — the prefix of every kernel error message.
+  /// "[Conv node 'conv1' opset 13]" — the prefix of every kernel and shape error message.
   std::string where() const;
 
  private:
   const ir::Node& node_;
   int64_t opset_;
+};
+
+/// How a forward pass runs: inference, or training (BatchNormalization uses batch statistics and
+/// returns updated running statistics, Dropout drops with a seed derived from `seed`).
+struct RunMode {
+  bool training = false;
+  uint64_t seed = 0;  ///< per step; kernels mix in the node so each node draws differently
+};
+
+/// What a kernel sees: the node, its opset, its inputs and the thread pool.
+class OpContext : public NodeAttrs {
+ public:
+  OpContext(const ir::Node& node, int64_t opset, std::span<const ir::Tensor* const> inputs, ThreadPool& pool,
+            RunMode mode = {})
+      : NodeAttrs(node, opset), inputs_(inputs), pool_(pool), mode_(mode) {}
+
+  ThreadPool& pool() const { return pool_; }
+  const RunMode& mode() const { return mode_; }
+
+  size_t num_inputs() const { return inputs_.size(); }
+  /// True when input i was given (not omitted with "" and not past the end).
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  /// Input i; throws Error(kBadInput) naming the op when it is missing.
+  const ir::Tensor& input(size_t i) const;
+
+ private:
   std::span<const ir::Tensor* const> inputs_;
   ThreadPool& pool_;
+  RunMode mode_;
+};
+
+/// What a backward rule sees: the forward context (inputs, attributes, mode), every tensor the
+/// forward kernel returned (also the extras a node does not declare, e.g. Dropout's mask), and
+/// the gradients reaching the outputs.
+class GradContext : public OpContext {
+ public:
+  GradContext(const OpContext& forward, std::span<const ir::Tensor> outputs,
+              std::span<const ir::Tensor* const> doutputs, std::span<const bool> wants)
+      : OpContext(forward), outputs_(outputs), doutputs_(doutputs), wants_(wants) {}
+
+  /// Forward output i (as the kernel returned it).
+  const ir::Tensor& output(size_t i) const;
+  /// The gradient of output i, or null when none reaches it.
+  const ir::Tensor* doutput(size_t i) const { return i < doutputs_.size() ? doutputs_[i] : nullptr; }
+  /// True when input i needs a gradient (a rule may skip the work for the others).
+  bool wants_grad(size_t i) const { return i < wants_.size() && wants_[i]; }
+
+ private:
+  std::span<const ir::Tensor> outputs_;
+  std::span<const ir::Tensor* const> doutputs_;
+  std::span<const bool> wants_;
+};
+
+/// What a shape rule sees: the node, its opset, the input types and the data of inputs whose
+/// value is known before running (initializers, Constant outputs, folded shape arithmetic).
+class InferContext : public NodeAttrs {
+ public:
+  InferContext(const ir::Node& node, int64_t opset, std::span<const ir::TypeInfo* const> types,
+               std::span<const ir::Tensor* const> values)
+      : NodeAttrs(node, opset), types_(types), values_(values) {}
+
+  size_t num_inputs() const { return types_.size(); }
+  /// True when input i was given (not omitted with "" and not past the end).
+  bool has_input(size_t i) const { return i < types_.size() && types_[i] != nullptr; }
+  /// The type of input i (elem_type 0 / no shape where nothing is known); throws when missing.
+  const ir::TypeInfo& input_type(size_t i) const;
+  /// The data of input i when known before running, else null.
+  const ir::Tensor* input_value(size_t i) const { return i < values_.size() ? values_[i] : nullptr; }
+
+ private:
+  std::span<const ir::TypeInfo* const> types_;
+  std::span<const ir::Tensor* const> values_;
 };
 
 /// A forward kernel: computes every output the node declares (omitted ones may be empty tensors).
 using ForwardFn = std::function<std::vector<ir::Tensor>(const OpContext&)>;
 
-/// A backward rule: given the forward context and the gradients of the outputs (null where an
-/// output gets none), returns the gradients of the inputs (empty tensors for non-differentiable
-/// ones). Filled in by the training engine; null for ops that have none yet.
-using BackwardFn =
-    std::function<std::vector<ir::Tensor>(const OpContext& ctx, std::span<const ir::Tensor* const> doutputs)>;
+/// A backward rule: returns one tensor per input, the gradient of the loss with respect to it
+/// (same dtype and shape as the input), or an empty Tensor() where none is wanted or defined.
+using BackwardFn = std::function<std::vector<ir::Tensor>(const GradContext& ctx)>;
+
+/// A shape and type rule: one TypeInfo per declared output (elem_type 0 / shape nullopt / a Dim
+/// with neither value nor name where it cannot tell). Throws Error(kBadInput) naming the node
+/// when the input types contradict the op (e.g. MatMul inner dimensions differ).
+using InferFn = std::function<std::vector<ir::TypeInfo>(const InferContext&)>;
 
 /// One implementation of an op for a range of opset versions.
 struct OpDef {
@@ -71,6 +137,7 @@ struct OpDef {
   ForwardFn forward_cpu;
   ForwardFn forward_cuda;  ///< empty until a CUDA kernel exists
   BackwardFn backward;     ///< empty until the training engine adds the op's rule
+  InferFn infer;           ///< output types from input types
 };
 
 /// All ops scalec runs. Registration is written out in one list (op_registry.cpp): self-registering
@@ -82,6 +149,11 @@ class OpRegistry {
 
   /// Adds an implementation; `until_version` defaults to "still current".
   void add(std::string op_type, int64_t since, int64_t until, ForwardFn cpu, std::string domain = "");
+  /// Sets the shape rule of every registered version of `op_type` (the rule reads ctx.opset()
+  /// where versions differ). Throws Error(kInternal) when the op is not registered.
+  void set_infer(const std::string& op_type, InferFn infer, const std::string& domain = "");
+  /// Sets the backward rule of every registered version of `op_type`.
+  void set_backward(const std::string& op_type, BackwardFn backward, const std::string& domain = "");
   /// The implementation for `op_type` at `opset`, or null.
   const OpDef* find(const std::string& domain, const std::string& op_type, int64_t opset) const;
   /// Every op type known in `domain` (any version).
@@ -105,5 +177,24 @@ void register_pool_ops(OpRegistry& r);
 void register_normalization_ops(OpRegistry& r);
 void register_reduction_ops(OpRegistry& r);
 void register_quantization_ops(OpRegistry& r);
+
+// Shape and type rules (OpRegistry::set_infer), one file per family: kernels/ops/<family>_shapes.cpp.
+void register_elementwise_shapes(OpRegistry& r);
+void register_activation_shapes(OpRegistry& r);
+void register_tensor_shapes(OpRegistry& r);
+void register_nn_shapes(OpRegistry& r);
+void register_pool_shapes(OpRegistry& r);
+void register_normalization_shapes(OpRegistry& r);
+void register_reduction_shapes(OpRegistry& r);
+void register_quantization_shapes(OpRegistry& r);
+
+// Backward rules (OpRegistry::set_backward), one file per family: kernels/ops/<family>_grads.cpp.
+void register_elementwise_grads(OpRegistry& r);
+void register_activation_grads(OpRegistry& r);
+void register_tensor_grads(OpRegistry& r);
+void register_nn_grads(OpRegistry& r);
+void register_pool_grads(OpRegistry& r);
+void register_normalization_grads(OpRegistry& r);
+void register_reduction_grads(OpRegistry& r);
 
 }  // namespace scalec::kernels

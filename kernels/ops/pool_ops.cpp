@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "ir/error.h"
+#include "kernels/common/window_size.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/resize.h"
 #include "kernels/ops/op_registry.h"
@@ -86,7 +87,7 @@ Tensor max_unpool(const OpContext& ctx) {
   for (size_t i = 0; i < r; ++i) probe.push_back(int64_t{1} << 32);
   PoolGeometry g = pool_geometry(a, probe, ctx.where());
   for (size_t i = 0; i < r; ++i) {
-    shape[i + 2] = (x.shape()[i + 2] - 1) * g.stride[i] + g.kernel[i] - g.pad_begin[i] - g.pad_end[i];
+    shape[i + 2] = unpooled_size(x.shape()[i + 2], g.kernel[i], g.stride[i], g.pad_begin[i], g.pad_end[i]);
     if (shape[i + 2] < 0) throw_bad_input("{} pads exceed the unpooled size on spatial axis {}", ctx.where(), i);
   }
   if (ctx.has_input(2)) {

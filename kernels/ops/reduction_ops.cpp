@@ -2,8 +2,11 @@
 // ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp, ReduceSumSquare
 // (1-17 attribute, 18-22 input), with keepdims and noop_with_empty_axes; ArgMax and ArgMin (1-22,
 // select_last_index from 12), TopK (1-9 k attribute, 10 K input, 11-22 largest/sorted), CumSum (11-22).
+#include <optional>
+
 #include "ir/error.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
 
 namespace scalec::kernels {
@@ -32,23 +35,13 @@ int64_t normalized_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
   return axis < 0 ? axis + rank : axis;
 }
 
-// A ReduceXxx op; `axes_input` from the opset where axes moved from attribute to input.
-ForwardFn reduce_op(ReduceKind kind, bool axes_input) {
-  return [kind, axes_input](const OpContext& ctx) {
+// A ReduceXxx op (any opset: reduce_axes reads the axes where the opset keeps them).
+ForwardFn reduce_op(ReduceKind kind) {
+  return [kind](const OpContext& ctx) {
     const Tensor& x = ctx.input(0);
-    std::vector<int64_t> axes;
-    bool noop = false;
-    if (axes_input) {
-      if (ctx.has_attr("axes")) throw_bad_input("{} axes is an input at this opset, not an attribute", ctx.where());
-      if (ctx.has_input(1)) axes = int_values(ctx, ctx.input(1), "axes");
-      noop = ctx.attr_int("noop_with_empty_axes", 0) != 0;
-    } else {
-      axes = ctx.attr_ints("axes");
-    }
-    if (axes.empty() && !noop) {
-      for (int64_t d = 0; d < x.rank(); ++d) axes.push_back(d);
-    }
-    axes = reduce_normalize_axes(std::move(axes), x.rank(), ctx.where());
+    std::optional<std::vector<int64_t>> axes_input;
+    if (ctx.has_input(1)) axes_input = int_values(ctx, ctx.input(1), "axes");
+    const std::vector<int64_t> axes = reduce_axes(ctx, axes_input, x.rank());
     const bool keepdims = ctx.attr_int("keepdims", 1) != 0;
     return std::vector<Tensor>{reduce_forward_cpu(kind, ctx.pool(), x, axes, keepdims, ctx.where())};
   };
@@ -66,15 +59,7 @@ ForwardFn arg_op(bool is_max) {
 
 std::vector<Tensor> topk(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  int64_t k;
-  if (ctx.opset() < 10) {
-    if (!ctx.has_attr("k")) throw_bad_input("{} the attribute k is required", ctx.where());
-    k = ctx.attr_int("k", 0);
-  } else {
-    std::vector<int64_t> kv = int_values(ctx, ctx.input(1), "K");
-    if (kv.size() != 1) throw_bad_input("{} K must hold one value, it holds {}", ctx.where(), kv.size());
-    k = kv[0];
-  }
+  const int64_t k = topk_k(ctx, ctx.opset() < 10 ? std::vector<int64_t>{} : int_values(ctx, ctx.input(1), "K"));
   const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
   // sorted=0 leaves the order to the runtime; sorted output is a valid answer.
   const bool largest = ctx.opset() < 11 || ctx.attr_int("largest", 1) != 0;
@@ -93,6 +78,34 @@ std::vector<Tensor> cumsum(const OpContext& ctx) {
 
 }  // namespace
 
+int64_t reduce_axes_input_since(std::string_view op_type) { return op_type == "ReduceSum" ? 13 : 18; }
+
+std::vector<int64_t> reduce_axes(const NodeAttrs& ctx, const std::optional<std::vector<int64_t>>& axes_input,
+                                 int64_t rank) {
+  std::vector<int64_t> axes;
+  bool noop = false;
+  if (ctx.opset() >= reduce_axes_input_since(ctx.node().op_type())) {
+    if (ctx.has_attr("axes")) throw_bad_input("{} axes is an input at this opset, not an attribute", ctx.where());
+    if (axes_input) axes = *axes_input;
+    noop = ctx.attr_int("noop_with_empty_axes", 0) != 0;
+  } else {
+    axes = ctx.attr_ints("axes");
+  }
+  if (axes.empty() && !noop) {
+    for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
+  }
+  return reduce_normalize_axes(std::move(axes), rank, ctx.where());
+}
+
+int64_t topk_k(const NodeAttrs& ctx, const std::vector<int64_t>& k_input) {
+  if (ctx.opset() < 10) {
+    if (!ctx.has_attr("k")) throw_bad_input("{} the attribute k is required", ctx.where());
+    return ctx.attr_int("k", 0);
+  }
+  if (k_input.size() != 1) throw_bad_input("{} K must hold one value, it holds {}", ctx.where(), k_input.size());
+  return k_input[0];
+}
+
 void register_reduction_ops(OpRegistry& r) {
   const std::pair<const char*, ReduceKind> reductions[] = {
       {"ReduceSum", ReduceKind::kSum},         {"ReduceMean", ReduceKind::kMean},
@@ -102,9 +115,9 @@ void register_reduction_ops(OpRegistry& r) {
       {"ReduceLogSumExp", ReduceKind::kLogSumExp}, {"ReduceSumSquare", ReduceKind::kSumSquare},
   };
   for (const auto& [name, kind] : reductions) {
-    const int64_t axes_input_since = kind == ReduceKind::kSum ? 13 : 18;
-    r.add(name, 1, axes_input_since - 1, reduce_op(kind, false));
-    r.add(name, axes_input_since, kLatestOpset, reduce_op(kind, true));
+    const int64_t axes_input_since = reduce_axes_input_since(name);
+    r.add(name, 1, axes_input_since - 1, reduce_op(kind));
+    r.add(name, axes_input_since, kLatestOpset, reduce_op(kind));
   }
   r.add("ArgMax", 1, kLatestOpset, arg_op(true));
   r.add("ArgMin", 1, kLatestOpset, arg_op(false));

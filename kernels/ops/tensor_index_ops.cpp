@@ -36,10 +36,7 @@ std::vector<Tensor> gather(const OpContext& ctx) {
   const int64_t count = static_cast<int64_t>(idx.size());
   AxisOffsets axes = {axis_range(outer, 0, 1, dim * inner), std::move(idx), axis_range(inner, 0, 1, 1)};
   Tensor flat = gather_axes(ctx.pool(), data, {outer, count, inner}, axes, ctx.where());
-  std::vector<int64_t> shape(ds.begin(), ds.begin() + axis);
-  shape.insert(shape.end(), indices.shape().begin(), indices.shape().end());
-  shape.insert(shape.end(), ds.begin() + axis + 1, ds.end());
-  return {reshape_view(flat, shape)};
+  return {reshape_view(flat, dim_values(ctx, gather_dims(dims_of(ds), dims_of(indices.shape()), axis)))};
 }
 
 std::vector<Tensor> gather_elements(const OpContext& ctx) {
@@ -91,6 +88,13 @@ std::vector<Tensor> one_hot(const OpContext& ctx) {
 }
 
 }  // namespace
+
+DimVec gather_dims(const DimVec& data, const DimVec& indices, int64_t axis) {
+  DimVec out(data.begin(), data.begin() + axis);
+  out.insert(out.end(), indices.begin(), indices.end());
+  out.insert(out.end(), data.begin() + axis + 1, data.end());
+  return out;
+}
 
 void register_tensor_index_ops(OpRegistry& r) {
   r.add("Gather", 1, kLatestOpset, gather);

@@ -16,12 +16,12 @@ namespace scalec::kernels {
 using ir::DType;
 using ir::Tensor;
 
-int64_t normalize_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
+int64_t normalize_axis(const NodeAttrs& ctx, int64_t axis, int64_t rank) {
   if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
   return axis < 0 ? axis + rank : axis;
 }
 
-std::vector<int64_t> int_values(const OpContext& ctx, const Tensor& t, const char* what) {
+std::vector<int64_t> int_values(const NodeAttrs& ctx, const Tensor& t, const char* what) {
   std::vector<int64_t> out(static_cast<size_t>(t.numel()));
   dispatch_numeric(t.dtype(), ctx.where(), [&](auto tag) {
     using T = decltype(tag);
@@ -35,7 +35,7 @@ std::vector<int64_t> int_values(const OpContext& ctx, const Tensor& t, const cha
   return out;
 }
 
-int64_t int_scalar(const OpContext& ctx, const Tensor& t, const char* what) {
+int64_t int_scalar(const NodeAttrs& ctx, const Tensor& t, const char* what) {
   if (t.numel() != 1) throw_bad_input("{} {} must hold one value, has {}", ctx.where(), what, t.numel());
   return int_values(ctx, t, what)[0];
 }
@@ -44,6 +44,40 @@ std::vector<int64_t> axes_attr_or_input(const OpContext& ctx, int64_t input_sinc
   if (ctx.opset() < input_since) return ctx.attr_ints("axes");
   if (!ctx.has_input(input_index)) return {};
   return int_values(ctx, ctx.input(input_index), "axes");
+}
+
+DimVec dims_of(const std::vector<int64_t>& shape) {
+  DimVec dims;
+  dims.reserve(shape.size());
+  for (int64_t d : shape) dims.push_back(ir::Dim::of(d));
+  return dims;
+}
+
+std::string dims_to_string(const DimVec& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ", ";
+    s += dims[i].value ? std::to_string(*dims[i].value) : (dims[i].param.empty() ? "?" : dims[i].param);
+  }
+  return s + "]";
+}
+
+std::vector<int64_t> dim_values(const NodeAttrs& ctx, const DimVec& dims) {
+  std::vector<int64_t> out;
+  out.reserve(dims.size());
+  for (const ir::Dim& d : dims) {
+    if (!d.value) throw_internal("{} a computed dimension is not known", ctx.where());
+    out.push_back(*d.value);
+  }
+  return out;
+}
+
+std::pair<int64_t, int64_t> shape_range(const NodeAttrs& ctx, int64_t rank) {
+  auto clamp_index = [rank](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + rank : i, 0, rank); };
+  if (ctx.opset() < 15) return {0, rank};
+  const int64_t start = clamp_index(ctx.attr_int("start", 0));
+  const int64_t end = ctx.has_attr("end") ? clamp_index(ctx.attr_int("end", rank)) : rank;
+  return {start, std::max(start, end)};
 }
 
 namespace {
@@ -64,7 +98,15 @@ Tensor bool_ones(const std::vector<int64_t>& shape) {
   return t;
 }
 
-// Dropout: inference copies; training (opset 12+, training_mode true) drops with the seed attribute.
+// FNV-1a of the node name mixed into the run's seed: each Dropout of a training step draws its own mask.
+uint32_t dropout_seed(const OpContext& ctx) {
+  uint64_t h = 1469598103934665603ull ^ ctx.mode().seed;
+  for (char c : ctx.node().name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+// Dropout: inference copies; training (opset 12+, training_mode true) drops with the seed attribute;
+// a training run (RunMode) always drops, with a seed from the run's seed and the node.
 std::vector<Tensor> dropout(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   bool training = false;
@@ -72,6 +114,10 @@ std::vector<Tensor> dropout(const OpContext& ctx) {
   if (ctx.opset() >= 12) {
     ratio = ctx.has_input(1) ? ctx.input(1).element_as_double(0) : 0.5;
     training = ctx.has_input(2) && ctx.input(2).element_as_double(0) != 0;
+  }
+  if (ctx.mode().training && ratio > 0) {
+    auto [y, mask] = dropout_train_cpu(x, ratio, dropout_seed(ctx), ctx.where());
+    return {y, mask};
   }
   if (training && ratio > 0) {
     auto [y, mask] = dropout_train_cpu(x, ratio, static_cast<uint32_t>(ctx.attr_int("seed", 0)), ctx.where());
@@ -86,21 +132,6 @@ std::vector<Tensor> dropout(const OpContext& ctx) {
   return {x, filled_like(one, x.shape(), ctx.where())};
 }
 
-// Constant: exactly one of value, value_float(s), value_int(s), value_string(s) (sparse_value is refused).
-Tensor constant(const OpContext& ctx) {
-  if (const Tensor* t = ctx.attr_tensor("value")) return *t;
-  const ir::Node& n = ctx.node();
-  if (const ir::Attribute* a = n.attribute("value_float")) return tensor_of<float>({}, {a->f});
-  if (const ir::Attribute* a = n.attribute("value_floats")) return tensor_of({static_cast<int64_t>(a->floats.size())}, a->floats);
-  if (const ir::Attribute* a = n.attribute("value_int")) return tensor_of<int64_t>({}, {a->i});
-  if (const ir::Attribute* a = n.attribute("value_ints")) return tensor_of({static_cast<int64_t>(a->ints.size())}, a->ints);
-  if (const ir::Attribute* a = n.attribute("value_string")) return Tensor::from_strings({}, {a->s});
-  if (const ir::Attribute* a = n.attribute("value_strings")) {
-    return Tensor::from_strings({static_cast<int64_t>(a->strings.size())}, a->strings);
-  }
-  if (ctx.has_attr("sparse_value")) throw_bad_input("{} sparse_value is not supported", ctx.where());
-  throw_bad_input("{} has no value attribute", ctx.where());
-}
 
 Tensor constant_of_shape(const OpContext& ctx) {
   std::vector<int64_t> shape = int_values(ctx, ctx.input(0), "shape");
@@ -115,24 +146,34 @@ Tensor constant_of_shape(const OpContext& ctx) {
 
 Tensor shape_of(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const int64_t rank = x.rank();
-  auto clamp_index = [rank](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + rank : i, 0, rank); };
-  int64_t start = 0, end = rank;
-  if (ctx.opset() >= 15) {
-    start = clamp_index(ctx.attr_int("start", 0));
-    end = ctx.has_attr("end") ? clamp_index(ctx.attr_int("end", rank)) : rank;
-  }
-  const int64_t n = std::max<int64_t>(end - start, 0);
+  const auto [start, end] = shape_range(ctx, x.rank());
+  const int64_t n = end - start;
   std::vector<int64_t> dims(x.shape().begin() + start, x.shape().begin() + start + n);
   return tensor_of({n}, dims);
 }
 
 }  // namespace
 
+// Constant: exactly one of value, value_float(s), value_int(s), value_string(s) (sparse_value is refused).
+Tensor constant_value(const NodeAttrs& ctx) {
+  if (const Tensor* t = ctx.attr_tensor("value")) return *t;
+  const ir::Node& n = ctx.node();
+  if (const ir::Attribute* a = n.attribute("value_float")) return tensor_of<float>({}, {a->f});
+  if (const ir::Attribute* a = n.attribute("value_floats")) return tensor_of({static_cast<int64_t>(a->floats.size())}, a->floats);
+  if (const ir::Attribute* a = n.attribute("value_int")) return tensor_of<int64_t>({}, {a->i});
+  if (const ir::Attribute* a = n.attribute("value_ints")) return tensor_of({static_cast<int64_t>(a->ints.size())}, a->ints);
+  if (const ir::Attribute* a = n.attribute("value_string")) return Tensor::from_strings({}, {a->s});
+  if (const ir::Attribute* a = n.attribute("value_strings")) {
+    return Tensor::from_strings({static_cast<int64_t>(a->strings.size())}, a->strings);
+  }
+  if (ctx.has_attr("sparse_value")) throw_bad_input("{} sparse_value is not supported", ctx.where());
+  throw_bad_input("{} has no value attribute", ctx.where());
+}
+
 void register_tensor_ops(OpRegistry& r) {
   r.add("Identity", 1, kLatestOpset, [](const OpContext& ctx) { return std::vector<Tensor>{ctx.input(0)}; });
   r.add("Dropout", 1, kLatestOpset, dropout);
-  r.add("Constant", 1, kLatestOpset, [](const OpContext& ctx) { return std::vector<Tensor>{constant(ctx)}; });
+  r.add("Constant", 1, kLatestOpset, [](const OpContext& ctx) { return std::vector<Tensor>{constant_value(ctx)}; });
   r.add("ConstantOfShape", 9, kLatestOpset, [](const OpContext& ctx) { return std::vector<Tensor>{constant_of_shape(ctx)}; });
   r.add("Shape", 1, kLatestOpset, [](const OpContext& ctx) { return std::vector<Tensor>{shape_of(ctx)}; });
   r.add("Size", 1, kLatestOpset, [](const OpContext& ctx) {

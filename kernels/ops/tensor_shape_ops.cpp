@@ -25,9 +25,7 @@ AxisOffsets strided_axes(const std::vector<int64_t>& shape, const std::vector<in
 
 Tensor flatten(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  int64_t axis = ctx.attr_int("axis", 1);
-  if (axis < 0 && ctx.opset() >= 11) axis += x.rank();
-  if (axis < 0 || axis > x.rank()) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), ctx.attr_int("axis", 1), x.rank());
+  const int64_t axis = flatten_axis(ctx, x.rank());
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < x.rank(); ++d) (d < axis ? outer : inner) *= x.shape()[static_cast<size_t>(d)];
   return reshape_view(x, {outer, inner});
@@ -37,80 +35,24 @@ Tensor reshape(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   std::vector<int64_t> shape = ctx.opset() < 5 ? ctx.attr_ints("shape") : int_values(ctx, ctx.input(1), "shape");
   const bool allowzero = ctx.opset() >= 14 && ctx.attr_int("allowzero", 0) != 0;
-  int64_t infer = -1, known = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 0 && !allowzero) {
-      if (static_cast<int64_t>(i) >= x.rank()) throw_bad_input("{} shape entry {} copies a dimension the input lacks", ctx.where(), i);
-      shape[i] = x.shape()[i];
-    }
-    if (shape[i] == -1) {
-      if (infer >= 0) throw_bad_input("{} shape {} has more than one -1", ctx.where(), ir::shape_to_string(shape));
-      infer = static_cast<int64_t>(i);
-      continue;
-    }
-    if (shape[i] < 0) throw_bad_input("{} shape {} has a negative dimension", ctx.where(), ir::shape_to_string(shape));
-    known *= shape[i];
-  }
-  if (infer >= 0) {
-    if (known == 0 || x.numel() % known != 0) {
-      throw_bad_input("{} cannot infer the -1 in {} for {} elements", ctx.where(), ir::shape_to_string(shape), x.numel());
-    }
-    shape[static_cast<size_t>(infer)] = x.numel() / known;
-  } else if (known != x.numel()) {
-    throw_bad_input("{} cannot reshape {} to {}", ctx.where(), ir::shape_to_string(x.shape()), ir::shape_to_string(shape));
-  }
-  return reshape_view(x, shape);
+  return reshape_view(x, dim_values(ctx, reshape_dims(ctx, dims_of(x.shape()), std::move(shape), allowzero)));
 }
 
 Tensor squeeze(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  std::vector<bool> drop(x.shape().size(), false);
-  std::vector<int64_t> axes = axes_attr_or_input(ctx, 13, 1);
-  for (int64_t a : axes) {
-    a = normalize_axis(ctx, a, x.rank());
-    if (x.shape()[static_cast<size_t>(a)] != 1) {
-      throw_bad_input("{} cannot squeeze axis {} of shape {}", ctx.where(), a, ir::shape_to_string(x.shape()));
-    }
-    drop[static_cast<size_t>(a)] = true;
-  }
-  std::vector<int64_t> shape;
-  for (size_t d = 0; d < drop.size(); ++d) {
-    if (!(drop[d] || (axes.empty() && x.shape()[d] == 1))) shape.push_back(x.shape()[d]);
-  }
-  return reshape_view(x, shape);
+  return reshape_view(x, dim_values(ctx, *squeeze_dims(ctx, dims_of(x.shape()), axes_attr_or_input(ctx, 13, 1))));
 }
 
 Tensor unsqueeze(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  std::vector<int64_t> axes = axes_attr_or_input(ctx, 13, 1);
-  const int64_t rank = x.rank() + static_cast<int64_t>(axes.size());
-  std::vector<bool> inserted(static_cast<size_t>(rank), false);
-  for (int64_t a : axes) {
-    a = normalize_axis(ctx, a, rank);
-    if (inserted[static_cast<size_t>(a)]) throw_bad_input("{} axis {} is repeated", ctx.where(), a);
-    inserted[static_cast<size_t>(a)] = true;
-  }
-  std::vector<int64_t> shape;
-  size_t next = 0;
-  for (int64_t d = 0; d < rank; ++d) shape.push_back(inserted[static_cast<size_t>(d)] ? 1 : x.shape()[next++]);
-  return reshape_view(x, shape);
+  return reshape_view(x, dim_values(ctx, unsqueeze_dims(ctx, dims_of(x.shape()), axes_attr_or_input(ctx, 13, 1))));
 }
 
 Tensor transpose(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const auto rank = static_cast<size_t>(x.rank());
-  std::vector<int64_t> perm = ctx.attr_ints("perm");
-  if (perm.empty()) {
-    for (size_t d = rank; d-- > 0;) perm.push_back(static_cast<int64_t>(d));
-  }
-  std::vector<bool> seen(rank, false);
-  if (perm.size() != rank) throw_bad_input("{} perm has {} entries for rank {}", ctx.where(), perm.size(), rank);
   const std::vector<int64_t> in_strides = contiguous_strides(x.shape());
   std::vector<int64_t> shape, strides;
-  for (int64_t& p : perm) {
-    p = normalize_axis(ctx, p, x.rank());
-    if (seen[static_cast<size_t>(p)]) throw_bad_input("{} perm is not a permutation", ctx.where());
-    seen[static_cast<size_t>(p)] = true;
+  for (int64_t p : transpose_perm(ctx, x.rank())) {
     shape.push_back(x.shape()[static_cast<size_t>(p)]);
     strides.push_back(in_strides[static_cast<size_t>(p)]);
   }
@@ -134,18 +76,13 @@ Tensor tile(const OpContext& ctx) {
   } else {
     repeats = int_values(ctx, ctx.input(1), "repeats");
   }
-  if (static_cast<int64_t>(repeats.size()) != x.rank()) {
-    throw_bad_input("{} repeats has {} entries for rank {}", ctx.where(), repeats.size(), x.rank());
-  }
+  const std::vector<int64_t> shape = dim_values(ctx, tile_dims(ctx, dims_of(x.shape()), repeats));
   const std::vector<int64_t> strides = contiguous_strides(x.shape());
-  std::vector<int64_t> shape;
   AxisOffsets axes;
-  for (size_t d = 0; d < repeats.size(); ++d) {
-    if (repeats[d] < 0) throw_bad_input("{} repeats must not be negative", ctx.where());
+  for (size_t d = 0; d < shape.size(); ++d) {
     const int64_t n = x.shape()[d];
-    shape.push_back(n * repeats[d]);
-    std::vector<int64_t> table(static_cast<size_t>(shape.back()));
-    for (int64_t o = 0; o < shape.back(); ++o) table[static_cast<size_t>(o)] = (o % n) * strides[d];
+    std::vector<int64_t> table(static_cast<size_t>(shape[d]));
+    for (int64_t o = 0; o < shape[d]; ++o) table[static_cast<size_t>(o)] = (o % n) * strides[d];
     axes.push_back(std::move(table));
   }
   return gather_axes(ctx.pool(), x, shape, axes, ctx.where());
@@ -154,14 +91,12 @@ Tensor tile(const OpContext& ctx) {
 // DepthToSpace / SpaceToDepth are one 6-D transposition each; `to_space` picks the direction.
 Tensor depth_space(const OpContext& ctx, bool to_space) {
   const Tensor& x = ctx.input(0);
+  const std::vector<int64_t> out = dim_values(ctx, depth_space_dims(ctx, dims_of(x.shape()), to_space));
   const int64_t b = ctx.attr_int("blocksize", 0);
-  if (x.rank() != 4) throw_bad_input("{} input must be 4-D [N, C, H, W], got {}", ctx.where(), ir::shape_to_string(x.shape()));
-  if (b < 1) throw_bad_input("{} blocksize must be positive, got {}", ctx.where(), b);
   const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3];
-  std::vector<int64_t> view, strides, out;
+  std::vector<int64_t> view, strides;
   if (to_space) {
-    if (c % (b * b) != 0) throw_bad_input("{} channels {} are not a multiple of blocksize^2 = {}", ctx.where(), c, b * b);
-    const int64_t cc = c / (b * b);
+    const int64_t cc = out[1];
     const std::string mode = ctx.opset() >= 11 ? ctx.attr_string("mode", "DCR") : "DCR";
     // Result viewed as [N, C', H, b, W, b]; the source's channel index is (b1, b2, c') for DCR, (c', b1, b2) for CRD.
     int64_t s_c = h * w, s_b1 = b * cc * h * w, s_b2 = cc * h * w;
@@ -172,13 +107,10 @@ Tensor depth_space(const OpContext& ctx, bool to_space) {
     }
     view = {n, cc, h, b, w, b};
     strides = {c * h * w, s_c, w, s_b1, 1, s_b2};
-    out = {n, cc, h * b, w * b};
   } else {
-    if (h % b != 0 || w % b != 0) throw_bad_input("{} height {} and width {} must be multiples of blocksize {}", ctx.where(), h, w, b);
     // Result viewed as [N, b, b, C, H/b, W/b], reading the source as [N, C, H/b, b, W/b, b].
     view = {n, b, b, c, h / b, w / b};
     strides = {c * h * w, w, 1, h * w, b * w, b};
-    out = {n, c * b * b, h / b, w / b};
   }
   return reshape_view(gather_axes(ctx.pool(), x, view, strided_axes(view, strides), ctx.where()), out);
 }
@@ -189,6 +121,140 @@ std::vector<Tensor> one(const OpContext& ctx) {
 }
 
 }  // namespace
+
+int64_t flatten_axis(const NodeAttrs& ctx, int64_t rank) {
+  int64_t axis = ctx.attr_int("axis", 1);
+  if (axis < 0 && ctx.opset() >= 11) axis += rank;
+  if (axis < 0 || axis > rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), ctx.attr_int("axis", 1), rank);
+  return axis;
+}
+
+DimVec reshape_dims(const NodeAttrs& ctx, const std::optional<DimVec>& in, std::vector<int64_t> target, bool allowzero) {
+  // -1 = (elements of the input dims not copied by a 0) / (product of the explicit entries), so a
+  // symbolic dim that a 0 copies cancels out: [N, 3, 4] to [0, -1] gives [N, 12].
+  DimVec out(target.size());
+  std::vector<bool> copied(in ? in->size() : 0, false);
+  int64_t infer = -1, known = 1;
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == 0 && !allowzero) {
+      if (!in) continue;  // copies a dimension of an input of unknown rank
+      if (i >= in->size()) throw_bad_input("{} shape entry {} copies a dimension the input lacks", ctx.where(), i);
+      out[i] = (*in)[i];
+      copied[i] = true;
+      continue;
+    }
+    if (target[i] == -1) {
+      if (infer >= 0) throw_bad_input("{} shape {} has more than one -1", ctx.where(), ir::shape_to_string(target));
+      infer = static_cast<int64_t>(i);
+      continue;
+    }
+    if (target[i] < 0) throw_bad_input("{} shape {} has a negative dimension", ctx.where(), ir::shape_to_string(target));
+    out[i] = ir::Dim::of(target[i]);
+    known *= target[i];
+  }
+  // Elements of the input dims no 0 copies, when all of those are known.
+  std::optional<int64_t> rest = in ? std::optional<int64_t>(1) : std::nullopt;
+  for (size_t i = 0; rest && i < copied.size(); ++i) {
+    if (copied[i]) continue;
+    if (!(*in)[i].value) rest.reset();
+    else *rest *= *(*in)[i].value;
+  }
+  if (!rest) return out;
+  if (infer >= 0) {
+    if (known == 0 || *rest % known != 0) {
+      throw_bad_input("{} cannot infer the -1 in {} for {} elements", ctx.where(), ir::shape_to_string(target), *rest);
+    }
+    out[static_cast<size_t>(infer)] = ir::Dim::of(*rest / known);
+  } else if (known != *rest) {
+    throw_bad_input("{} cannot reshape {} to {}", ctx.where(), dims_to_string(*in),
+                    ir::shape_to_string(target));
+  }
+  return out;
+}
+
+std::optional<DimVec> squeeze_dims(const NodeAttrs& ctx, const DimVec& in, const std::vector<int64_t>& axes) {
+  const auto rank = static_cast<int64_t>(in.size());
+  std::vector<bool> drop(in.size(), axes.empty());
+  if (axes.empty()) {
+    for (size_t d = 0; d < in.size(); ++d) {
+      if (!in[d].value) return std::nullopt;  // might be 1
+      drop[d] = *in[d].value == 1;
+    }
+  }
+  for (int64_t a : axes) {
+    a = normalize_axis(ctx, a, rank);
+    const ir::Dim& d = in[static_cast<size_t>(a)];
+    if (d.value && *d.value != 1) {
+      throw_bad_input("{} cannot squeeze axis {} of shape {}", ctx.where(), a,
+                      dims_to_string(in));
+    }
+    drop[static_cast<size_t>(a)] = true;
+  }
+  DimVec out;
+  for (size_t d = 0; d < in.size(); ++d) {
+    if (!drop[d]) out.push_back(in[d]);
+  }
+  return out;
+}
+
+DimVec unsqueeze_dims(const NodeAttrs& ctx, const DimVec& in, const std::vector<int64_t>& axes) {
+  const int64_t rank = static_cast<int64_t>(in.size() + axes.size());
+  std::vector<bool> inserted(static_cast<size_t>(rank), false);
+  for (int64_t a : axes) {
+    a = normalize_axis(ctx, a, rank);
+    if (inserted[static_cast<size_t>(a)]) throw_bad_input("{} axis {} is repeated", ctx.where(), a);
+    inserted[static_cast<size_t>(a)] = true;
+  }
+  DimVec out;
+  size_t next = 0;
+  for (int64_t d = 0; d < rank; ++d) out.push_back(inserted[static_cast<size_t>(d)] ? ir::Dim::of(1) : in[next++]);
+  return out;
+}
+
+std::vector<int64_t> transpose_perm(const NodeAttrs& ctx, int64_t rank) {
+  std::vector<int64_t> perm = ctx.attr_ints("perm");
+  if (perm.empty()) {
+    for (int64_t d = rank; d-- > 0;) perm.push_back(d);
+  }
+  if (static_cast<int64_t>(perm.size()) != rank) throw_bad_input("{} perm has {} entries for rank {}", ctx.where(), perm.size(), rank);
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  for (int64_t& p : perm) {
+    p = normalize_axis(ctx, p, rank);
+    if (seen[static_cast<size_t>(p)]) throw_bad_input("{} perm is not a permutation", ctx.where());
+    seen[static_cast<size_t>(p)] = true;
+  }
+  return perm;
+}
+
+DimVec tile_dims(const NodeAttrs& ctx, const DimVec& in, const std::vector<int64_t>& repeats) {
+  if (repeats.size() != in.size()) throw_bad_input("{} repeats has {} entries for rank {}", ctx.where(), repeats.size(), in.size());
+  DimVec out;
+  for (size_t d = 0; d < repeats.size(); ++d) {
+    if (repeats[d] < 0) throw_bad_input("{} repeats must not be negative", ctx.where());
+    if (repeats[d] == 1) out.push_back(in[d]);
+    else out.push_back(repeats[d] == 0 ? ir::Dim::of(0) : in[d].value ? ir::Dim::of(*in[d].value * repeats[d]) : ir::Dim{});
+  }
+  return out;
+}
+
+DimVec depth_space_dims(const NodeAttrs& ctx, const DimVec& in, bool to_space) {
+  const int64_t b = ctx.attr_int("blocksize", 0);
+  if (in.size() != 4) {
+    throw_bad_input("{} input must be 4-D [N, C, H, W], got {}", ctx.where(), dims_to_string(in));
+  }
+  if (b < 1) throw_bad_input("{} blocksize must be positive, got {}", ctx.where(), b);
+  const std::optional<int64_t> c = in[1].value, h = in[2].value, w = in[3].value;
+  auto scaled = [](std::optional<int64_t> v, int64_t mul, int64_t div) { return v ? ir::Dim::of(*v * mul / div) : ir::Dim{}; };
+  if (to_space) {
+    if (c && *c % (b * b) != 0) throw_bad_input("{} channels {} are not a multiple of blocksize^2 = {}", ctx.where(), *c, b * b);
+    return {in[0], scaled(c, 1, b * b), scaled(h, b, 1), scaled(w, b, 1)};
+  }
+  if ((h && *h % b != 0) || (w && *w % b != 0)) {
+    throw_bad_input("{} height {} and width {} must be multiples of blocksize {}", ctx.where(), h ? std::to_string(*h) : "?",
+                    w ? std::to_string(*w) : "?", b);
+  }
+  return {in[0], scaled(c, b * b, 1), scaled(h, 1, b), scaled(w, 1, b)};
+}
 
 void register_tensor_shape_ops(OpRegistry& r) {
   r.add("Flatten", 1, kLatestOpset, one<flatten>);

@@ -1,12 +1,17 @@
 // ONNX backend node tests against scalec's Executor, driven by a manifest.
 //
 //   scalec_conformance [--root DIR]... [--manifest FILE] [--update [--reasons DIR]] [--filter TEXT] [--verbose]
+//                      [--shapes]
 //
 // Each test folder holds model.onnx and test_data_set_*/input_*.pb, output_*.pb. A test whose ops
 // scalec implements (at the model's opset) is "supported" and must pass, or be listed in the
 // manifest as `fail` with a reason. Tests of unsupported ops are counted, not listed. Check mode
 // fails on any disagreement with the manifest; --update rewrites it, keeping written reasons and
 // taking new ones from DIR/*.txt ("<test> <reason>" lines, one file per op family).
+// --shapes also checks shape inference on each supported test: (a) with the inputs as plain graph
+// inputs, the inferred output types must agree with the recorded ones and with the computed
+// outputs, with element type and rank known; (b) with the input data known (no folding), the
+// inferred output shapes must be exact.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +25,7 @@
 
 #include "ir/error.h"
 #include "kernels/exec/executor.h"
+#include "kernels/exec/shape_inference.h"
 #include "kernels/ops/op_registry.h"
 #include "onnx_io/data_files.h"
 #include "onnx_io/model_io.h"
@@ -64,6 +70,62 @@ std::string compare(const ir::Tensor& got, const ir::Tensor& ref, const std::str
   return "";
 }
 
+bool g_check_shapes = false;
+
+// Where `inferred` disagrees with the computed output `got`; `exact` also requires every dim known.
+std::string compare_type(const ir::TypeInfo& inferred, const ir::Tensor& got, const std::string& name, bool exact) {
+  std::string what = fmt::format("output '{}' inferred {} but computed {}", name, ir::type_to_string(inferred),
+                                 ir::type_to_string(ir::TypeInfo::tensor(got.dtype(), got.shape())));
+  if (inferred.elem_type == 0 || inferred.dtype() != got.dtype()) return what;
+  if (!inferred.shape || inferred.shape->size() != got.shape().size()) return what;
+  for (size_t i = 0; i < got.shape().size(); ++i) {
+    const ir::Dim& d = (*inferred.shape)[i];
+    if (d.value ? *d.value != got.shape()[i] : exact) return what;
+  }
+  return "";
+}
+
+// Runs shape inference on the model at `path` (test inputs known when `inputs` is given) and
+// compares its graph outputs with `outs`.
+std::string check_shapes(const fs::path& path, const kernels::NamedTensors* inputs, const kernels::NamedTensors& outs) {
+  ir::Model model = onnx_io::load_model(path.string());
+  std::vector<std::optional<ir::TypeInfo>> recorded;
+  for (ir::Value* v : model.graph->outputs) {
+    recorded.push_back(v->type);
+    v->type.reset();
+  }
+  if (inputs) {
+    for (const auto& [name, t] : *inputs) {
+      for (ir::Value* v : model.graph->inputs) {
+        if (v->name() == name) v->initializer = t;
+      }
+    }
+    model.graph->initializers.clear();
+    for (ir::Value* v : model.graph->inputs) {
+      if (v->initializer) model.graph->initializers.push_back(v);
+    }
+  }
+  kernels::ShapeInferenceOptions opts;
+  opts.fold_constants = false;
+  try {
+    kernels::infer_shapes(model, opts);
+  } catch (const Error& e) {
+    return std::string("shape inference: ") + e.what();
+  }
+  const char* mode = inputs ? "shapes with known inputs" : "shapes";
+  for (size_t i = 0; i < outs.size() && i < model.graph->outputs.size(); ++i) {
+    const ir::Value* v = model.graph->outputs[i];
+    ir::TypeInfo inferred = v->type.value_or(ir::TypeInfo{});
+    std::string diff = compare_type(inferred, outs[i].second, v->name(), inputs != nullptr);
+    if (diff.empty() && recorded[i] && !kernels::merge_types(*recorded[i], inferred)) {
+      diff = fmt::format("output '{}' inferred {} but the model records {}", v->name(), ir::type_to_string(inferred),
+                         ir::type_to_string(*recorded[i]));
+    }
+    if (!diff.empty()) return fmt::format("{}: {}", mode, diff);
+  }
+  return "";
+}
+
 Result run_test(const fs::path& dir) {
   ir::Model model;
   try {
@@ -90,7 +152,8 @@ Result run_test(const fs::path& dir) {
     for (const ir::Value* v : model.graph->inputs) {
       if (!v->is_initializer()) feeds_for.push_back(v);
     }
-    for (const auto& set : sets) {
+    for (size_t s = 0; s < sets.size(); ++s) {
+      const fs::path& set = sets[s];
       kernels::NamedTensors feeds;
       for (size_t i = 0; fs::exists(set / fmt::format("input_{}.pb", i)); ++i) {
         if (i >= feeds_for.size()) break;
@@ -102,6 +165,11 @@ Result run_test(const fs::path& dir) {
         if (!fs::exists(ref_path)) continue;
         std::string diff = compare(outs[i].second, onnx_io::read_tensor_pb(ref_path.string()), outs[i].first);
         if (!diff.empty()) return {"fail", set.filename().string() + ": " + diff};
+      }
+      if (g_check_shapes && s == 0) {
+        std::string diff = check_shapes(dir / "model.onnx", nullptr, outs);
+        if (diff.empty()) diff = check_shapes(dir / "model.onnx", &feeds, outs);
+        if (!diff.empty()) return {"fail", diff};
       }
     }
   } catch (const std::exception& e) {
@@ -141,9 +209,10 @@ int main(int argc, char** argv) {
     else if (a == "--update") update = true;
     else if (a == "--reasons" && i + 1 < argc) reasons_dir = argv[++i];
     else if (a == "--verbose") verbose = true;
+    else if (a == "--shapes") g_check_shapes = true;
     else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
     else {
-      std::fprintf(stderr, "usage: scalec_conformance [--root DIR]... [--manifest FILE] [--update [--reasons DIR]] [--filter TEXT] [--verbose]\n");
+      std::fprintf(stderr, "usage: scalec_conformance [--root DIR]... [--manifest FILE] [--update [--reasons DIR]] [--filter TEXT] [--verbose] [--shapes]\n");
       return 1;
     }
   }

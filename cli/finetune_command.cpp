@@ -1,0 +1,163 @@
+// scalec finetune: trains a model's float weights on labelled data, on the ONNX graph itself, and
+// writes a clean inference model (Dropout removed, BatchNormalization carrying the new running
+// statistics). Checkpoints after every epoch; --resume continues a killed run to the same weights.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/app_context.h"
+#include "cli/dataset.h"
+#include "distill/trainer.h"
+#include "ir/error.h"
+#include "onnx_io/data_files.h"
+#include "onnx_io/model_io.h"
+#include "passes/cleanup/remove_dropout.h"
+
+namespace scalec::cli {
+
+namespace {
+
+struct FinetuneOptions {
+  std::string model, data, val, labels = "labels", output, report, checkpoint;
+  int64_t epochs = 1;
+  bool resume = false, in_place = false;
+  distill::TrainerOptions trainer;
+};
+
+distill::TrainingData training_data(const Dataset& d) {
+  return {d.samples, [&d](std::span<const int64_t> rows) { return pick_batch(d, rows); },
+          [&d](std::span<const int64_t> rows) { return pick_rows(*d.labels, rows); }};
+}
+
+Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag) {
+  Dataset d = load_dataset(model, path, key);
+  if (!d.labels) throw_bad_input("{} '{}' has no '{}' array: training needs integer labels (--labels NAME)", flag, path, key);
+  if (d.samples == 0) throw_bad_input("{} '{}' holds no samples", flag, path);
+  return d;
+}
+
+// The run settings a checkpoint must share with the run resuming it.
+std::vector<std::pair<std::string, double>> run_identity(const FinetuneOptions& o) {
+  return {{"meta/seed", static_cast<double>(o.trainer.seed)}, {"meta/batch", static_cast<double>(o.trainer.batch)},
+          {"meta/epochs", static_cast<double>(o.epochs)}, {"meta/lr", o.trainer.schedule.base_lr}};
+}
+
+}  // namespace
+
+void add_finetune_command(CLI::App& app) {
+  auto o = std::make_shared<FinetuneOptions>();
+  auto& t = o->trainer;
+  CLI::App* cmd = app.add_subcommand("finetune", "Train the model's weights on labelled data (cross-entropy)");
+  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option("--data", o->data, "Training data (.npz: arrays named after the inputs, plus labels)")->required();
+  cmd->add_option("--val", o->val, "Validation data, evaluated after every epoch");
+  cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");
+  cmd->add_option("--output", t.output, "Model output holding the logits (default: the first)");
+  cmd->add_option("-o", o->output, "Output model")->required();
+  cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
+  cmd->add_option("--epochs", o->epochs, "Passes over the data")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", t.batch, "Samples per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", t.schedule.base_lr, "Learning rate")->check(CLI::PositiveNumber);
+  cmd->add_option("--optimizer", t.optimizer.kind, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
+  cmd->add_option("--momentum", t.optimizer.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--nesterov", t.optimizer.nesterov, "SGD with Nesterov momentum");
+  cmd->add_option("--weight-decay", t.optimizer.weight_decay, "SGD: L2 in the gradient; AdamW: decoupled")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--schedule", t.schedule.kind, "constant, step or cosine")
+      ->check(CLI::IsMember({"constant", "step", "cosine"}));
+  cmd->add_option("--warmup-steps", t.schedule.warmup_steps, "Linear warm-up steps")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--step-size", t.schedule.step_size, "step schedule: steps between decays")->check(CLI::PositiveNumber);
+  cmd->add_option("--gamma", t.schedule.gamma, "step schedule: decay factor")->check(CLI::PositiveNumber);
+  cmd->add_option("--label-smoothing", t.label_smoothing, "Cross-entropy label smoothing")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--l1", t.l1, "L1 regularization lambda * |W|_1 on weights (rank >= 2)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--freeze", t.freeze, "Keep initializers matching this glob fixed (repeatable)");
+  cmd->add_option("--seed", t.seed, "Seed of shuffling and Dropout");
+  cmd->add_option("--threads", t.threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--checkpoint", o->checkpoint, "Write training state here (.npz) after every epoch");
+  cmd->add_flag("--resume", o->resume, "Continue from --checkpoint when it exists");
+  cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->callback([o] {
+    if (o->resume && o->checkpoint.empty()) throw Error(ExitCode::kUsage, "--resume needs --checkpoint PATH");
+    check_output_is_not_input(o->model, o->output, o->in_place);
+    ir::Model model = onnx_io::load_model(o->model);
+    Dataset train = labelled(model, o->data, o->labels, "--data");
+    std::optional<Dataset> val;
+    if (!o->val.empty()) val = labelled(model, o->val, o->labels, "--val");
+    distill::TrainerOptions& t = o->trainer;
+    t.batch = batch_size_for(model, t.batch, train.samples);
+    const int64_t steps_per_epoch = (train.samples + t.batch - 1) / t.batch;
+    t.schedule.total_steps = steps_per_epoch * o->epochs;
+    distill::Trainer trainer(model, t);
+    spdlog::info("training {} tensors on {} samples, batch {}, {} steps per epoch", trainer.parameters().size(),
+                 train.samples, t.batch, steps_per_epoch);
+
+    int64_t first_epoch = 0;
+    if (o->resume && std::filesystem::exists(o->checkpoint)) {
+      std::vector<onnx_io::NamedTensor> state = onnx_io::read_npz(o->checkpoint);
+      auto meta = [&](const std::string& key) {
+        for (const auto& [k, v] : state) {
+          if (k == key) return v.element_as_double(0);
+        }
+        throw_bad_input("checkpoint '{}' has no '{}': not a scalec finetune checkpoint", o->checkpoint, key);
+      };
+      for (const auto& [key, value] : run_identity(*o)) {
+        if (meta(key) != value) {
+          throw_bad_input("checkpoint '{}' was written with {} = {}, this run has {}", o->checkpoint, key.substr(5),
+                          meta(key), value);
+        }
+      }
+      first_epoch = static_cast<int64_t>(meta("meta/epoch")) + 1;
+      trainer.restore(state);
+      spdlog::info("resumed from {} after epoch {}", o->checkpoint, first_epoch);
+    }
+
+    distill::TrainingData train_data = training_data(train);
+    std::optional<distill::TrainingData> val_data;
+    if (val) val_data = training_data(*val);
+    nlohmann::json epochs = nlohmann::json::array();
+    for (int64_t e = first_epoch; e < o->epochs; ++e) {
+      distill::EpochStats s = trainer.train_epoch(train_data, e);
+      if (!std::isfinite(s.loss)) throw_bad_input("training diverged in epoch {} (loss {}): lower --lr", e + 1, s.loss);
+      std::string line = fmt::format("epoch {:>3}/{}  loss {:.4f}  acc {:.2f}%", e + 1, o->epochs, s.loss, 100 * s.accuracy);
+      nlohmann::json je = {{"epoch", e + 1}, {"loss", s.loss}, {"accuracy", s.accuracy}, {"seconds", s.seconds},
+                           {"samples_per_second", s.samples_per_second}};
+      if (val_data) {
+        distill::EvalStats v = trainer.evaluate(*val_data);
+        line += fmt::format("  val loss {:.4f}  val acc {:.2f}%", v.loss, 100 * v.accuracy);
+        je["val_loss"] = v.loss;
+        je["val_accuracy"] = v.accuracy;
+      }
+      line += fmt::format("  ({:.1f} s, {:.0f} samples/s)\n", s.seconds, s.samples_per_second);
+      if (o->report != "-") std::fputs(line.c_str(), stdout);
+      std::fflush(stdout);
+      epochs.push_back(je);
+      if (!o->checkpoint.empty()) {
+        std::vector<onnx_io::NamedTensor> state = trainer.checkpoint();
+        for (const auto& [k, v] : run_identity(*o)) {
+          ir::Tensor d(ir::DType::kDouble, {});
+          d.mutable_values<double>()[0] = v;
+          state.emplace_back(k, d);
+        }
+        state.emplace_back("meta/epoch", ir::Tensor::from_int64s({}, std::vector<int64_t>{e}));
+        onnx_io::write_npz(o->checkpoint, state);
+      }
+    }
+
+    passes::RemoveDropout remove_dropout;
+    spdlog::info("{}", remove_dropout.run(model));
+    record_provenance(model, fmt::format("finetune<epochs={},lr={}>", o->epochs, t.schedule.base_lr));
+    onnx_io::save_model(model, o->output);
+    spdlog::info("wrote {}", o->output);
+    if (!o->report.empty()) {
+      nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"output", o->output},
+                          {"samples", train.samples}, {"batch", t.batch}, {"seed", t.seed},
+                          {"parameters_trained", trainer.parameters().size()}, {"steps", trainer.step()},
+                          {"epochs", epochs}};
+      write_report(j, o->report);
+    }
+  });
+}
+
+}  // namespace scalec::cli

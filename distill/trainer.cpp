@@ -1,0 +1,219 @@
+#include "distill/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <unordered_set>
+
+#include "ir/error.h"
+#include "kernels/exec/autodiff.h"
+
+namespace scalec::distill {
+
+bool glob_match(std::string_view p, std::string_view s) {
+  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
+      ++pi;
+      ++si;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+std::vector<int64_t> shuffled_rows(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> rows(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) rows[i] = i;
+  std::mt19937_64 gen(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch));
+  for (int64_t i = n - 1; i > 0; --i) {
+    const auto j = static_cast<int64_t>(gen() % static_cast<uint64_t>(i + 1));  // bias < 2^-40 for n < 2^24
+    std::swap(rows[i], rows[j]);
+  }
+  return rows;
+}
+
+namespace {
+
+bool is_float(const ir::Tensor& t) { return t.dtype() == ir::DType::kFloat || t.dtype() == ir::DType::kDouble; }
+
+// Graph time in seconds since `start`.
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(std::move(options)) {
+  if (o_.batch < 1) throw_bad_input("batch size must be >= 1, got {}", o_.batch);
+  check_schedule(o_.schedule);
+  ir::Graph& g = *model.graph;
+  std::unordered_set<const ir::Value*> stat_set;
+  for (const auto& n : g.nodes()) {
+    if (n->op_type() != "BatchNormalization" || !n->domain().empty()) continue;
+    for (size_t i : {3u, 4u}) {
+      ir::Value* v = n->input(i);
+      if (v && v->initializer && stat_set.insert(v).second) stats_.push_back(v);
+    }
+  }
+  std::vector<const ir::Value*> candidates;
+  for (ir::Value* v : g.initializers) {
+    if (!is_float(*v->initializer) || stat_set.count(v)) continue;
+    bool frozen = std::any_of(o_.freeze.begin(), o_.freeze.end(), [&](const std::string& p) { return glob_match(p, v->name()); });
+    if (!frozen) candidates.push_back(v);
+  }
+  logits_value();  // checks --output early
+  kernels::Autodiff probe(model, candidates);
+  std::vector<const ir::Value*> wrt;
+  for (ir::Value* v : g.initializers) {
+    if (std::count(candidates.begin(), candidates.end(), v) && probe.carries_gradient(v)) {
+      params_.push_back(v);
+      wrt.push_back(v);
+    }
+  }
+  if (params_.empty()) throw_bad_input("nothing to train: no float initializer reaches the output (check --freeze)");
+  autodiff_ = std::make_unique<kernels::Autodiff>(model, wrt);
+  kernels::ExecutorOptions eo;
+  eo.threads = o_.threads;
+  eo.training = true;
+  train_exec_ = std::make_unique<kernels::Executor>(model, eo);
+  eo.training = false;
+  eval_exec_ = std::make_unique<kernels::Executor>(model, eo);
+  optimizer_ = make_optimizer(o_.optimizer);
+}
+
+Trainer::~Trainer() = default;
+
+int64_t Trainer::step() const { return optimizer_->steps(); }
+
+const ir::Value* Trainer::logits_value() const {
+  const auto& outs = model_.graph->outputs;
+  if (outs.empty()) throw_bad_input("the model has no outputs");
+  if (o_.output.empty()) return outs.front();
+  for (const ir::Value* v : outs) {
+    if (v->name() == o_.output) return v;
+  }
+  throw_bad_input("the model has no output named '{}'", o_.output);
+}
+
+LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels) {
+  const int64_t step = optimizer_->steps();
+  kernels::NamedTensors outs = train_exec_->run(feeds, o_.seed * 1000003ull + static_cast<uint64_t>(step));
+  const ir::Value* logits_v = logits_value();
+  auto it = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == logits_v->name(); });
+  LossResult loss = cross_entropy(it->second, labels, o_.label_smoothing);
+  std::vector<ir::Tensor> grads = autodiff_->backward(*train_exec_, {{logits_v->name(), loss.dprediction}});
+
+  // Running statistics: what BatchNormalization returned in training mode.
+  for (const kernels::TapeEntry& e : train_exec_->tape()) {
+    if (e.node->op_type() != "BatchNormalization" || e.outputs.size() < 3) continue;
+    for (size_t k : {1u, 2u}) {
+      ir::Value* v = e.node->input(k + 2);
+      if (v && std::count(stats_.begin(), stats_.end(), v) && e.outputs[k].dtype() == v->initializer->dtype()) {
+        v->initializer = e.outputs[k];
+      }
+    }
+  }
+  train_exec_->clear_tape();  // the weights are no longer shared with the tape: updates need no copy
+
+  std::vector<ir::Tensor*> ps;
+  std::vector<ir::Tensor> gs;
+  std::vector<const ir::Tensor*> l1_weights;
+  std::vector<ir::Tensor> l1_grads;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    if (grads[k].dtype() == ir::DType::kUndefined) continue;  // no gradient reached it this step
+    ps.push_back(&*params_[k]->initializer);
+    gs.push_back(std::move(grads[k]));
+  }
+  if (o_.l1 > 0) {
+    std::vector<size_t> which;
+    for (size_t k = 0; k < ps.size(); ++k) {
+      if (ps[k]->rank() >= 2) {
+        which.push_back(k);
+        l1_weights.push_back(ps[k]);
+        l1_grads.push_back(gs[k]);
+      }
+    }
+    loss.loss += l1_penalty(l1_weights, l1_grads, o_.l1);
+    for (size_t j = 0; j < which.size(); ++j) gs[which[j]] = std::move(l1_grads[j]);
+  }
+  optimizer_->step(ps, gs, learning_rate(o_.schedule, step));
+  return loss;
+}
+
+EpochStats Trainer::train_epoch(const TrainingData& data, int64_t epoch) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<int64_t> rows = shuffled_rows(data.samples, o_.seed, epoch);
+  EpochStats s;
+  s.epoch = epoch;
+  long double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < data.samples; b += o_.batch) {
+    std::span<const int64_t> batch(rows.data() + b, static_cast<size_t>(std::min(o_.batch, data.samples - b)));
+    LossResult r = train_step(data.feeds(batch), data.labels(batch));
+    loss_sum += static_cast<long double>(r.loss) * static_cast<long double>(batch.size());
+    correct += r.correct;
+  }
+  const double n = static_cast<double>(std::max<int64_t>(data.samples, 1));
+  s.loss = static_cast<double>(loss_sum) / n;
+  s.accuracy = static_cast<double>(correct) / n;
+  s.seconds = seconds_since(start);
+  s.samples_per_second = s.seconds > 0 ? static_cast<double>(data.samples) / s.seconds : 0;
+  return s;
+}
+
+EvalStats Trainer::evaluate(const TrainingData& data) {
+  const ir::Value* logits_v = logits_value();
+  long double loss_sum = 0;
+  int64_t correct = 0;
+  std::vector<int64_t> rows(static_cast<size_t>(data.samples));
+  for (int64_t i = 0; i < data.samples; ++i) rows[i] = i;
+  for (int64_t b = 0; b < data.samples; b += o_.batch) {
+    std::span<const int64_t> batch(rows.data() + b, static_cast<size_t>(std::min(o_.batch, data.samples - b)));
+    kernels::NamedTensors outs = eval_exec_->run(data.feeds(batch));
+    auto it = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == logits_v->name(); });
+    LossResult r = cross_entropy(it->second, data.labels(batch), 0.0);
+    loss_sum += static_cast<long double>(r.loss) * static_cast<long double>(batch.size());
+    correct += r.correct;
+  }
+  const double n = static_cast<double>(std::max<int64_t>(data.samples, 1));
+  return {static_cast<double>(loss_sum) / n, static_cast<double>(correct) / n};
+}
+
+std::vector<std::pair<std::string, ir::Tensor>> Trainer::checkpoint() const {
+  std::vector<std::pair<std::string, ir::Tensor>> out;
+  for (const ir::Value* v : params_) out.emplace_back("param/" + v->name(), *v->initializer);
+  for (const ir::Value* v : stats_) out.emplace_back("stat/" + v->name(), *v->initializer);
+  for (auto& [k, t] : optimizer_->state()) out.emplace_back("opt/" + k, t);
+  return out;
+}
+
+void Trainer::restore(const std::vector<std::pair<std::string, ir::Tensor>>& state) {
+  std::vector<std::pair<std::string, ir::Tensor>> opt;
+  auto fill = [&](const std::vector<ir::Value*>& values, const std::string& prefix) {
+    for (ir::Value* v : values) {
+      auto it = std::find_if(state.begin(), state.end(), [&](const auto& s) { return s.first == prefix + v->name(); });
+      if (it == state.end()) throw_bad_input("the checkpoint has no '{}{}': it was written for another model", prefix, v->name());
+      if (it->second.dtype() != v->initializer->dtype() || it->second.shape() != v->initializer->shape()) {
+        throw_bad_input("the checkpoint's '{}' has another type or shape than the model's", it->first);
+      }
+      v->initializer = it->second;
+    }
+  };
+  fill(params_, "param/");
+  fill(stats_, "stat/");
+  for (const auto& [k, t] : state) {
+    if (k.rfind("opt/", 0) == 0) opt.emplace_back(k.substr(4), t);
+  }
+  optimizer_->load_state(opt);
+}
+
+}  // namespace scalec::distill

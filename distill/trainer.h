@@ -1,0 +1,104 @@
+#pragma once
+// Trainer: fine-tunes a model's float initializers in place on the ONNX graph itself — training
+// forward (Executor), backward (Autodiff), loss, optimizer and schedule — with seeded shuffling,
+// so the same seed and thread count give bitwise-identical weights.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "distill/loss.h"
+#include "distill/optimizer.h"
+#include "distill/schedule.h"
+#include "ir/graph.h"
+#include "kernels/exec/executor.h"
+
+namespace scalec::kernels {
+class Autodiff;
+}
+
+namespace scalec::distill {
+
+/// Training or validation data: a sample count and functions that cut rows (in the order given)
+/// into model feeds and integer labels.
+struct TrainingData {
+  int64_t samples = 0;
+  std::function<kernels::NamedTensors(std::span<const int64_t> rows)> feeds;
+  std::function<ir::Tensor(std::span<const int64_t> rows)> labels;
+};
+
+/// How to train.
+struct TrainerOptions {
+  int64_t batch = 32;
+  uint64_t seed = 0;
+  int threads = 0;
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;          ///< total_steps is the whole run's step count (cosine)
+  double label_smoothing = 0.0;
+  double l1 = 0.0;                   ///< lambda of lambda * sum |W| over trained weights of rank >= 2
+  std::vector<std::string> freeze;   ///< glob patterns (*, ?) of initializer names kept fixed
+  std::string output;                ///< graph output holding the logits; "" = the first
+};
+
+/// One epoch's numbers.
+struct EpochStats {
+  int64_t epoch = 0;
+  double loss = 0, accuracy = 0;      ///< training, averaged over samples
+  double seconds = 0, samples_per_second = 0;
+  std::optional<double> val_loss, val_accuracy;
+};
+
+/// Loss and accuracy over a data set.
+struct EvalStats {
+  double loss = 0, accuracy = 0;
+};
+
+/// Trains `model`'s parameters in place. The model must outlive the trainer.
+class Trainer {
+ public:
+  Trainer(ir::Model& model, TrainerOptions options);
+  ~Trainer();
+
+  /// Initializers being trained, in graph order.
+  const std::vector<ir::Value*>& parameters() const { return params_; }
+  /// BatchNormalization running statistics updated from batch statistics.
+  const std::vector<ir::Value*>& running_stats() const { return stats_; }
+
+  /// One optimizer step on a batch; returns its loss (before the update).
+  LossResult train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels);
+  /// One epoch over `data`, shuffled with (seed, epoch).
+  EpochStats train_epoch(const TrainingData& data, int64_t epoch);
+  /// Loss and top-1 accuracy in inference mode.
+  EvalStats evaluate(const TrainingData& data);
+  /// Optimizer steps taken so far.
+  int64_t step() const;
+
+  /// Everything a resumed run needs besides the model: optimizer state, "param/<name>" and
+  /// "stat/<name>" copies of the trained tensors, "meta/step".
+  std::vector<std::pair<std::string, ir::Tensor>> checkpoint() const;
+  /// Restores what checkpoint() returned (into the model and optimizer); Error(kBadInput) when it
+  /// does not fit this model.
+  void restore(const std::vector<std::pair<std::string, ir::Tensor>>& state);
+
+ private:
+  const ir::Value* logits_value() const;
+  ir::Model& model_;
+  TrainerOptions o_;
+  std::vector<ir::Value*> params_, stats_;
+  std::unique_ptr<kernels::Executor> train_exec_, eval_exec_;
+  std::unique_ptr<kernels::Autodiff> autodiff_;
+  std::unique_ptr<Optimizer> optimizer_;
+};
+
+/// The rows 0..n-1 in the order epoch `epoch` of a run seeded `seed` visits them (Fisher-Yates on
+/// a 64-bit Mersenne Twister; the same on every platform).
+std::vector<int64_t> shuffled_rows(int64_t n, uint64_t seed, int64_t epoch);
+
+/// True when `name` matches the glob `pattern` (* any run, ? one character).
+bool glob_match(std::string_view pattern, std::string_view name);
+
+}  // namespace scalec::distill

@@ -1,0 +1,149 @@
+#include "kernels/exec/autodiff.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+#include <memory>
+
+#include "ir/error.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/ops/op_registry.h"
+
+namespace scalec::kernels {
+
+bool is_differentiable_type(ir::DType t) {
+  return t == ir::DType::kFloat || t == ir::DType::kDouble || t == ir::DType::kFloat16 || t == ir::DType::kBFloat16;
+}
+
+namespace {
+
+// A value's element type from its recorded type or initializer; float when unknown (the
+// backward pass checks the real tensors again).
+bool may_be_differentiable(const ir::Value* v) {
+  if (v->initializer) return is_differentiable_type(v->initializer->dtype());
+  if (v->type && v->type->elem_type != 0) return is_differentiable_type(v->type->dtype());
+  return true;
+}
+
+// into += g, elementwise; shapes must match (rules reduce broadcasting themselves).
+void accumulate(ir::Tensor& into, const ir::Tensor& g, const std::string& what) {
+  if (into.shape() != g.shape() || into.dtype() != g.dtype()) {
+    throw_internal("gradients of '{}' disagree: {} {} vs {} {}", what, ir::dtype_name(into.dtype()),
+                   ir::shape_to_string(into.shape()), ir::dtype_name(g.dtype()), ir::shape_to_string(g.shape()));
+  }
+  dispatch_float(into.dtype(), what, [&](auto tag) {
+    using T = decltype(tag);
+    T* a = into.mutable_values<T>().data();
+    const T* b = g.values<T>().data();
+    for (int64_t i = 0; i < into.numel(); ++i) a[i] = static_cast<T>(a[i] + b[i]);
+    return 0;
+  });
+}
+
+}  // namespace
+
+Autodiff::Autodiff(const ir::Model& model, std::vector<const ir::Value*> wrt) : model_(model), wrt_(std::move(wrt)) {
+  const ir::Graph& g = *model.graph;
+  std::unordered_set<const ir::Value*> reach(wrt_.begin(), wrt_.end());  // depends on a wrt value
+  std::vector<ir::Node*> order = g.topological_order();
+  for (ir::Node* n : order) {
+    bool any = std::any_of(n->inputs().begin(), n->inputs().end(), [&](const ir::Value* v) { return v && reach.count(v); });
+    if (!any) continue;
+    for (ir::Value* v : n->outputs()) {
+      if (v && may_be_differentiable(v)) reach.insert(v);
+    }
+  }
+  // Keep only values from which a graph output is reachable: gradients start there.
+  std::unordered_set<const ir::Value*> useful(g.outputs.begin(), g.outputs.end());
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    ir::Node* n = *it;
+    bool feeds_output = std::any_of(n->outputs().begin(), n->outputs().end(),
+                                    [&](const ir::Value* v) { return v && useful.count(v) && reach.count(v); });
+    if (!feeds_output) continue;
+    bool needs_rule = false;
+    for (ir::Value* v : n->inputs()) {
+      if (v && reach.count(v)) {
+        useful.insert(v);
+        needs_rule = true;
+      }
+    }
+    const OpDef* op = OpRegistry::instance().find(n->domain(), n->op_type(), model.opset_version(n->domain()));
+    if (needs_rule && (op == nullptr || !op->backward)) {
+      throw_bad_input("[{}] node '{}': no backward rule for {}, so scalec cannot train through it", n->op_type(), n->name,
+                      n->op_type());
+    }
+  }
+  for (const ir::Value* v : reach) {
+    if (useful.count(v)) differentiable_.push_back(v);
+  }
+  std::sort(differentiable_.begin(), differentiable_.end());
+}
+
+bool Autodiff::carries_gradient(const ir::Value* v) const {
+  return std::binary_search(differentiable_.begin(), differentiable_.end(), v);
+}
+
+std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors& doutputs) const {
+  if (!forward.training()) throw_internal("Autodiff::backward needs an Executor built for training");
+  std::unordered_map<const ir::Value*, ir::Tensor> grads;
+  for (const auto& [name, dy] : doutputs) {
+    auto it = std::find_if(model_.graph->outputs.begin(), model_.graph->outputs.end(),
+                           [&](const ir::Value* v) { return v->name() == name; });
+    if (it == model_.graph->outputs.end()) throw_internal("gradient given for '{}', which is not a graph output", name);
+    if (!carries_gradient(*it)) continue;
+    auto [slot, fresh] = grads.try_emplace(*it, dy);
+    if (!fresh) accumulate(slot->second, dy, name);
+  }
+
+  const std::vector<TapeEntry>& tape = forward.tape();
+  std::vector<const ir::Tensor*> inputs, douts;
+  for (auto e = tape.rbegin(); e != tape.rend(); ++e) {
+    const ir::Node& n = *e->node;
+    douts.assign(e->outputs.size(), nullptr);
+    bool any_grad = false;
+    for (size_t i = 0; i < n.outputs().size(); ++i) {
+      auto it = n.output(i) ? grads.find(n.output(i)) : grads.end();
+      if (it != grads.end()) {
+        douts[i] = &it->second;
+        any_grad = true;
+      }
+    }
+    if (!any_grad) continue;
+    std::unique_ptr<bool[]> wants(new bool[n.inputs().size()]);
+    bool any_want = false;
+    inputs.clear();
+    for (size_t i = 0; i < n.inputs().size(); ++i) {
+      const ir::Value* v = n.input(i);
+      wants[i] = v && carries_gradient(v) && is_differentiable_type(e->inputs[i].dtype());
+      any_want = any_want || wants[i];
+      inputs.push_back(e->input_given[i] ? &e->inputs[i] : nullptr);
+    }
+    if (!any_want) continue;
+    OpContext fctx(n, e->opset, inputs, forward.pool(), RunMode{true, 0});
+    GradContext gctx(fctx, e->outputs, douts, std::span<const bool>(wants.get(), n.inputs().size()));
+    std::vector<ir::Tensor> dins = e->op->backward(gctx);
+    for (size_t i = 0; i < n.inputs().size(); ++i) {
+      if (!wants[i]) continue;
+      if (i >= dins.size() || dins[i].dtype() == ir::DType::kUndefined) continue;  // not differentiable here
+      if (dins[i].shape() != e->inputs[i].shape()) {
+        throw_internal("{} backward gave input {} a gradient of shape {} for shape {}", gctx.where(), i,
+                       ir::shape_to_string(dins[i].shape()), ir::shape_to_string(e->inputs[i].shape()));
+      }
+      auto [slot, fresh] = grads.try_emplace(n.input(i), std::move(dins[i]));
+      if (!fresh) accumulate(slot->second, dins[i], n.input(i)->name());
+    }
+    // Output gradients are consumed: free them (the tape keeps the forward values).
+    for (const ir::Value* v : n.outputs()) {
+      if (v) grads.erase(v);
+    }
+  }
+
+  std::vector<ir::Tensor> out;
+  for (const ir::Value* v : wrt_) {
+    auto it = grads.find(v);
+    out.push_back(it != grads.end() ? std::move(it->second) : ir::Tensor());
+  }
+  return out;
+}
+
+}  // namespace scalec::kernels

@@ -1,0 +1,137 @@
+#include "kernels/exec/shape_inference.h"
+
+#include <unordered_map>
+
+#include "ir/error.h"
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/ops/op_registry.h"
+#include "kernels/ops/shape_rules.h"
+
+namespace scalec::kernels {
+
+std::optional<ir::TypeInfo> merge_types(const ir::TypeInfo& recorded, const ir::TypeInfo& inferred) {
+  if (recorded.kind != ir::TypeInfo::Kind::kTensor || inferred.kind != ir::TypeInfo::Kind::kTensor) return recorded;
+  ir::TypeInfo out = recorded;
+  if (recorded.elem_type != 0 && inferred.elem_type != 0 && recorded.elem_type != inferred.elem_type) {
+    return std::nullopt;
+  }
+  if (out.elem_type == 0) out.elem_type = inferred.elem_type;
+  if (!inferred.shape) return out;
+  if (!recorded.shape) {
+    out.shape = inferred.shape;
+    return out;
+  }
+  if (recorded.shape->size() != inferred.shape->size()) return std::nullopt;
+  for (size_t i = 0; i < recorded.shape->size(); ++i) {
+    ir::Dim& d = (*out.shape)[i];
+    const ir::Dim& e = (*inferred.shape)[i];
+    if (d.value && e.value && *d.value != *e.value) return std::nullopt;
+    if (!d.value && e.value) {
+      d.value = e.value;
+      d.param.clear();
+    } else if (!d.value && d.param.empty()) {
+      d.param = e.param;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Shape's output when its input's dims are all known (start/end from opset 15).
+std::optional<ir::Tensor> shape_value(const InferContext& ctx) {
+  const ir::TypeInfo& t = ctx.input_type(0);
+  if (!t.shape || !shapes::all_known(*t.shape)) return std::nullopt;
+  std::vector<int64_t> dims;
+  for (const ir::Dim& d : *t.shape) dims.push_back(*d.value);
+  auto rank = static_cast<int64_t>(dims.size());
+  auto clamp = [&](int64_t i) { return std::clamp(i < 0 ? i + rank : i, int64_t{0}, rank); };
+  int64_t start = clamp(ctx.attr_int("start", 0)), end = clamp(ctx.attr_int("end", rank));
+  std::vector<int64_t> picked(dims.begin() + start, dims.begin() + std::max(start, end));
+  return ir::Tensor::from_int64s({static_cast<int64_t>(picked.size())}, picked);
+}
+
+ir::TypeInfo type_of_tensor(const ir::Tensor& t) { return ir::TypeInfo::tensor(t.dtype(), t.shape()); }
+
+bool small_known(const std::vector<ir::TypeInfo>& types, int64_t limit) {
+  for (const ir::TypeInfo& t : types) {
+    if (!t.shape) return false;
+    auto n = shapes::known_numel(*t.shape);
+    if (!n || *n > limit) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ShapeInferenceReport infer_shapes(ir::Model& model, const ShapeInferenceOptions& options) {
+  ShapeInferenceReport report;
+  ir::Graph& g = *model.graph;
+  const OpRegistry& registry = OpRegistry::instance();
+  ThreadPool pool(1);
+  std::unordered_map<const ir::Value*, ir::Tensor> known;  // values computable before running
+  ir::TypeInfo nothing;
+
+  for (ir::Value* v : g.initializers) {
+    known.emplace(v, *v->initializer);
+    if (!v->type) v->type = type_of_tensor(*v->initializer);
+  }
+
+  std::vector<const ir::TypeInfo*> types;
+  std::vector<const ir::Tensor*> values;
+  for (ir::Node* n : g.topological_order()) {
+    types.clear();
+    values.clear();
+    bool all_inputs_known = true;
+    for (ir::Value* v : n->inputs()) {
+      types.push_back(v ? (v->type ? &*v->type : &nothing) : nullptr);
+      auto it = v ? known.find(v) : known.end();
+      values.push_back(it != known.end() ? &it->second : nullptr);
+      if (v && it == known.end()) all_inputs_known = false;
+    }
+    int64_t opset = model.opset_version(n->domain());
+    const OpDef* op = registry.find(n->domain(), n->op_type(), opset);
+    if (op == nullptr || !op->infer) {
+      report.nodes_without_rule.push_back(fmt::format("{} '{}'", n->op_type(), n->name));
+      continue;
+    }
+    InferContext ctx(*n, opset, types, values);
+    std::vector<ir::TypeInfo> inferred = op->infer(ctx);
+    if (inferred.size() < n->outputs().size()) inferred.resize(n->outputs().size());
+
+    // Known values: Shape of a static tensor, and small nodes whose inputs are all known.
+    std::vector<std::optional<ir::Tensor>> folded(n->outputs().size());
+    if (n->op_type() == "Shape" && n->domain().empty()) {
+      folded[0] = shape_value(ctx);
+    } else if ((options.fold_constants || n->op_type() == "Constant") && all_inputs_known &&
+               small_known(inferred, options.max_fold_elements)) {
+      OpContext run_ctx(*n, opset, values, pool);
+      std::vector<ir::Tensor> outs = op->forward_cpu(run_ctx);
+      for (size_t i = 0; i < folded.size() && i < outs.size(); ++i) folded[i] = std::move(outs[i]);
+    }
+
+    for (size_t i = 0; i < n->outputs().size(); ++i) {
+      ir::Value* v = n->output(i);
+      if (v == nullptr) continue;
+      ir::TypeInfo t = folded[i] ? type_of_tensor(*folded[i]) : inferred[i];
+      if (folded[i]) known.emplace(v, std::move(*folded[i]));
+      if (t.elem_type != 0 || t.shape) ++report.outputs_typed;
+      if (!v->type) {
+        v->type = t;
+        continue;
+      }
+      std::optional<ir::TypeInfo> merged = merge_types(*v->type, t);
+      if (merged) {
+        v->type = *merged;
+        continue;
+      }
+      std::string msg = fmt::format("{} output '{}': the model records {} but the op gives {}", ctx.where(), v->name(),
+                                    ir::type_to_string(*v->type), ir::type_to_string(t));
+      if (options.strict) throw_bad_input("{}", msg);
+      report.conflicts.push_back(std::move(msg));
+    }
+  }
+  return report;
+}
+
+}  // namespace scalec::kernels
