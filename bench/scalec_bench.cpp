@@ -91,8 +91,8 @@ scalec::kernels::NamedTensors random_feeds(const scalec::ir::Model& model, int64
 }
 
 /// Per-op-type wall time from taps: each node's first output is tapped right after the node
-/// runs, so the time between consecutive taps is that node's kernel plus the Executor's
-/// bookkeeping around it (small next to any real kernel).
+/// runs, so the time between consecutive taps is that node's kernel plus the Executor's work
+/// before it, chiefly freeing what the previous node was the last to read (large at batch 32).
 struct OpProfile {
   std::vector<std::string> op_types;  ///< one slot per op type
   std::vector<double> seconds;        ///< summed over runs, per slot

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "kernels/exec/shape_inference.h"
 #include "onnx_io/model_io.h"
 
 namespace scalec::cli {
@@ -14,6 +15,7 @@ struct ConvertOptions {
   std::string external = "auto";
   int64_t threshold = 1024;
   bool in_place = false;
+  bool infer_shapes = false;
 };
 }  // namespace
 
@@ -28,9 +30,18 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("--external-threshold", opts->threshold, "Smallest tensor (bytes) moved to external data")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--in-place", opts->in_place, "Allow the output to be the input file");
+  cmd->add_flag("--infer-shapes", opts->infer_shapes,
+                "Record every value's inferred type and shape (value_info); a recorded type that contradicts "
+                "an op is an error");
   cmd->callback([opts] {
     check_output_is_not_input(opts->model, opts->output, opts->in_place);
     ir::Model m = onnx_io::load_model(opts->model);
+    if (opts->infer_shapes) {
+      kernels::ShapeInferenceReport r = kernels::infer_shapes(m);
+      spdlog::info("shape inference: {} node outputs typed, {} nodes without a shape rule", r.outputs_typed,
+                   r.nodes_without_rule.size());
+      for (const std::string& n : r.nodes_without_rule) spdlog::debug("no shape rule: {}", n);
+    }
     onnx_io::SaveOptions save;
     save.external_data = opts->external == "always"  ? onnx_io::ExternalData::kAlways
                          : opts->external == "never" ? onnx_io::ExternalData::kNever

@@ -2,10 +2,13 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "ir/error.h"
 #include "ir/model_stats.h"
 #include "ir/printer.h"
+#include "kernels/exec/shape_inference.h"
 #include "ir/type_info.h"
 #include "kernels/ops/op_costs.h"
 #include "onnx_io/model_io.h"
@@ -180,6 +183,16 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("--report", opts->report, "Write the JSON report to PATH ('-' for stdout)");
   cmd->callback([opts] {
     ir::Model m = onnx_io::load_model(opts->model);
+    // Shapes the model does not record come from scalec's own inference (for MACs); a model whose
+    // recorded types contradict its ops is still described, with a warning.
+    kernels::ShapeInferenceOptions infer;
+    infer.strict = false;
+    try {
+      kernels::ShapeInferenceReport r = kernels::infer_shapes(m, infer);
+      for (const std::string& c : r.conflicts) spdlog::warn("shape inference: {}", c);
+    } catch (const Error& e) {
+      spdlog::warn("shape inference stopped: {}", e.what());
+    }
     nlohmann::json j = build_report(opts->model, m);
     if (opts->json) {
       write_report(j, "-");

@@ -72,18 +72,17 @@ inline int64_t window_floor_div(int64_t a, int64_t b) {
 }
 
 /// ConvTranspose along one axis. The full result has stride * (in - 1) + output_padding + window
-/// elements. A requested size (output_shape) or SAME_* (in * stride) crops it with total pads
+/// elements. A requested size (output_shape's entry; -1 for none) or SAME_* (in * stride) crops it with total pads
 /// full - out, split as the spec does: SAME_UPPER puts the odd element at the end, every other mode
 /// at the start; a negative total (a size beyond the full result) is kept, as the spec and its
 /// reference do. Otherwise out = full - pads (VALID: no pads); `fits` is false when that is negative.
 inline WindowAxis transposed_axis(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
-                                  int64_t pad_end, int64_t output_padding, std::optional<int64_t> requested,
-                                  AutoPad mode) {
+                                  int64_t pad_end, int64_t output_padding, int64_t requested, AutoPad mode) {
   WindowAxis w;
   const int64_t window = (kernel - 1) * dilation + 1;
   const int64_t full = stride * (in - 1) + output_padding + window;
-  if (requested || mode == AutoPad::kSameUpper || mode == AutoPad::kSameLower) {
-    w.out = requested ? *requested : in * stride;
+  if (requested >= 0 || mode == AutoPad::kSameUpper || mode == AutoPad::kSameLower) {
+    w.out = requested >= 0 ? requested : in * stride;
     const int64_t total = full - w.out;
     w.pad_begin = mode == AutoPad::kSameUpper ? window_floor_div(total, 2) : total - window_floor_div(total, 2);
     w.pad_end = total - w.pad_begin;

@@ -1,6 +1,5 @@
 // Conv and ConvTranspose attribute resolution: shape checks, defaults, auto_pad, output sizes.
 #include <algorithm>
-#include <optional>
 
 #include "ir/error.h"
 #include "kernels/common/window_size.h"
@@ -81,8 +80,7 @@ ConvGeometry conv_geometry(const ConvAttrs& a, const std::vector<int64_t>& xs, c
   const size_t lead = 3 - g.rank;
   for (size_t i = 0; i < g.rank; ++i) {
     const size_t d = lead + i;
-    const WindowAxis w =
-        window_axis(g.in[d], g.kernel[d], g.stride[d], g.dilation[d], pads[i], pads[g.rank + i], mode);
+    const WindowAxis w = window_axis(g.in[d], g.kernel[d], g.stride[d], g.dilation[d], pads[i], pads[g.rank + i], mode);
     if (!w.fits) {
       throw_bad_input("{} the kernel (extent {} with dilation) is larger than the padded input ({}) along spatial axis {}",
                       where, (g.kernel[d] - 1) * g.dilation[d] + 1, g.in[d] + w.pad_begin + w.pad_end, i);
@@ -116,7 +114,7 @@ ConvGeometry conv_transpose_geometry(const ConvAttrs& a, const std::vector<int64
   const size_t lead = 3 - g.rank;
   for (size_t i = 0; i < g.rank; ++i) {
     const size_t d = lead + i;
-    const std::optional<int64_t> requested = out_shape.empty() ? std::nullopt : std::optional<int64_t>(out_shape[i]);
+    const int64_t requested = out_shape.empty() ? -1 : out_shape[i];  // spatial_attr made them >= 0
     const WindowAxis w = transposed_axis(g.in[d], g.kernel[d], g.stride[d], g.dilation[d], pads[i], pads[g.rank + i],
                                          out_pad[i], requested, mode);
     if (!w.fits) {

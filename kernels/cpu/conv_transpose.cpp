@@ -5,6 +5,7 @@
 
 #include "ir/error.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_im2col.h"
 #include "kernels/cpu/conv_tasks.h"
 #include "kernels/cpu/dispatch.h"
 
@@ -13,40 +14,6 @@ namespace scalec::kernels {
 namespace {
 
 using ir::Tensor;
-
-// y[m, id*s - p + kd*d, ...] += col[(m, kd, kh, kw), (id, ih, iw)] where the target lies inside Y.
-template <typename T>
-void col2im(const T* col, int64_t channels, const ConvGeometry& g, T* y) {
-  const auto [D, H, W] = g.in;
-  const auto [OD, OH, OW] = g.out;
-  const int64_t in_plane = D * H * W;
-  for (int64_t m = 0; m < channels; ++m) {
-    T* ym = y + m * OD * OH * OW;
-    for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
-      const int64_t off_d = kd * g.dilation[0] - g.pad_begin[0];
-      const auto rd = conv_valid_range(D, OD, g.stride[0], off_d);
-      for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-        const int64_t off_h = kh * g.dilation[1] - g.pad_begin[1];
-        const auto rh = conv_valid_range(H, OH, g.stride[1], off_h);
-        for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-          const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
-          const auto rw = conv_valid_range(W, OW, g.stride[2], off_w);
-          const T* src = col;
-          col += in_plane;
-          for (int64_t id = rd[0]; id < rd[1]; ++id) {
-            const int64_t od = id * g.stride[0] + off_d;
-            for (int64_t ih = rh[0]; ih < rh[1]; ++ih) {
-              const int64_t oh = ih * g.stride[1] + off_h;
-              const T* s = src + (id * H + ih) * W;
-              T* dst = ym + (od * OH + oh) * OW;
-              for (int64_t iw = rw[0]; iw < rw[1]; ++iw) dst[iw * g.stride[2] + off_w] += s[iw];
-            }
-          }
-        }
-      }
-    }
-  }
-}
 
 template <typename T>
 void conv_transpose_run(ThreadPool& pool, const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
@@ -64,7 +31,7 @@ void conv_transpose_run(ThreadPool& pool, const T* x, const T* w, const T* bias,
     args.c = col, args.ldc = in_plane;
     if (parallel_gemm) gemm_parallel(pool, args);
     else gemm(args);
-    col2im(col, mg, g, yg);  // Y starts zeroed
+    col2im(col, mg, g, g.out, g.in, yg);  // Y starts zeroed; image = Y, window positions = X
     if (bias) {
       for (int64_t m = 0; m < mg; ++m) {
         const T b = bias[grp * mg + m];

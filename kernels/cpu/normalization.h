@@ -1,6 +1,7 @@
 #pragma once
 // Normalization CPU kernels: BatchNormalization (inference and training), LayerNormalization,
-// InstanceNormalization, GroupNormalization, LpNormalization, MeanVarianceNormalization.
+// InstanceNormalization, GroupNormalization, LpNormalization, MeanVarianceNormalization, and their
+// backward kernels (normalization_backward.cpp).
 // Statistics are computed in double, two-pass (mean, then mean squared deviation), each in a
 // fixed order, so results do not depend on the thread count.
 #include <cstdint>
@@ -56,5 +57,49 @@ ir::Tensor lp_norm_forward_cpu(ThreadPool& pool, const ir::Tensor& x, int64_t ax
 /// function body defines it.
 ir::Tensor mvn_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const std::vector<int64_t>& axes,
                            const std::string& where);
+
+/// Gradients of a normalization op: dx and the gradients of its scale and bias (each shaped like
+/// its parameter; empty where not wanted).
+struct NormGrads {
+  ir::Tensor dx, dscale, dbias;
+};
+
+/// Which gradients a normalization backward kernel computes.
+struct NormWants {
+  bool x = true, scale = true, bias = true;
+};
+
+/// BatchNormalization backward. `training`: the forward used the batch statistics, so dx also flows
+/// through them, plus `dbatch_mean` / `dbatch_var` (P values each, or empty) reaching the batch
+/// mean and variance through the statistics outputs. Inference: mean/var are constants,
+/// dx = dy * scale / sqrt(var + eps). No gradient to mean/var.
+NormGrads batch_norm_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale, const ir::Tensor& bias,
+                                  const ir::Tensor& mean, const ir::Tensor& var, const ir::Tensor& dy, double epsilon,
+                                  bool training, const std::vector<double>& dbatch_mean,
+                                  const std::vector<double>& dbatch_var, const NormWants& want, const std::string& where);
+
+/// LayerNormalization backward over the axes [axis, rank); `dmean` / `dinv_std` (one value per
+/// normalized row, or empty) are the gradients reaching the Mean and InvStdDev outputs.
+NormGrads layer_norm_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale, const ir::Tensor* bias,
+                                  int64_t axis, const ir::Tensor& dy, double epsilon, const std::vector<double>& dmean,
+                                  const std::vector<double>& dinv_std, const NormWants& want, const std::string& where);
+
+/// InstanceNormalization backward.
+NormGrads instance_norm_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale,
+                                     const ir::Tensor& bias, const ir::Tensor& dy, double epsilon, const NormWants& want,
+                                     const std::string& where);
+
+/// GroupNormalization backward (scale/bias per channel, or per group with `per_group_affine`).
+NormGrads group_norm_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale, const ir::Tensor& bias,
+                                  const ir::Tensor& dy, int64_t groups, double epsilon, bool per_group_affine,
+                                  const NormWants& want, const std::string& where);
+
+/// LpNormalization backward (y: the forward output).
+ir::Tensor lp_norm_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& y, const ir::Tensor& dy,
+                                int64_t axis, int64_t p, const std::string& where);
+
+/// MeanVarianceNormalization backward over `axes` (normalized).
+ir::Tensor mvn_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& dy, const std::vector<int64_t>& axes,
+                            const std::string& where);
 
 }  // namespace scalec::kernels

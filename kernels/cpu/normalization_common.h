@@ -1,12 +1,13 @@
 #pragma once
 // Helpers the normalization kernels share: parameters read as double, statistics written back,
-// and the mean / variance of a contiguous run.
+// the mean / variance of a contiguous run, and parameters broadcast to the normalized shape.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "ir/error.h"
 #include "ir/tensor.h"
+#include "kernels/cpu/broadcast.h"
 
 namespace scalec::kernels::norm_detail {
 
@@ -48,6 +49,28 @@ void moments(const T* p, int64_t n, int64_t stride, double& mean, double& var) {
     q += d * d;
   }
   var = n > 0 ? q / static_cast<double>(n) : 0.0;
+}
+
+// `t` broadcast (unidirectionally) to `norm_shape`, flattened: one value per normalized element.
+inline std::vector<double> expand_to(const ir::Tensor& t, const std::vector<int64_t>& norm_shape,
+                                     const std::string& where, const char* name) {
+  std::vector<int64_t> shape = t.shape();
+  while (shape.size() > norm_shape.size() && shape.front() == 1) shape.erase(shape.begin());
+  bool ok = shape.size() <= norm_shape.size();
+  for (size_t i = 0; ok && i < shape.size(); ++i) {
+    const int64_t want = norm_shape[norm_shape.size() - shape.size() + i];
+    ok = shape[i] == want || shape[i] == 1;
+  }
+  if (!ok) {
+    throw_bad_input("{} {} of shape {} does not broadcast to the normalized shape {}", where, name,
+                    ir::shape_to_string(t.shape()), ir::shape_to_string(norm_shape));
+  }
+  const std::vector<double> v = param_doubles(t, where, name);
+  std::vector<double> out(static_cast<size_t>(shape_numel(norm_shape)));
+  const std::vector<int64_t> strides[1] = {broadcast_strides(shape, norm_shape)};
+  for_each_broadcast<1>(norm_shape, strides, 0, static_cast<int64_t>(out.size()),
+                        [&](int64_t i, const int64_t* off) { out[static_cast<size_t>(i)] = v[static_cast<size_t>(off[0])]; });
+  return out;
 }
 
 }  // namespace scalec::kernels::norm_detail

@@ -11,6 +11,7 @@
 
 namespace scalec::kernels {
 
+using norm_detail::expand_to;
 using norm_detail::moments;
 using norm_detail::param_doubles;
 using norm_detail::tensor_from_doubles;
@@ -34,28 +35,6 @@ void normalize_rows(ThreadPool& pool, const T* x, T* y, int64_t rows, int64_t co
       if (inv_std_out) (*inv_std_out)[static_cast<size_t>(r)] = inv_std;
     }
   });
-}
-
-// `t` broadcast (unidirectionally) to `norm_shape`, flattened: one value per normalized element.
-std::vector<double> expand_to(const ir::Tensor& t, const std::vector<int64_t>& norm_shape, const std::string& where,
-                              const char* name) {
-  std::vector<int64_t> shape = t.shape();
-  while (shape.size() > norm_shape.size() && shape.front() == 1) shape.erase(shape.begin());
-  bool ok = shape.size() <= norm_shape.size();
-  for (size_t i = 0; ok && i < shape.size(); ++i) {
-    const int64_t want = norm_shape[norm_shape.size() - shape.size() + i];
-    ok = shape[i] == want || shape[i] == 1;
-  }
-  if (!ok) {
-    throw_bad_input("{} {} of shape {} does not broadcast to the normalized shape {}", where, name,
-                    ir::shape_to_string(t.shape()), ir::shape_to_string(norm_shape));
-  }
-  const std::vector<double> v = param_doubles(t, where, name);
-  std::vector<double> out(static_cast<size_t>(shape_numel(norm_shape)));
-  const std::vector<int64_t> strides[1] = {broadcast_strides(shape, norm_shape)};
-  for_each_broadcast<1>(norm_shape, strides, 0, static_cast<int64_t>(out.size()),
-                        [&](int64_t i, const int64_t* off) { out[static_cast<size_t>(i)] = v[static_cast<size_t>(off[0])]; });
-  return out;
 }
 
 // N, C and the spatial size D of a [N, C, D1, ...] tensor.

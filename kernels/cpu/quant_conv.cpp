@@ -66,13 +66,13 @@ QConvPlan plan_qconv(const Tensor& x, const Tensor& w, const QConvAttrs& a, cons
     if (q.stride[d] < 1 || q.dilation[d] < 1 || pads[d] < 0 || pads[d + r] < 0) {
       throw_bad_input("{} strides and dilations must be >= 1 and pads >= 0", where);
     }
-    const WindowAxis w = window_axis(q.in[d], q.kernel[d], q.stride[d], q.dilation[d], pads[d], pads[d + r], *mode);
-    if (q.kernel[d] < 1 || !w.fits) {
+    const WindowAxis win = window_axis(q.in[d], q.kernel[d], q.stride[d], q.dilation[d], pads[d], pads[d + r], *mode);
+    if (q.kernel[d] < 1 || !win.fits) {
       throw_bad_input("{} kernel {} (dilated) is larger than the padded input {}", where, ir::shape_to_string(q.kernel),
                       ir::shape_to_string(x.shape()));
     }
-    q.pad_begin[d] = w.pad_begin;
-    q.out[d] = w.out;
+    q.pad_begin[d] = win.pad_begin;
+    q.out[d] = win.out;
     q.out_shape.push_back(q.out[d]);
   }
   q.s = shape_numel(q.in);

@@ -90,6 +90,11 @@ enum class ReduceKind { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kLogSum, kLogS
 ir::Tensor reduce_forward_cpu(ReduceKind kind, ThreadPool& pool, const ir::Tensor& x, const std::vector<int64_t>& axes,
                               bool keepdims, const std::string& where);
 
+/// The gradient of ReduceXxx over `axes` (normalized, as the forward): x the input, y the forward
+/// output and dy its gradient (either keepdims shape). Float and double (reduce_backward.cpp).
+ir::Tensor reduce_backward_cpu(ReduceKind kind, ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& y,
+                               const ir::Tensor& dy, const std::vector<int64_t>& axes, const std::string& where);
+
 /// ArgMax (is_max) or ArgMin along `axis` (normalized); int64 indices of the first (or last) extreme.
 ir::Tensor arg_reduce_forward_cpu(bool is_max, ThreadPool& pool, const ir::Tensor& x, int64_t axis, bool keepdims,
                                   bool select_last_index, const std::string& where);

@@ -79,4 +79,9 @@ ResizeAxisPlan resize_axis_plan(int64_t in, int64_t out, double scale, double ro
 ir::Tensor resize_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ResizeRequest& req, const ResizeOptions& opt,
                               const std::string& where);
 
+/// The gradient with respect to X (of `x_shape`) of resize_forward_cpu, from the output gradient
+/// `dy`: the adjoint of each axis's interpolation (resize_backward.cpp). Float and double.
+ir::Tensor resize_backward_cpu(ThreadPool& pool, const ir::Tensor& dy, const std::vector<int64_t>& x_shape,
+                               const ResizeRequest& req, const ResizeOptions& opt, const std::string& where);
+
 }  // namespace scalec::kernels

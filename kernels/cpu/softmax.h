@@ -18,4 +18,9 @@ enum class SoftmaxKind { kSoftmax, kLogSoftmax, kHardmax };
 ir::Tensor softmax_forward_cpu(SoftmaxKind kind, ThreadPool& pool, const ir::Tensor& x, int64_t axis, bool coerce_2d,
                                const std::string& where);
 
+/// The gradient of Softmax or LogSoftmax (not Hardmax) from the forward output `y` and its
+/// gradient `dy`, over the same view as softmax_forward_cpu (softmax_backward.cpp).
+ir::Tensor softmax_backward_cpu(SoftmaxKind kind, ThreadPool& pool, const ir::Tensor& y, const ir::Tensor& dy, int64_t axis,
+                                bool coerce_2d, const std::string& where);
+
 }  // namespace scalec::kernels

@@ -1,5 +1,6 @@
 #include "kernels/exec/shape_inference.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "ir/error.h"
@@ -62,6 +63,14 @@ bool small_known(const std::vector<ir::TypeInfo>& types, int64_t limit) {
   return true;
 }
 
+// Integer outputs are shape arithmetic (Size, Sub, Cast, Concat of dims): folded like ONNX's data
+// propagation even when fold_constants is off, so Reshape/Range/Slice downstream get exact shapes.
+bool integer_outputs(const std::vector<ir::TypeInfo>& types) {
+  return !types.empty() && std::all_of(types.begin(), types.end(), [](const ir::TypeInfo& t) {
+    return t.elem_type == static_cast<int32_t>(ir::DType::kInt64) || t.elem_type == static_cast<int32_t>(ir::DType::kInt32);
+  });
+}
+
 }  // namespace
 
 ShapeInferenceReport infer_shapes(ir::Model& model, const ShapeInferenceOptions& options) {
@@ -103,8 +112,8 @@ ShapeInferenceReport infer_shapes(ir::Model& model, const ShapeInferenceOptions&
     std::vector<std::optional<ir::Tensor>> folded(n->outputs().size());
     if (n->op_type() == "Shape" && n->domain().empty()) {
       folded[0] = shape_value(ctx);
-    } else if ((options.fold_constants || n->op_type() == "Constant") && all_inputs_known &&
-               small_known(inferred, options.max_fold_elements)) {
+    } else if ((options.fold_constants || n->op_type() == "Constant" || integer_outputs(inferred)) &&
+               all_inputs_known && small_known(inferred, options.max_fold_elements)) {
       OpContext run_ctx(*n, opset, values, pool);
       std::vector<ir::Tensor> outs = op->forward_cpu(run_ctx);
       for (size_t i = 0; i < folded.size() && i < outs.size(); ++i) folded[i] = std::move(outs[i]);

@@ -15,8 +15,9 @@ struct ShapeInferenceOptions {
   /// A recorded type that contradicts the inferred one is an error (kBadInput naming node and
   /// value); otherwise the recorded type is kept and the disagreement listed in the report.
   bool strict = true;
-  /// Computes small values whose inputs are all known (Shape -> Gather -> Concat -> Reshape
-  /// chains), so data-dependent shapes come out exact. Constant nodes are always read.
+  /// Computes small values whose inputs are all known, so data-dependent shapes come out exact.
+  /// Off, only Constant nodes and integer outputs (shape arithmetic: Shape -> Gather -> Concat ->
+  /// Reshape chains) are computed, as ONNX's data propagation does.
   bool fold_constants = true;
   /// Largest output (elements) a folded node may produce.
   int64_t max_fold_elements = 1 << 16;

@@ -13,6 +13,7 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
 
 namespace scalec::kernels {
@@ -78,19 +79,6 @@ std::vector<Tensor> gemm_forward(const OpContext& ctx) {
   })};
 }
 
-ConvAttrs conv_attrs(const OpContext& ctx) {
-  ConvAttrs a;
-  a.auto_pad = ctx.attr_string("auto_pad", "NOTSET");
-  a.group = ctx.attr_int("group", 1);
-  a.kernel_shape = ctx.attr_ints("kernel_shape");
-  a.strides = ctx.attr_ints("strides");
-  a.dilations = ctx.attr_ints("dilations");
-  a.pads = ctx.attr_ints("pads");
-  a.output_padding = ctx.attr_ints("output_padding");
-  a.output_shape = ctx.attr_ints("output_shape");
-  return a;
-}
-
 std::vector<Tensor> conv_forward(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
@@ -108,6 +96,19 @@ std::vector<Tensor> conv_transpose_forward(const OpContext& ctx) {
 }
 
 }  // namespace
+
+ConvAttrs conv_attrs(const NodeAttrs& ctx) {
+  ConvAttrs a;
+  a.auto_pad = ctx.attr_string("auto_pad", "NOTSET");
+  a.group = ctx.attr_int("group", 1);
+  a.kernel_shape = ctx.attr_ints("kernel_shape");
+  a.strides = ctx.attr_ints("strides");
+  a.dilations = ctx.attr_ints("dilations");
+  a.pads = ctx.attr_ints("pads");
+  a.output_padding = ctx.attr_ints("output_padding");
+  a.output_shape = ctx.attr_ints("output_shape");
+  return a;
+}
 
 void register_nn_ops(OpRegistry& r) {
   // Gemm 1-6 and 7+ differ only in how C broadcasts (fill_broadcast_c reads the opset).

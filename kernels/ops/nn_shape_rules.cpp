@@ -56,8 +56,9 @@ Dims window_dims(const InferContext& ctx, const Dims& in, const std::vector<std:
     const WindowAxis w = window_axis(*in[i].value, kernel[i].value_or(1), stride, a.dilations[i], a.pads[i],
                                      a.pads[rank + i], a.auto_pad, a.ceil_mode);
     if (!w.fits) {
-      throw_bad_input("{} the window (extent {} with dilation) is larger than the padded input ({}) along spatial axis {}",
-                      ctx.where(), (*kernel[i] - 1) * a.dilations[i] + 1, *in[i].value + w.pad_begin + w.pad_end, i);
+      throw_bad_input(
+          "{} the window (extent {} with dilation) is larger than the padded input ({}) along spatial axis {}",
+          ctx.where(), (*kernel[i] - 1) * a.dilations[i] + 1, *in[i].value + w.pad_begin + w.pad_end, i);
     }
     out.push_back(ir::Dim::of(w.out));
   }
@@ -67,7 +68,9 @@ Dims window_dims(const InferContext& ctx, const Dims& in, const std::vector<std:
 std::optional<size_t> window_rank(const InferContext& ctx, const ir::TypeInfo& x, const ir::TypeInfo* w) {
   std::optional<size_t> rank;
   if (std::optional<int64_t> r = rank_of(x)) {
-    if (*r < 3) throw_bad_input("{} X must have rank >= 3 (N, C, spatial...), got {}", ctx.where(), ir::type_to_string(x));
+    if (*r < 3) {
+      throw_bad_input("{} X must have rank >= 3 (N, C, spatial...), got {}", ctx.where(), ir::type_to_string(x));
+    }
     rank = static_cast<size_t>(*r);
   }
   if (std::optional<int64_t> r = w ? rank_of(*w) : std::nullopt) {

@@ -45,8 +45,8 @@ void check_gemm_c(const InferContext& ctx, const ir::Dim& m, const ir::Dim& n) {
   while (cs.size() < 2) cs.insert(cs.begin(), ir::Dim::of(1));
   const ir::Dim* out[2] = {&m, &n};
   for (size_t i = 0; i < 2; ++i) {
-    const bool ok = exact ? !shapes::dims_differ(cs[i], *out[i])
-                          : (cs[i].value == 1 || !shapes::dims_differ(cs[i], *out[i]));
+    const bool ok =
+        exact ? !shapes::dims_differ(cs[i], *out[i]) : (cs[i].value == 1 || !shapes::dims_differ(cs[i], *out[i]));
     if (!ok) {
       throw_bad_input("{} C {} does not {} the output [{}, {}]", ctx.where(), ir::type_to_string(c),
                       exact ? "match" : "broadcast to", shapes::dim_string(m), shapes::dim_string(n));
@@ -116,11 +116,14 @@ std::vector<ir::TypeInfo> conv_transpose_rule(const InferContext& ctx) {
   if (xs[1].value && *xs[1].value % group != 0) {
     throw_bad_input("{} X's {} channels do not divide into {} groups", ctx.where(), *xs[1].value, group);
   }
-  const ir::Dim m = group == 1 ? ws[1] : shapes::dim_from(ws[1].value ? std::optional(*ws[1].value * group) : std::nullopt);
+  const ir::Dim m =
+      group == 1 ? ws[1] : shapes::dim_from(ws[1].value ? std::optional(*ws[1].value * group) : std::nullopt);
   check_bias(ctx, m);
 
   const std::vector<int64_t> ks = ctx.attr_ints("kernel_shape");
-  if (!ks.empty() && ks.size() != r) throw_bad_input("{} kernel_shape has {} values, expected {}", ctx.where(), ks.size(), r);
+  if (!ks.empty() && ks.size() != r) {
+    throw_bad_input("{} kernel_shape has {} values, expected {}", ctx.where(), ks.size(), r);
+  }
   const shapes::WindowAttrs a = shapes::window_attrs(ctx, r);
   std::vector<int64_t> out_pad = ctx.attr_ints("output_padding");
   if (out_pad.empty()) out_pad.assign(r, 0);
@@ -128,7 +131,9 @@ std::vector<ir::TypeInfo> conv_transpose_rule(const InferContext& ctx) {
   if (requested.size() == r + 2) requested.erase(requested.begin(), requested.begin() + 2);  // [N, M, ...] form
   for (const auto* v : {&out_pad, &requested}) {
     const char* name = v == &out_pad ? "output_padding" : "output_shape";
-    if (!v->empty() && v->size() != r) throw_bad_input("{} {} has {} values, expected {}", ctx.where(), name, v->size(), r);
+    if (!v->empty() && v->size() != r) {
+      throw_bad_input("{} {} has {} values, expected {}", ctx.where(), name, v->size(), r);
+    }
     for (int64_t e : *v) {
       if (e < 0) throw_bad_input("{} {} must be >= 0, got {}", ctx.where(), name, e);
     }
@@ -138,21 +143,25 @@ std::vector<ir::TypeInfo> conv_transpose_rule(const InferContext& ctx) {
   for (size_t i = 0; i < r; ++i) {
     const ir::Dim& k = ws[2 + i];
     if (!ks.empty() && (ks[i] < 1 || shapes::dims_differ(k, ks[i]))) {
-      throw_bad_input("{} kernel_shape {} does not match W {}", ctx.where(), ir::shape_to_string(ks), ir::type_to_string(w));
+      throw_bad_input("{} kernel_shape {} does not match W {}", ctx.where(), ir::shape_to_string(ks),
+                      ir::type_to_string(w));
     }
     const std::optional<int64_t> kernel = ks.empty() ? k.value : std::optional(ks[i]);
-    const std::optional<int64_t> req = requested.empty() ? std::nullopt : std::optional(requested[i]);
-    if (req) {
-      out.push_back(ir::Dim::of(*req));
+    if (!requested.empty()) {
+      out.push_back(ir::Dim::of(requested[i]));
       continue;
     }
-    if (!xs[2 + i].value || (!kernel && !same)) {
+    if (!xs[2 + i].value) {
+      out.push_back(same && a.strides[i] == 1 ? xs[2 + i] : shapes::unknown_dim());  // SAME: in * stride
+      continue;
+    }
+    if (!kernel && !same) {
       out.push_back(shapes::unknown_dim());
       continue;
     }
     // SAME's in * stride does not depend on the kernel, so an unknown one may stand as 1.
     const WindowAxis wa = transposed_axis(*xs[2 + i].value, kernel.value_or(1), a.strides[i], a.dilations[i], a.pads[i],
-                                          a.pads[r + i], out_pad[i], std::nullopt, a.auto_pad);
+                                          a.pads[r + i], out_pad[i], -1, a.auto_pad);
     if (!wa.fits) {
       throw_bad_input("{} pads {} and {} exceed the output extent {} along spatial axis {}", ctx.where(), wa.pad_begin,
                       wa.pad_end, wa.out + wa.pad_begin + wa.pad_end, i);

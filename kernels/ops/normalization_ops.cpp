@@ -21,20 +21,13 @@ int64_t normalized_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
   return axis < 0 ? axis + rank : axis;
 }
 
-// Opsets 1-13 train when the node asks for the statistics outputs (as ONNX Runtime decides);
-// 14+ say so with training_mode; a training run (RunMode) always does.
 std::vector<Tensor> batch_norm(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& scale = ctx.input(1);
   const Tensor& bias = ctx.input(2);
   const Tensor& mean = ctx.input(3);
   const Tensor& var = ctx.input(4);
-  bool training = ctx.mode().training;
-  if (ctx.opset() >= 14) {
-    training = training || ctx.attr_int("training_mode", 0) != 0;
-  } else {
-    for (size_t i = 1; i < ctx.num_outputs(); ++i) training = training || ctx.output_requested(i);
-  }
+  const bool training = batch_norm_uses_batch_stats(ctx);
   BatchNormOutputs o = batch_norm_forward_cpu(ctx.pool(), x, scale, bias, mean, var, ctx.attr_float("epsilon", 1e-5f),
                                               training, ctx.attr_float("momentum", 0.9f), ctx.where());
   return {o.y, o.running_mean, o.running_var, o.saved_mean, o.saved_var};
@@ -56,11 +49,8 @@ std::vector<Tensor> group_norm(const OpContext& ctx) {
   const Tensor& bias = ctx.input(2);
   if (!ctx.has_attr("num_groups")) throw_bad_input("{} the attribute num_groups is required", ctx.where());
   const int64_t groups = ctx.attr_int("num_groups", 1);
-  // Opset 18 defined scale and bias per group; 21 per channel. Opset-18 models that already carry
-  // per-channel parameters (what exporters wrote) are read per channel.
-  const bool per_group = ctx.opset() < 21 && scale.numel() == groups;
-  return {group_norm_forward_cpu(ctx.pool(), x, scale, bias, groups, ctx.attr_float("epsilon", 1e-5f), per_group,
-                                 ctx.where())};
+  return {group_norm_forward_cpu(ctx.pool(), x, scale, bias, groups, ctx.attr_float("epsilon", 1e-5f),
+                                 group_norm_per_group_affine(ctx, scale), ctx.where())};
 }
 
 ForwardFn softmax_op(SoftmaxKind kind, bool coerce_2d) {
@@ -72,6 +62,24 @@ ForwardFn softmax_op(SoftmaxKind kind, bool coerce_2d) {
 }
 
 }  // namespace
+
+// Opsets 1-13 train when the node asks for the statistics outputs (as ONNX Runtime decides);
+// 14+ say so with training_mode; a training run (RunMode) always does.
+bool batch_norm_uses_batch_stats(const OpContext& ctx) {
+  bool training = ctx.mode().training;
+  if (ctx.opset() >= 14) {
+    training = training || ctx.attr_int("training_mode", 0) != 0;
+  } else {
+    for (size_t i = 1; i < ctx.num_outputs(); ++i) training = training || ctx.output_requested(i);
+  }
+  return training;
+}
+
+// Opset 18 defined scale and bias per group; 21 per channel. Opset-18 models that already carry
+// per-channel parameters (what exporters wrote) are read per channel.
+bool group_norm_per_group_affine(const NodeAttrs& ctx, const ir::Tensor& scale) {
+  return ctx.opset() < 21 && scale.numel() == ctx.attr_int("num_groups", 1);
+}
 
 ir::DType layer_norm_stat_dtype(const NodeAttrs& ctx) {
   const int64_t stash = ctx.attr_int("stash_type", 1);

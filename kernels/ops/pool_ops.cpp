@@ -11,25 +11,15 @@
 #include "kernels/common/window_size.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/resize.h"
+#include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
+#include "kernels/ops/resize_args.h"
 
 namespace scalec::kernels {
 
 namespace {
 
 using ir::Tensor;
-
-PoolAttrs pool_attrs(const OpContext& ctx) {
-  PoolAttrs a;
-  a.kernel = ctx.attr_ints("kernel_shape");
-  if (a.kernel.empty()) throw_bad_input("{} kernel_shape is required", ctx.where());
-  a.strides = ctx.attr_ints("strides");
-  a.dilations = ctx.attr_ints("dilations");
-  a.pads = ctx.attr_ints("pads");
-  a.auto_pad = ctx.attr_string("auto_pad", "NOTSET");
-  a.ceil_mode = ctx.attr_int("ceil_mode", 0) != 0;
-  return a;
-}
 
 // LpPool-1 and GlobalLpPool-1 have a float p; later versions an int.
 double lp_exponent(const OpContext& ctx) {
@@ -145,17 +135,16 @@ ResizeNearest resize_nearest(const OpContext& ctx) {
 }
 
 // Resize-10 and Upsample: scales for every axis, asymmetric coordinates, ONNX Runtime's nearest rule.
-Tensor resize_legacy(const OpContext& ctx, const std::vector<double>& scales) {
+ResizeArgs resize_legacy(const OpContext& ctx, const std::vector<double>& scales) {
   const Tensor& x = ctx.input(0);
   ResizeOptions opt;
   opt.mode = resize_mode(ctx, ctx.attr_string("mode", "nearest"));
   opt.coord = ResizeCoord::kAsymmetric;
   opt.nearest = ResizeNearest::kSimple;
-  ResizeRequest req = resize_request(x.shape(), &scales, nullptr, {}, {}, "stretch", ctx.where());
-  return resize_forward_cpu(ctx.pool(), x, req, opt, ctx.where());
+  return {resize_request(x.shape(), &scales, nullptr, {}, {}, "stretch", ctx.where()), opt};
 }
 
-Tensor resize(const OpContext& ctx) {
+ResizeArgs resize(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   ResizeOptions opt;
   opt.mode = resize_mode(ctx, ctx.attr_string("mode", "nearest"));
@@ -195,9 +184,9 @@ Tensor resize(const OpContext& ctx) {
     sizes.assign(v.begin(), v.end());
   }
   std::string policy = ctx.attr_string("keep_aspect_ratio_policy", "stretch");
-  ResizeRequest req = resize_request(x.shape(), scales_t ? &scales : nullptr, scales_t ? nullptr : &sizes, roi, axes,
-                                     policy, ctx.where());
-  return resize_forward_cpu(ctx.pool(), x, req, opt, ctx.where());
+  return {resize_request(x.shape(), scales_t ? &scales : nullptr, scales_t ? nullptr : &sizes, roi, axes, policy,
+                         ctx.where()),
+          opt};
 }
 
 // Upsample's scales: height_scale/width_scale (1-6, 4-D input), the scales attribute (7-8), or input 1 (9+).
@@ -216,7 +205,30 @@ std::vector<double> upsample_scales(const OpContext& ctx) {
   return {1.0, 1.0, ctx.attr_float("height_scale", 1.0f), ctx.attr_float("width_scale", 1.0f)};
 }
 
+std::vector<Tensor> resize_op(const OpContext& ctx) {
+  const ResizeArgs a = resize_args(ctx);
+  return {resize_forward_cpu(ctx.pool(), ctx.input(0), a.request, a.options, ctx.where())};
+}
+
 }  // namespace
+
+ResizeArgs resize_args(const OpContext& ctx) {
+  if (ctx.node().op_type() == "Upsample") return resize_legacy(ctx, upsample_scales(ctx));
+  if (ctx.opset() < 11) return resize_legacy(ctx, tensor_doubles(ctx.input(1)));
+  return resize(ctx);
+}
+
+PoolAttrs pool_attrs(const NodeAttrs& ctx) {
+  PoolAttrs a;
+  a.kernel = ctx.attr_ints("kernel_shape");
+  if (a.kernel.empty()) throw_bad_input("{} kernel_shape is required", ctx.where());
+  a.strides = ctx.attr_ints("strides");
+  a.dilations = ctx.attr_ints("dilations");
+  a.pads = ctx.attr_ints("pads");
+  a.auto_pad = ctx.attr_string("auto_pad", "NOTSET");
+  a.ceil_mode = ctx.attr_int("ceil_mode", 0) != 0;
+  return a;
+}
 
 void register_pool_ops(OpRegistry& r) {
   r.add("MaxPool", 1, kLatestOpset, pooling(PoolKind::kMax));
@@ -226,13 +238,9 @@ void register_pool_ops(OpRegistry& r) {
   r.add("GlobalMaxPool", 1, kLatestOpset, global_pooling(PoolKind::kMax));
   r.add("GlobalAveragePool", 1, kLatestOpset, global_pooling(PoolKind::kAverage));
   r.add("GlobalLpPool", 1, kLatestOpset, global_pooling(PoolKind::kLp));
-  r.add("Resize", 10, 10, [](const OpContext& ctx) {
-    return std::vector<Tensor>{resize_legacy(ctx, tensor_doubles(ctx.input(1)))};
-  });
-  r.add("Resize", 11, kLatestOpset, [](const OpContext& ctx) { return std::vector<Tensor>{resize(ctx)}; });
-  r.add("Upsample", 1, 10, [](const OpContext& ctx) {
-    return std::vector<Tensor>{resize_legacy(ctx, upsample_scales(ctx))};
-  });
+  r.add("Resize", 10, 10, resize_op);
+  r.add("Resize", 11, kLatestOpset, resize_op);
+  r.add("Upsample", 1, 10, resize_op);
 }
 
 }  // namespace scalec::kernels

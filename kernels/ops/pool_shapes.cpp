@@ -71,7 +71,8 @@ std::vector<ir::TypeInfo> max_unpool_rule(const InferContext& ctx) {
   const ir::TypeInfo& indices = ctx.input_type(1);
   if (x.shape && indices.shape) {
     bool differ = x.shape->size() != indices.shape->size();
-    for (size_t i = 0; !differ && i < x.shape->size(); ++i) differ = shapes::dims_differ((*x.shape)[i], (*indices.shape)[i]);
+    for (size_t i = 0; !differ && i < x.shape->size(); ++i)
+      differ = shapes::dims_differ((*x.shape)[i], (*indices.shape)[i]);
     if (differ) {
       throw_bad_input("{} indices {} must have the shape of X {}", ctx.where(), ir::type_to_string(indices),
                       ir::type_to_string(x));
@@ -254,9 +255,8 @@ void register_pool_shapes(OpRegistry& r) {
   for (const char* op : {"MaxPool", "AveragePool", "LpPool"}) r.set_infer(op, pool_rule);
   for (const char* op : {"GlobalMaxPool", "GlobalAveragePool", "GlobalLpPool"}) r.set_infer(op, global_pool_rule);
   r.set_infer("MaxUnpool", max_unpool_rule);
-  r.set_infer("Resize", [](const InferContext& ctx) {
-    return ctx.opset() >= 11 ? resize_rule(ctx) : legacy_resize_rule(ctx);
-  });
+  r.set_infer("Resize",
+              [](const InferContext& ctx) { return ctx.opset() >= 11 ? resize_rule(ctx) : legacy_resize_rule(ctx); });
   r.set_infer("Upsample", legacy_resize_rule);
 }
 

@@ -82,8 +82,8 @@ std::vector<ir::TypeInfo> dynamic_quantize_linear_rule(const InferContext& ctx) 
 }
 
 std::vector<ir::TypeInfo> matmul_integer_rule(const InferContext& ctx) {
-  return {shapes::tensor_type(type_number(DType::kInt32),
-                              shapes::matmul_dims(ctx, ctx.input_type(0), ctx.input_type(1)))};
+  return {
+      shapes::tensor_type(type_number(DType::kInt32), shapes::matmul_dims(ctx, ctx.input_type(0), ctx.input_type(1)))};
 }
 
 // QLinearMatMul: a (0), a_scale, a_zero_point, b (3), b_scale, b_zero_point, y_scale, y_zero_point (7).
@@ -93,8 +93,8 @@ std::vector<ir::TypeInfo> qlinear_matmul_rule(const InferContext& ctx) {
 }
 
 std::vector<ir::TypeInfo> conv_integer_rule(const InferContext& ctx) {
-  return {shapes::tensor_type(type_number(DType::kInt32),
-                              shapes::conv_dims(ctx, ctx.input_type(0), ctx.input_type(1)))};
+  return {
+      shapes::tensor_type(type_number(DType::kInt32), shapes::conv_dims(ctx, ctx.input_type(0), ctx.input_type(1)))};
 }
 
 // QLinearConv: x (0), x_scale, x_zero_point, w (3), w_scale, w_zero_point, y_scale, y_zero_point (7), B (8).

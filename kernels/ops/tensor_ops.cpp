@@ -105,22 +105,11 @@ uint32_t dropout_seed(const OpContext& ctx) {
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
-// Dropout: inference copies; training (opset 12+, training_mode true) drops with the seed attribute;
-// a training run (RunMode) always drops, with a seed from the run's seed and the node.
 std::vector<Tensor> dropout(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  bool training = false;
-  double ratio = ctx.attr_float("ratio", 0.5f);
-  if (ctx.opset() >= 12) {
-    ratio = ctx.has_input(1) ? ctx.input(1).element_as_double(0) : 0.5;
-    training = ctx.has_input(2) && ctx.input(2).element_as_double(0) != 0;
-  }
-  if (ctx.mode().training && ratio > 0) {
-    auto [y, mask] = dropout_train_cpu(x, ratio, dropout_seed(ctx), ctx.where());
-    return {y, mask};
-  }
-  if (training && ratio > 0) {
-    auto [y, mask] = dropout_train_cpu(x, ratio, static_cast<uint32_t>(ctx.attr_int("seed", 0)), ctx.where());
+  const DropoutPlan plan = dropout_plan(ctx);
+  if (plan.drops) {
+    auto [y, mask] = dropout_train_cpu(x, plan.ratio, plan.seed, ctx.where());
     return {y, mask};
   }
   if (!ctx.output_requested(1)) return {x, Tensor()};
@@ -153,6 +142,20 @@ Tensor shape_of(const OpContext& ctx) {
 }
 
 }  // namespace
+
+// Dropout: inference copies; training (opset 12+, training_mode true) drops with the seed attribute;
+// a training run (RunMode) always drops, with a seed from the run's seed and the node.
+DropoutPlan dropout_plan(const OpContext& ctx) {
+  bool training = false;
+  double ratio = ctx.attr_float("ratio", 0.5f);
+  if (ctx.opset() >= 12) {
+    ratio = ctx.has_input(1) ? ctx.input(1).element_as_double(0) : 0.5;
+    training = ctx.has_input(2) && ctx.input(2).element_as_double(0) != 0;
+  }
+  if (ctx.mode().training && ratio > 0) return {ratio, true, dropout_seed(ctx)};
+  if (training && ratio > 0) return {ratio, true, static_cast<uint32_t>(ctx.attr_int("seed", 0))};
+  return {ratio, false, 0};
+}
 
 // Constant: exactly one of value, value_float(s), value_int(s), value_string(s) (sparse_value is refused).
 Tensor constant_value(const NodeAttrs& ctx) {

@@ -67,15 +67,7 @@ Tensor expand(const OpContext& ctx) {
 
 Tensor tile(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  std::vector<int64_t> repeats;
-  if (ctx.opset() < 6) {
-    // Tile-1: a scalar count of copies along one axis.
-    repeats.assign(x.shape().size(), 1);
-    int64_t axis = normalize_axis(ctx, int_scalar(ctx, ctx.input(2), "axis"), x.rank());
-    repeats[static_cast<size_t>(axis)] = int_scalar(ctx, ctx.input(1), "tiles");
-  } else {
-    repeats = int_values(ctx, ctx.input(1), "repeats");
-  }
+  const std::vector<int64_t> repeats = tile_repeats(ctx, x.rank());
   const std::vector<int64_t> shape = dim_values(ctx, tile_dims(ctx, dims_of(x.shape()), repeats));
   const std::vector<int64_t> strides = contiguous_strides(x.shape());
   AxisOffsets axes;
@@ -122,6 +114,15 @@ std::vector<Tensor> one(const OpContext& ctx) {
 
 }  // namespace
 
+std::vector<int64_t> tile_repeats(const OpContext& ctx, int64_t rank) {
+  if (ctx.opset() >= 6) return int_values(ctx, ctx.input(1), "repeats");
+  // Tile-1: a scalar count of copies along one axis.
+  std::vector<int64_t> repeats(static_cast<size_t>(rank), 1);
+  const int64_t axis = normalize_axis(ctx, int_scalar(ctx, ctx.input(2), "axis"), rank);
+  repeats[static_cast<size_t>(axis)] = int_scalar(ctx, ctx.input(1), "tiles");
+  return repeats;
+}
+
 int64_t flatten_axis(const NodeAttrs& ctx, int64_t rank) {
   int64_t axis = ctx.attr_int("axis", 1);
   if (axis < 0 && ctx.opset() >= 11) axis += rank;
@@ -162,12 +163,11 @@ DimVec reshape_dims(const NodeAttrs& ctx, const std::optional<DimVec>& in, std::
   if (!rest) return out;
   if (infer >= 0) {
     if (known == 0 || *rest % known != 0) {
-      throw_bad_input("{} cannot infer the -1 in {} for {} elements", ctx.where(), ir::shape_to_string(target), *rest);
+      throw_bad_input("{} cannot infer the -1 in {} for input {}", ctx.where(), ir::shape_to_string(target), dims_to_string(*in));
     }
     out[static_cast<size_t>(infer)] = ir::Dim::of(*rest / known);
   } else if (known != *rest) {
-    throw_bad_input("{} cannot reshape {} to {}", ctx.where(), dims_to_string(*in),
-                    ir::shape_to_string(target));
+    throw_bad_input("{} cannot reshape {} to {}", ctx.where(), dims_to_string(*in), ir::shape_to_string(target));
   }
   return out;
 }

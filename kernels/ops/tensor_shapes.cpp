@@ -55,8 +55,6 @@ using Types = std::vector<TypeInfo>;
 
 constexpr auto kInt64 = static_cast<int32_t>(ir::DType::kInt64);
 
-const std::optional<Dims>& dims_in(const InferContext& ctx, size_t i) { return ctx.input_type(i).shape; }
-
 Types dropout(const InferContext& ctx) {
   const TypeInfo& x = ctx.input_type(0);
   Types out{x};

@@ -55,13 +55,7 @@ std::vector<Tensor> concat(const OpContext& ctx) {
 std::vector<Tensor> split(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 0), x.rank());
-  const int64_t dim = x.shape()[static_cast<size_t>(axis)];
-  std::vector<int64_t> sizes;
-  if (ctx.opset() < 13) sizes = ctx.attr_ints("split");
-  if ((ctx.opset() >= 13 || (ctx.opset() == 1 && sizes.empty())) && ctx.has_input(1)) {
-    sizes = int_values(ctx, ctx.input(1), "split");
-  }
-  sizes = dim_values(ctx, split_dims(ctx, ir::Dim::of(dim), std::move(sizes)));
+  const std::vector<int64_t> sizes = split_sizes(ctx, x.shape()[static_cast<size_t>(axis)]);
   std::vector<Tensor> outs;
   int64_t start = 0;
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -76,21 +70,10 @@ std::vector<Tensor> split(const OpContext& ctx) {
 
 std::vector<Tensor> slice(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  std::vector<int64_t> starts, ends, axes, steps;
-  if (ctx.opset() < 10) {
-    starts = ctx.attr_ints("starts");
-    ends = ctx.attr_ints("ends");
-    axes = ctx.attr_ints("axes");
-  } else {
-    starts = int_values(ctx, ctx.input(1), "starts");
-    ends = int_values(ctx, ctx.input(2), "ends");
-    if (ctx.has_input(3)) axes = int_values(ctx, ctx.input(3), "axes");
-    if (ctx.has_input(4)) steps = int_values(ctx, ctx.input(4), "steps");
-  }
   std::vector<int64_t> shape = x.shape();
   AxisOffsets tables = identity_axes(x.shape());
   const std::vector<int64_t> strides = contiguous_strides(x.shape());
-  for (const SliceAxis& s : slice_axes(ctx, starts, ends, std::move(axes), std::move(steps), x.rank())) {
+  for (const SliceAxis& s : slice_args(ctx, x.rank())) {
     const auto [first, count] = slice_range(x.shape()[s.axis], s);
     shape[s.axis] = count;
     tables[s.axis] = axis_range(count, first, s.step, strides[s.axis]);
@@ -98,28 +81,9 @@ std::vector<Tensor> slice(const OpContext& ctx) {
   return {gather_axes(ctx.pool(), x, shape, tables, ctx.where())};
 }
 
-// The source coordinate that output coordinate `i` (relative to the unpadded start) reads, for
-// the reflect, edge and wrap modes.
-int64_t pad_source(const std::string& mode, int64_t i, int64_t n) {
-  if (mode == "edge") return std::clamp<int64_t>(i, 0, n - 1);
-  if (mode == "wrap") return ((i % n) + n) % n;
-  if (n == 1) return 0;
-  const int64_t period = 2 * (n - 1);
-  const int64_t m = ((i % period) + period) % period;
-  return m < n ? m : period - m;
-}
-
 std::vector<Tensor> pad(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const std::string mode = ctx.attr_string("mode", "constant");
-  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap") {
-    throw_bad_input("{} unknown mode '{}' (expected constant, reflect, edge or wrap)", ctx.where(), mode);
-  }
-  std::vector<int64_t> pads = ctx.opset() >= 11 ? int_values(ctx, ctx.input(1), "pads")
-                                                : ctx.attr_ints(ctx.opset() == 1 ? "paddings" : "pads");
-  std::optional<std::vector<int64_t>> axes;
-  if (ctx.opset() >= 18 && ctx.has_input(3)) axes = int_values(ctx, ctx.input(3), "axes");
-  const auto amounts = pad_amounts(ctx, pads, axes, x.rank());
+  const auto [mode, amounts] = pad_args(ctx, x.rank());
   const std::vector<int64_t> shape = dim_values(ctx, pad_dims(ctx, dims_of(x.shape()), amounts, mode));
   const auto rank = static_cast<size_t>(x.rank());
   std::vector<int64_t> begin(rank);
@@ -188,6 +152,53 @@ std::vector<Tensor> trilu(const OpContext& ctx) {
 }
 
 }  // namespace
+
+std::vector<int64_t> split_sizes(const OpContext& ctx, int64_t dim) {
+  std::vector<int64_t> sizes;
+  if (ctx.opset() < 13) sizes = ctx.attr_ints("split");
+  if ((ctx.opset() >= 13 || (ctx.opset() == 1 && sizes.empty())) && ctx.has_input(1)) {
+    sizes = int_values(ctx, ctx.input(1), "split");
+  }
+  return dim_values(ctx, split_dims(ctx, ir::Dim::of(dim), std::move(sizes)));
+}
+
+std::vector<SliceAxis> slice_args(const OpContext& ctx, int64_t rank) {
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (ctx.opset() < 10) {
+    starts = ctx.attr_ints("starts");
+    ends = ctx.attr_ints("ends");
+    axes = ctx.attr_ints("axes");
+  } else {
+    starts = int_values(ctx, ctx.input(1), "starts");
+    ends = int_values(ctx, ctx.input(2), "ends");
+    if (ctx.has_input(3)) axes = int_values(ctx, ctx.input(3), "axes");
+    if (ctx.has_input(4)) steps = int_values(ctx, ctx.input(4), "steps");
+  }
+  return slice_axes(ctx, starts, ends, std::move(axes), std::move(steps), rank);
+}
+
+PadArgs pad_args(const OpContext& ctx, int64_t rank) {
+  PadArgs a;
+  a.mode = ctx.attr_string("mode", "constant");
+  if (a.mode != "constant" && a.mode != "reflect" && a.mode != "edge" && a.mode != "wrap") {
+    throw_bad_input("{} unknown mode '{}' (expected constant, reflect, edge or wrap)", ctx.where(), a.mode);
+  }
+  std::vector<int64_t> pads = ctx.opset() >= 11 ? int_values(ctx, ctx.input(1), "pads")
+                                                : ctx.attr_ints(ctx.opset() == 1 ? "paddings" : "pads");
+  std::optional<std::vector<int64_t>> axes;
+  if (ctx.opset() >= 18 && ctx.has_input(3)) axes = int_values(ctx, ctx.input(3), "axes");
+  a.amounts = pad_amounts(ctx, pads, axes, rank);
+  return a;
+}
+
+int64_t pad_source(const std::string& mode, int64_t i, int64_t n) {
+  if (mode == "edge") return std::clamp<int64_t>(i, 0, n - 1);
+  if (mode == "wrap") return ((i % n) + n) % n;
+  if (n == 1) return 0;
+  const int64_t period = 2 * (n - 1);
+  const int64_t m = ((i % period) + period) % period;
+  return m < n ? m : period - m;
+}
 
 DimVec concat_dims(const NodeAttrs& ctx, const std::vector<const DimVec*>& inputs, int64_t axis) {
   const DimVec& first = *inputs.at(0);

@@ -2,7 +2,6 @@
 // auto_pad, dilations, strides, groups, kernel_shape from W, output_shape/output_padding, Gemm's C,
 // MatMul's 1-D and batched operands, errors on contradicting inputs, and agreement with the kernels.
 #include <catch2/catch.hpp>
-
 #include <random>
 
 #include "ir/error.h"
@@ -35,7 +34,8 @@ TEST_CASE("Conv keeps the symbolic batch and computes spatial sizes", "[shapes]"
                    GraphBuilder::attr("pads", std::vector<int64_t>{0, 1, 0, 0})}) == "float[1, 4, 3, 4]");
   CHECK(infer_one("Conv", 1, {f32({dim(2), dim(1), dim(10)}), f32({dim(3), dim(1), dim(4)})},
                   {GraphBuilder::attr("strides", std::vector<int64_t>{3})}) == "float[2, 3, 3]");
-  CHECK(infer_one("Conv", 22, {f32({dim(1), dim(1), dim(4), dim(5), dim(6)}), f32({dim(2), dim(1), dim(2), dim(2), dim(2)})}) ==
+  CHECK(infer_one("Conv", 22,
+                  {f32({dim(1), dim(1), dim(4), dim(5), dim(6)}), f32({dim(2), dim(1), dim(2), dim(2), dim(2)})}) ==
         "float[1, 2, 3, 4, 5]");
 }
 
@@ -77,19 +77,23 @@ TEST_CASE("Conv groups and errors on contradicting inputs", "[shapes]") {
   };
   CHECK(grouped(4) == "float[1, 8, 3, 3]");
   CHECK_THROWS_WITH(grouped(3), Contains("[Conv node") && Contains("X has 8 channels"));
-  CHECK_THROWS_WITH(infer_one("Conv", 13, {f32({dim(1), dim(3), dim(2), dim(2)}), f32({dim(4), dim(3), dim(3), dim(3)})}),
-                    Contains("larger than the padded input"));
-  CHECK_THROWS_WITH(infer_one("Conv", 13,
-                              {f32({dim(1), dim(3), dim(5), dim(5)}), f32({dim(4), dim(3), dim(3), dim(3)}), f32({dim(5)})}),
-                    Contains("B float[5] must have shape [4]"));
-  CHECK_THROWS_WITH(infer_one("Conv", 13, {f32({dim(1), dim(3), dim(5), dim(5)}), f32({dim(4), dim(3), dim(3), dim(3)})},
-                              {GraphBuilder::attr("kernel_shape", std::vector<int64_t>{2, 2})}),
-                    Contains("kernel_shape [2, 2] does not match W"));
+  CHECK_THROWS_WITH(
+      infer_one("Conv", 13, {f32({dim(1), dim(3), dim(2), dim(2)}), f32({dim(4), dim(3), dim(3), dim(3)})}),
+      Contains("larger than the padded input"));
+  CHECK_THROWS_WITH(
+      infer_one("Conv", 13,
+                {f32({dim(1), dim(3), dim(5), dim(5)}), f32({dim(4), dim(3), dim(3), dim(3)}), f32({dim(5)})}),
+      Contains("B float[5] must have shape [4]"));
+  CHECK_THROWS_WITH(
+      infer_one("Conv", 13, {f32({dim(1), dim(3), dim(5), dim(5)}), f32({dim(4), dim(3), dim(3), dim(3)})},
+                {GraphBuilder::attr("kernel_shape", std::vector<int64_t>{2, 2})}),
+      Contains("kernel_shape [2, 2] does not match W"));
   CHECK_THROWS_WITH(infer_one("Conv", 13, {f32({dim(1), dim(3), dim(5)}), f32({dim(4), dim(3), dim(3), dim(3)})}),
                     Contains("must have the rank of X"));
-  CHECK_THROWS_WITH(infer_one("Conv", 13, {f32({dim(1), dim(3), dim(5), dim(5)}), f32({dim(4), dim(3), dim(3), dim(3)})},
-                              {GraphBuilder::attr("strides", std::vector<int64_t>{1})}),
-                    Contains("strides has 1 values, expected 2"));
+  CHECK_THROWS_WITH(
+      infer_one("Conv", 13, {f32({dim(1), dim(3), dim(5), dim(5)}), f32({dim(4), dim(3), dim(3), dim(3)})},
+                {GraphBuilder::attr("strides", std::vector<int64_t>{1})}),
+      Contains("strides has 1 values, expected 2"));
 }
 
 TEST_CASE("ConvTranspose output sizes: pads, output_padding, output_shape, SAME, groups", "[shapes]") {
@@ -107,14 +111,17 @@ TEST_CASE("ConvTranspose output sizes: pads, output_padding, output_shape, SAME,
   CHECK(infer_one("ConvTranspose", 11, {x, w},
                   {GraphBuilder::attr("strides", std::vector<int64_t>{2, 2}),
                    GraphBuilder::attr("auto_pad", std::string("SAME_UPPER"))}) == "float[N, 2, 6, 6]");
-  CHECK(infer_one("ConvTranspose", 11, {x, w},
-                  {GraphBuilder::attr("pads", std::vector<int64_t>{1, 0, 1, 2})}) == "float[N, 2, 3, 3]");
+  CHECK(infer_one("ConvTranspose", 11, {x, w}, {GraphBuilder::attr("pads", std::vector<int64_t>{1, 0, 1, 2})}) ==
+        "float[N, 2, 3, 3]");
   CHECK(infer_one("ConvTranspose", 11, {x, w}, {GraphBuilder::attr("group", int64_t{2})}) == "float[N, 4, 5, 5]");
   CHECK(infer_one("ConvTranspose", 11, {f32({dim(1), dim(4), dim("H"), dim(3)}), w}) == "float[1, 2, ?, 5]");
+  CHECK(infer_one("ConvTranspose", 11, {f32({dim(1), dim(4), dim("H"), dim(3)}), w},
+                  {GraphBuilder::attr("auto_pad", std::string("SAME_LOWER"))}) == "float[1, 2, H, 3]");
   CHECK_THROWS_WITH(infer_one("ConvTranspose", 11, {f32({dim(1), dim(3), dim(3), dim(3)}), w}),
                     Contains("X has 3 channels but W"));
-  CHECK_THROWS_WITH(infer_one("ConvTranspose", 11, {x, w}, {GraphBuilder::attr("pads", std::vector<int64_t>{3, 0, 3, 0})}),
-                    Contains("exceed the output extent 5"));
+  CHECK_THROWS_WITH(
+      infer_one("ConvTranspose", 11, {x, w}, {GraphBuilder::attr("pads", std::vector<int64_t>{3, 0, 3, 0})}),
+      Contains("exceed the output extent 5"));
 }
 
 TEST_CASE("Gemm: transA, transB and C broadcasting", "[shapes]") {
@@ -124,7 +131,8 @@ TEST_CASE("Gemm: transA, transB and C broadcasting", "[shapes]") {
   const NodeInput bt = f32({dim(4), dim(3)});
   CHECK(infer_one("Gemm", 13, {a, b}) == "float[M, 4]");
   CHECK(infer_one("Gemm", 13, {at, bt, f32({dim(4)})},
-                  {GraphBuilder::attr("transA", int64_t{1}), GraphBuilder::attr("transB", int64_t{1})}) == "float[M, 4]");
+                  {GraphBuilder::attr("transA", int64_t{1}), GraphBuilder::attr("transB", int64_t{1})}) ==
+        "float[M, 4]");
   CHECK(infer_one("Gemm", 13, {a, b, f32({dim("M"), dim(1)})}) == "float[M, 4]");
   CHECK_THROWS_WITH(infer_one("Gemm", 13, {a, b, f32({dim(3)})}), Contains("C float[3] does not broadcast to"));
   CHECK_NOTHROW(infer_one("Gemm", 13, {a, b, f32({dim(3)})}, {GraphBuilder::attr("beta", 0.0f)}));  // C unread
@@ -137,7 +145,8 @@ TEST_CASE("Gemm: transA, transB and C broadcasting", "[shapes]") {
   CHECK_THROWS_WITH(infer_one("Gemm", 6, {a2, b, f32({dim(1), dim(4)})}), Contains("does not match"));
   CHECK(infer_one("Gemm", 6, {a2, b, f32({dim(1), dim(4)})}, {GraphBuilder::attr("broadcast", int64_t{1})}) ==
         "float[2, 4]");
-  CHECK(infer_one("Gemm", 11, {NodeInput::of(DType::kInt32, {dim(2), dim(3)}), NodeInput::of(DType::kInt32, {dim(3), dim(5)})}) ==
+  CHECK(infer_one("Gemm", 11,
+                  {NodeInput::of(DType::kInt32, {dim(2), dim(3)}), NodeInput::of(DType::kInt32, {dim(3), dim(5)})}) ==
         "int32[2, 5]");
 }
 
@@ -148,7 +157,8 @@ TEST_CASE("MatMul: 1-D operands, batch broadcasting, symbolic dims", "[shapes]")
   CHECK(infer_one("MatMul", 9, {f32({dim(2), dim(1), dim(3), dim(4)}), f32({dim(5), dim(4), dim(6)})}) ==
         "float[2, 5, 3, 6]");
   CHECK(infer_one("MatMul", 13, {f32({dim("B"), dim("S"), dim(64)}), f32({dim(64), dim(128)})}) == "float[B, S, 128]");
-  CHECK(infer_one("MatMul", 13, {f32({dim("B"), dim(2), dim(3)}), NodeInput::rank_unknown(DType::kFloat)}) == "float[?]");
+  CHECK(infer_one("MatMul", 13, {f32({dim("B"), dim(2), dim(3)}), NodeInput::rank_unknown(DType::kFloat)}) ==
+        "float[?]");
   CHECK_THROWS_WITH(infer_one("MatMul", 13, {f32({dim(2), dim(3)}), f32({dim(4), dim(5)})}),
                     Contains("[MatMul node") && Contains("K = 3 vs 4"));
   CHECK_THROWS_WITH(infer_one("MatMul", 13, {f32({dim(2), dim(2), dim(3)}), f32({dim(3), dim(3), dim(5)})}),
@@ -170,7 +180,8 @@ TEST_CASE("Conv and ConvTranspose rules agree with the kernels", "[shapes]") {
                                         GraphBuilder::attr("dilations", std::vector<int64_t>{d}),
                                         GraphBuilder::attr("auto_pad", mode)};
     if (mode == "NOTSET") attrs.push_back(GraphBuilder::attr("pads", std::vector<int64_t>{pb, pe}));
-    if (transpose && pick(0, 1)) attrs.push_back(GraphBuilder::attr("output_padding", std::vector<int64_t>{pick(0, s - 1)}));
+    if (transpose && pick(0, 1))
+      attrs.push_back(GraphBuilder::attr("output_padding", std::vector<int64_t>{pick(0, s - 1)}));
     std::string inferred;
     try {
       inferred = infer_node(op, 13, {f32({dim(1), dim(2), dim(in)}), f32({dim(2), dim(2), dim(k)})}, attrs).front();

@@ -3,7 +3,6 @@
 // Resize (scales, sizes, axes, keep_aspect_ratio_policy; known and unknown values) and Upsample,
 // and agreement of the pooling rule with the kernel.
 #include <catch2/catch.hpp>
-
 #include <random>
 
 #include "ir/error.h"
@@ -42,9 +41,8 @@ NodeInput known_floats(std::vector<float> v) {
 }  // namespace
 
 TEST_CASE("MaxPool keeps the batch symbol and types Indices as int64", "[shapes]") {
-  const std::vector<std::string> types =
-      infer_node("MaxPool", 12, {f32({dim("N"), dim(3), dim(32), dim(32)})},
-                 {ints("kernel_shape", {2, 2}), ints("strides", {2, 2})}, 2);
+  const std::vector<std::string> types = infer_node("MaxPool", 12, {f32({dim("N"), dim(3), dim(32), dim(32)})},
+                                                    {ints("kernel_shape", {2, 2}), ints("strides", {2, 2})}, 2);
   CHECK(types == std::vector<std::string>{"float[N, 3, 16, 16]", "int64[N, 3, 16, 16]"});
   CHECK(infer_one("MaxPool", 1, {f32({dim(1), dim(1), dim(5)})}, {ints("kernel_shape", {3})}) == "float[1, 1, 3]");
   CHECK(infer_one("MaxPool", 12, {NodeInput::of(DType::kUInt8, {dim(1), dim(1), dim(5), dim(5)})},
@@ -56,15 +54,16 @@ TEST_CASE("Pooling ceil_mode, auto_pad and pads", "[shapes]") {
     return infer_one(op, 19, {f32({dim("N"), dim(2), dim(32), dim(5)})}, std::move(attrs));
   };
   CHECK(pool("AveragePool", {ints("kernel_shape", {3, 2}), ints("strides", {2, 2})}) == "float[N, 2, 15, 2]");
-  CHECK(pool("AveragePool", {ints("kernel_shape", {3, 2}), ints("strides", {2, 2}), GraphBuilder::attr("ceil_mode", int64_t{1})}) ==
-        "float[N, 2, 16, 3]");
+  CHECK(pool("AveragePool", {ints("kernel_shape", {3, 2}), ints("strides", {2, 2}),
+                             GraphBuilder::attr("ceil_mode", int64_t{1})}) == "float[N, 2, 16, 3]");
   // ceil_mode drops a last window that would start in the end pad: 5 + 2 pads, kernel 2, stride 2.
   CHECK(pool("MaxPool", {ints("kernel_shape", {1, 2}), ints("strides", {1, 2}), ints("pads", {0, 0, 0, 2}),
                          GraphBuilder::attr("ceil_mode", int64_t{1})}) == "float[N, 2, 32, 3]");
   CHECK(pool("LpPool", {ints("kernel_shape", {3, 3}), GraphBuilder::attr("auto_pad", std::string("SAME_UPPER")),
                         ints("strides", {3, 3})}) == "float[N, 2, 11, 2]");
   CHECK(pool("MaxPool", {ints("kernel_shape", {3, 3}), GraphBuilder::attr("auto_pad", std::string("VALID")),
-                         ints("strides", {2, 2}), GraphBuilder::attr("ceil_mode", int64_t{1})}) == "float[N, 2, 15, 2]");
+                         ints("strides", {2, 2}), GraphBuilder::attr("ceil_mode", int64_t{1})}) ==
+        "float[N, 2, 15, 2]");
   CHECK(pool("AveragePool", {ints("kernel_shape", {3, 3}), ints("pads", {1, 1, 1, 1})}) == "float[N, 2, 32, 5]");
   // Unknown spatial sizes: unknown outputs, except SAME at stride 1.
   CHECK(infer_one("MaxPool", 12, {f32({dim("N"), dim(2), dim("H"), dim("W")})},
@@ -81,9 +80,11 @@ TEST_CASE("Pooling errors name the node", "[shapes]") {
   CHECK_THROWS_WITH(infer_one("MaxPool", 12, {x}), Contains("[MaxPool node") && Contains("kernel_shape is required"));
   CHECK_THROWS_WITH(infer_one("AveragePool", 12, {x}, {ints("kernel_shape", {2})}),
                     Contains("kernel_shape has 1 values but the input has 2 spatial axes"));
-  CHECK_THROWS_WITH(infer_one("MaxPool", 12, {x}, {ints("kernel_shape", {5, 5})}), Contains("larger than the padded input"));
-  CHECK_THROWS_WITH(infer_one("MaxPool", 12, {x}, {ints("kernel_shape", {2, 2}), GraphBuilder::attr("storage_order", int64_t{2})}),
-                    Contains("storage_order must be 0 or 1"));
+  CHECK_THROWS_WITH(infer_one("MaxPool", 12, {x}, {ints("kernel_shape", {5, 5})}),
+                    Contains("larger than the padded input"));
+  CHECK_THROWS_WITH(
+      infer_one("MaxPool", 12, {x}, {ints("kernel_shape", {2, 2}), GraphBuilder::attr("storage_order", int64_t{2})}),
+      Contains("storage_order must be 0 or 1"));
   CHECK_THROWS_WITH(infer_one("MaxPool", 12, {f32({dim(1), dim(4)})}, {ints("kernel_shape", {2})}),
                     Contains("rank >= 3"));
 }
@@ -99,14 +100,16 @@ TEST_CASE("MaxUnpool with and without output_shape", "[shapes]") {
   const NodeInput idx = NodeInput::of(DType::kInt64, {dim("N"), dim(1), dim(2), dim(2)});
   const std::vector<ir::Attribute> attrs = {ints("kernel_shape", {2, 2}), ints("strides", {2, 2})};
   CHECK(infer_one("MaxUnpool", 11, {x, idx}, attrs) == "float[N, 1, 4, 4]");
-  CHECK(infer_one("MaxUnpool", 11, {x, idx}, {ints("kernel_shape", {2, 2}), ints("strides", {2, 2}), ints("pads", {1, 0, 0, 1})}) ==
+  CHECK(infer_one("MaxUnpool", 11, {x, idx},
+                  {ints("kernel_shape", {2, 2}), ints("strides", {2, 2}), ints("pads", {1, 0, 0, 1})}) ==
         "float[N, 1, 3, 3]");
   CHECK(infer_one("MaxUnpool", 11, {x, idx, known_ints({1, 1, 5, 5})}, attrs) == "float[1, 1, 5, 5]");
   CHECK(infer_one("MaxUnpool", 11, {x, idx, NodeInput::of(DType::kInt64, {dim(4)})}, attrs) == "float[?, ?, ?, ?]");
   CHECK_THROWS_WITH(infer_one("MaxUnpool", 11, {x, idx, known_ints({1, 5, 5})}, attrs),
                     Contains("output_shape must have 4 values"));
-  CHECK_THROWS_WITH(infer_one("MaxUnpool", 11, {x, NodeInput::of(DType::kInt64, {dim(1), dim(1), dim(3), dim(2)})}, attrs),
-                    Contains("indices int64[1, 1, 3, 2] must have the shape of X"));
+  CHECK_THROWS_WITH(
+      infer_one("MaxUnpool", 11, {x, NodeInput::of(DType::kInt64, {dim(1), dim(1), dim(3), dim(2)})}, attrs),
+      Contains("indices int64[1, 1, 3, 2] must have the shape of X"));
 }
 
 TEST_CASE("Resize with known scales or sizes", "[shapes]") {
@@ -114,7 +117,8 @@ TEST_CASE("Resize with known scales or sizes", "[shapes]") {
   const NodeInput none = NodeInput::none();
   CHECK(infer_one("Resize", 13, {x, none, known_floats({1, 1, 2, 0.5f})}) == "float[N, 3, 8, 3]");
   // Opset 11: roi and scales given as empty tensors, sizes stretch every axis.
-  CHECK(infer_one("Resize", 11, {x, known_floats({}), known_floats({}), known_ints({1, 3, 5, 7})}) == "float[1, 3, 5, 7]");
+  CHECK(infer_one("Resize", 11, {x, known_floats({}), known_floats({}), known_ints({1, 3, 5, 7})}) ==
+        "float[1, 3, 5, 7]");
   CHECK(infer_one("Resize", 18, {x, none, none, known_ints({5, 7})}, {ints("axes", {2, -1})}) == "float[N, 3, 5, 7]");
   CHECK(infer_one("Resize", 18, {f32({dim(1), dim(3), dim(4), dim(8)}), none, none, known_ints({6, 6})},
                   {ints("axes", {2, 3}), GraphBuilder::attr("keep_aspect_ratio_policy", std::string("not_larger"))}) ==
@@ -125,7 +129,8 @@ TEST_CASE("Resize with known scales or sizes", "[shapes]") {
   CHECK(infer_one("Resize", 18, {f32({dim(1), dim(3), dim("H"), dim(8)}), none, none, known_ints({6, 6})},
                   {ints("axes", {2, 3}), GraphBuilder::attr("keep_aspect_ratio_policy", std::string("not_smaller"))}) ==
         "float[1, 3, ?, ?]");
-  CHECK_THROWS_WITH(infer_one("Resize", 13, {x, none, known_floats({1, 1, 2})}), Contains("scales has 3 values, expected 4"));
+  CHECK_THROWS_WITH(infer_one("Resize", 13, {x, none, known_floats({1, 1, 2})}),
+                    Contains("scales has 3 values, expected 4"));
   CHECK_THROWS_WITH(infer_one("Resize", 13, {x, none, known_floats({1, 1, 2, 2}), known_ints({1, 3, 8, 8})}),
                     Contains("exactly one of scales and sizes"));
 }
@@ -137,7 +142,8 @@ TEST_CASE("Resize with unknown scales or sizes keeps rank and untouched axes", "
   CHECK(infer_one("Resize", 13, {x, none, NodeInput::of(DType::kFloat, {dim(4)})}) == "float[?, ?, ?, ?]");
   CHECK(infer_one("Resize", 18, {x, none, none, sizes}, {ints("axes", {2, 3})}) == "float[N, 3, ?, ?]");
   // Rank unknown: the number of sizes tells it; known sizes (stretch) are the output.
-  CHECK(infer_one("Resize", 13, {NodeInput::rank_unknown(DType::kFloat), none, none, NodeInput::of(DType::kInt64, {dim(3)})}) ==
+  CHECK(infer_one("Resize", 13,
+                  {NodeInput::rank_unknown(DType::kFloat), none, none, NodeInput::of(DType::kInt64, {dim(3)})}) ==
         "float[?, ?, ?]");
   CHECK(infer_one("Resize", 13, {NodeInput::rank_unknown(DType::kFloat), none, none, known_ints({2, 5})}) ==
         "float[2, 5]");
@@ -150,7 +156,8 @@ TEST_CASE("Resize-10 and Upsample: scales input, attribute and height/width", "[
   CHECK(infer_one("Resize", 10, {x, NodeInput::of(DType::kFloat, {dim(4)})}) == "float[?, ?, ?, ?]");
   CHECK(infer_one("Upsample", 9, {x, known_floats({1, 1, 2, 2})}) == "float[N, 2, 6, 8]");
   CHECK(infer_one("Upsample", 7, {x}, {floats("scales", {1, 1, 3, 2})}) == "float[N, 2, 9, 8]");
-  CHECK(infer_one("Upsample", 1, {x}, {GraphBuilder::attr("height_scale", 2.0f), GraphBuilder::attr("width_scale", 3.0f)}) ==
+  CHECK(infer_one("Upsample", 1, {x},
+                  {GraphBuilder::attr("height_scale", 2.0f), GraphBuilder::attr("width_scale", 3.0f)}) ==
         "float[N, 2, 6, 12]");
   CHECK_THROWS_WITH(infer_one("Upsample", 1, {f32({dim(2), dim(3), dim(4)})},
                               {GraphBuilder::attr("height_scale", 2.0f), GraphBuilder::attr("width_scale", 3.0f)}),

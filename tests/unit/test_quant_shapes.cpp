@@ -44,13 +44,17 @@ TEST_CASE("Quantize/DequantizeLinear check scale layouts where shapes are known"
         "int8[2, 3, 4]");
   CHECK_THROWS_WITH(infer_one("QuantizeLinear", 13, {x, typed(DType::kFloat, {dim(4)})}),
                     Contains("[QuantizeLinear node") && Contains("per-axis scale has 4 elements"));
-  CHECK_THROWS_WITH(infer_one("QuantizeLinear", 10, {x, typed(DType::kFloat, {dim(3)})}), Contains("scale must be a scalar"));
-  CHECK_THROWS_WITH(infer_one("DequantizeLinear", 13,
-                              {typed(DType::kInt8, {dim(2), dim(3)}), typed(DType::kFloat, {dim(3)}), typed(DType::kInt8, {dim(2)})}),
-                    Contains("zero point shape [2] differs from scale shape [3]"));
+  CHECK_THROWS_WITH(infer_one("QuantizeLinear", 10, {x, typed(DType::kFloat, {dim(3)})}),
+                    Contains("scale must be a scalar"));
+  CHECK_THROWS_WITH(
+      infer_one("DequantizeLinear", 13,
+                {typed(DType::kInt8, {dim(2), dim(3)}), typed(DType::kFloat, {dim(3)}), typed(DType::kInt8, {dim(2)})}),
+      Contains("zero point shape [2] differs from scale shape [3]"));
   // Blocked (opset 21): scale [2, 3, 2] fits x [2, 3, 4] with block_size 2 on axis 2.
-  CHECK(infer_one("QuantizeLinear", 21, {x, typed(DType::kFloat, {dim(2), dim(3), dim(2)}), typed(DType::kInt4, {dim(2), dim(3), dim(2)})},
-                  {GraphBuilder::attr("axis", int64_t{2}), GraphBuilder::attr("block_size", int64_t{2})}) == "int4[2, 3, 4]");
+  CHECK(infer_one("QuantizeLinear", 21,
+                  {x, typed(DType::kFloat, {dim(2), dim(3), dim(2)}), typed(DType::kInt4, {dim(2), dim(3), dim(2)})},
+                  {GraphBuilder::attr("axis", int64_t{2}), GraphBuilder::attr("block_size", int64_t{2})}) ==
+        "int4[2, 3, 4]");
   // A symbolic axis cannot be checked: no error.
   CHECK(infer_one("QuantizeLinear", 13, {typed(DType::kFloat, {dim("N"), dim("C")}), typed(DType::kFloat, {dim(3)})}) ==
         "uint8[N, C]");
@@ -74,13 +78,15 @@ TEST_CASE("MatMulInteger and QLinearMatMul", "[shapes]") {
   const NodeInput a = typed(DType::kUInt8, {dim("B"), dim("S"), dim(4)});
   const NodeInput b = typed(DType::kInt8, {dim(4), dim(3)});
   CHECK(infer_one("MatMulInteger", 10, {a, b}) == "int32[B, S, 3]");
-  CHECK(infer_one("MatMulInteger", 10, {typed(DType::kUInt8, {dim(4)}), b, scalar(DType::kUInt8), scalar(DType::kInt8)}) ==
-        "int32[3]");
+  CHECK(infer_one("MatMulInteger", 10,
+                  {typed(DType::kUInt8, {dim(4)}), b, scalar(DType::kUInt8), scalar(DType::kInt8)}) == "int32[3]");
   CHECK_THROWS_WITH(infer_one("MatMulInteger", 10, {a, typed(DType::kInt8, {dim(5), dim(3)})}), Contains("K = 4 vs 5"));
   const NodeInput f = scalar(DType::kFloat);
-  CHECK(infer_one("QLinearMatMul", 10, {a, f, scalar(DType::kUInt8), b, f, scalar(DType::kInt8), f, scalar(DType::kInt8)}) ==
+  CHECK(infer_one("QLinearMatMul", 10,
+                  {a, f, scalar(DType::kUInt8), b, f, scalar(DType::kInt8), f, scalar(DType::kInt8)}) ==
         "int8[B, S, 3]");
-  CHECK(infer_one("QLinearMatMul", 21, {a, f, scalar(DType::kUInt8), b, f, scalar(DType::kInt8), f, scalar(DType::kUInt8)}) ==
+  CHECK(infer_one("QLinearMatMul", 21,
+                  {a, f, scalar(DType::kUInt8), b, f, scalar(DType::kInt8), f, scalar(DType::kUInt8)}) ==
         "uint8[B, S, 3]");
 }
 
@@ -90,18 +96,21 @@ TEST_CASE("ConvInteger and QLinearConv", "[shapes]") {
   const ir::Attribute group = GraphBuilder::attr("group", int64_t{2});
   CHECK(infer_one("ConvInteger", 10, {x, w}, {group}) == "int32[N, 6, 3, 3]");
   CHECK(infer_one("ConvInteger", 10, {x, w, scalar(DType::kUInt8)},
-                  {group, GraphBuilder::attr("auto_pad", std::string("SAME_UPPER")), GraphBuilder::attr("strides", std::vector<int64_t>{2, 2})}) ==
-        "int32[N, 6, 3, 3]");
+                  {group, GraphBuilder::attr("auto_pad", std::string("SAME_UPPER")),
+                   GraphBuilder::attr("strides", std::vector<int64_t>{2, 2})}) == "int32[N, 6, 3, 3]");
   CHECK_THROWS_WITH(infer_one("ConvInteger", 10, {x, w}), Contains("X has 4 channels but W"));
   const NodeInput f = scalar(DType::kFloat);
   const NodeInput bias = typed(DType::kInt32, {dim(6)});
-  CHECK(infer_one("QLinearConv", 10, {x, f, scalar(DType::kUInt8), w, f, scalar(DType::kInt8), f, scalar(DType::kUInt8), bias},
+  CHECK(infer_one("QLinearConv", 10,
+                  {x, f, scalar(DType::kUInt8), w, f, scalar(DType::kInt8), f, scalar(DType::kUInt8), bias},
                   {group, GraphBuilder::attr("pads", std::vector<int64_t>{1, 1, 1, 1})}) == "uint8[N, 6, 5, 5]");
-  CHECK(infer_one("QLinearConv", 10, {typed(DType::kInt8, {dim(1), dim(4), dim(5), dim(5)}), f, NodeInput::none(), w, f,
-                                      NodeInput::none(), f},
-                  {group}) == "int8[1, 6, 3, 3]");
-  CHECK_THROWS_WITH(infer_one("QLinearConv", 10, {x, f, scalar(DType::kUInt8), w, f, scalar(DType::kInt8), f,
-                                                  scalar(DType::kUInt8), typed(DType::kInt32, {dim(4)})},
+  CHECK(infer_one(
+            "QLinearConv", 10,
+            {typed(DType::kInt8, {dim(1), dim(4), dim(5), dim(5)}), f, NodeInput::none(), w, f, NodeInput::none(), f},
+            {group}) == "int8[1, 6, 3, 3]");
+  CHECK_THROWS_WITH(infer_one("QLinearConv", 10,
+                              {x, f, scalar(DType::kUInt8), w, f, scalar(DType::kInt8), f, scalar(DType::kUInt8),
+                               typed(DType::kInt32, {dim(4)})},
                               {group}),
                     Contains("B int32[4] must have shape [6]"));
 }
