@@ -168,12 +168,14 @@ Types expand(const InferContext& ctx) {
   }
   const std::optional<int64_t> n = input_length(ctx, 1);
   if (!x.shape || !n) return {like(x, std::nullopt)};
-  // The target's entries are unknown, but an input dim known to exceed 1 stays (the target's is 1 or equal).
+  // The target's entries are unknown, but an input dim known to exceed 1 stays (the target's is 1 or
+  // equal), and input dims the (shorter) target does not reach stay as they are.
   const size_t rank = std::max(x.shape->size(), static_cast<size_t>(*n));
   Dims out = unknown_dims(rank);
   for (size_t i = 0; i < x.shape->size(); ++i) {
     const ir::Dim& d = (*x.shape)[i];
-    if (d.value && *d.value > 1) out[rank - x.shape->size() + i] = d;
+    const size_t at = rank - x.shape->size() + i;
+    if ((d.value && *d.value > 1) || at < rank - static_cast<size_t>(*n)) out[at] = d;
   }
   return {like(x, out)};
 }

@@ -46,13 +46,13 @@ def _models(testdata_dir):
 
 def test_inferred_shapes_agree_with_onnx(scalec, testdata_dir, tmp_path):
     compared = exact = onnx_typed = scalec_typed = 0
-    problems = []
+    problems, weaker = [], []
     for path in _models(testdata_dir):
         label = model_label(path)
         stripped = _strip(onnx.load(str(path)))
         src, out = tmp_path / "in.onnx", tmp_path / "out.onnx"
         onnx.save(stripped, str(src))
-        rc, _, err = scalec("convert", src, "-o", out, "--infer-shapes", "--log-level", "warn")
+        rc, _, err = scalec("--log-level", "warn", "convert", src, "-o", out, "--infer-shapes")
         if rc != 0:
             problems.append(f"{label}: scalec exit {rc}: {err.strip()[:300]}")
             continue
@@ -83,8 +83,12 @@ def test_inferred_shapes_agree_with_onnx(scalec, testdata_dir, tmp_path):
                     break
             else:
                 exact += od == dims
+                if any(a is None and b is not None for a, b in zip(od, dims)):
+                    weaker.append(f"{label}: '{name}' {od}, onnx knows {dims}")
     print(f"compared {compared} values; {exact} with identical dims; scalec typed {scalec_typed} of the "
           f"{onnx_typed} values onnx typed")
+    print("\n".join(["dims onnx knows and scalec does not:"] + weaker))
     assert not problems, "\n".join(problems[:40])
-    assert compared > 500
+    assert not weaker, "\n".join(weaker[:40])
+    assert compared > 250
     assert scalec_typed >= 0.98 * onnx_typed
