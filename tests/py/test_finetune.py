@@ -152,7 +152,7 @@ def test_lenet_two_epochs_on_fashion_mnist_reaches_85_percent(scalec, tmp_path):
     np.savez(tmp_path / "test.npz", input=xt, labels=yt)
     out, report = tmp_path / "lenet.onnx", tmp_path / "r.json"
     rc, stdout, err = scalec("finetune", LENET_INIT, "--data", tmp_path / "train.npz", "--val", tmp_path / "test.npz",
-                             "--epochs", 2, "--batch", 64, "--lr", 0.05, "--momentum", 0.9, "--seed", 0,
+                             "--epochs", 2, "--batch", 64, "--lr", 0.05, "--momentum", 0.9, "--schedule", "cosine", "--seed", 0,
                              "-o", out, "--report", report, timeout=1200)
     assert rc == 0, err
     acc = json.loads(report.read_text())["epochs"][-1]["val_accuracy"]
