@@ -1,5 +1,8 @@
 #include "ir/storage.h"
 
+#include <map>
+#include <mutex>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -45,14 +48,67 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
 }
 
+namespace {
+
+// Freed large blocks are kept for the next tensor of the same size. glibc serves blocks over
+// 32 MB with a fresh mmap and unmaps them on free, so without this every activation of a
+// batch-32 run pays a page fault per 4 KB on first touch, every run; repeated runs of one model
+// ask for the same sizes again. Off under AddressSanitizer, which must see every free.
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t{256} << 10;
+  static constexpr size_t kMaxCachedBytes = size_t{512} << 20;
+
+  void* take(size_t bytes) {
+    if (!enabled()) return nullptr;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = blocks_.find(bytes);
+    if (it == blocks_.end()) return nullptr;
+    void* p = it->second;
+    blocks_.erase(it);
+    cached_ -= bytes;
+    return p;
+  }
+  /// Keeps `p` for reuse; false when the cache is full (the caller frees it).
+  bool give(void* p, size_t bytes) {
+    if (!enabled()) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cached_ + bytes > kMaxCachedBytes) return false;
+    blocks_.emplace(bytes, p);
+    cached_ += bytes;
+    return true;
+  }
+
+ private:
+  static bool enabled() {
+#if defined(__SANITIZE_ADDRESS__)
+    return false;
+#else
+    return true;
+#endif
+  }
+  std::mutex mu_;
+  std::multimap<size_t, void*> blocks_;
+  size_t cached_ = 0;
+};
+
+BlockCache& block_cache() {
+  static auto* cache = new BlockCache;  // never destroyed: storages may be freed during exit
+  return *cache;
+}
+
+}  // namespace
+
 std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
   auto s = std::shared_ptr<Storage>(new Storage());
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
+  void* p = rounded >= BlockCache::kMinBytes ? block_cache().take(rounded) : nullptr;
+  if (p == nullptr) p = std::aligned_alloc(kAlignment, rounded);
   if (p == nullptr) throw std::bad_alloc();
   std::memset(p, 0, rounded);
   s->owned_ = static_cast<std::byte*>(p);
+  s->capacity_ = rounded;
   s->data_ = s->owned_;
   s->size_ = bytes;
   return s;
@@ -71,7 +127,11 @@ std::shared_ptr<Storage> Storage::map(std::shared_ptr<MappedFile> file, size_t o
   return s;
 }
 
-Storage::~Storage() { std::free(owned_); }
+Storage::~Storage() {
+  if (owned_ != nullptr && (capacity_ < BlockCache::kMinBytes || !block_cache().give(owned_, capacity_))) {
+    std::free(owned_);
+  }
+}
 
 std::byte* Storage::mutable_data() {
   if (owned_ == nullptr) throw_internal("write to read-only mapped storage");

@@ -52,6 +52,7 @@ class Storage {
  private:
   Storage() = default;
   std::byte* owned_ = nullptr;
+  size_t capacity_ = 0;  ///< bytes allocated for owned_ (size rounded up to the alignment)
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
   std::shared_ptr<MappedFile> file_;

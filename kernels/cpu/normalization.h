@@ -53,8 +53,11 @@ ir::Tensor group_norm_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const i
 ir::Tensor lp_norm_forward_cpu(ThreadPool& pool, const ir::Tensor& x, int64_t axis, int64_t p,
                                const std::string& where);
 
-/// MeanVarianceNormalization: (x - mean) / (std + 1e-9) over `axes` (normalized), as the ONNX
-/// function body defines it.
+/// MeanVarianceNormalization's epsilon, added to the standard deviation (the ONNX function body's).
+inline constexpr double kMvnEpsilon = 1e-9;
+
+/// MeanVarianceNormalization: (x - mean) / (std + kMvnEpsilon) over `axes` (normalized), as the
+/// ONNX function body defines it.
 ir::Tensor mvn_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const std::vector<int64_t>& axes,
                            const std::string& where);
 

@@ -311,7 +311,7 @@ ir::Tensor lp_norm_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir:
 
 ir::Tensor mvn_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& dy, const std::vector<int64_t>& axes,
                             const std::string& where) {
-  // y = d * inv with d = x - mean, s = sqrt(mean(d^2)), inv = 1 / (s + 1e-9):
+  // y = d * inv with d = x - mean, s = sqrt(mean(d^2)), inv = 1 / (s + kMvnEpsilon):
   //   dx = inv (dy - mean(dy)) - inv^2 / (s n) * sum(dy d) * d      (the last term 0 where s = 0)
   const ReducePlan plan = make_reduce_plan(x.shape(), axes, true, where);
   ir::Tensor dx(x.dtype(), x.shape());
@@ -333,7 +333,7 @@ ir::Tensor mvn_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Ten
                             gsum += g;
                             gd += g * d;
                           });
-                          const double s = std::sqrt(sq / n), inv = 1.0 / (s + 1e-9);
+                          const double s = std::sqrt(sq / n), inv = 1.0 / (s + kMvnEpsilon);
                           const double k = s == 0 ? 0.0 : inv * inv / (s * n) * gd;
                           plan.visit(base, [&](int64_t off) {
                             const double d = static_cast<double>(px[off]) - mean;

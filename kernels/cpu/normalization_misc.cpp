@@ -57,8 +57,7 @@ ir::Tensor mvn_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const std::vec
                             const double d = static_cast<double>(px[off]) - mean;
                             sq += d * d;
                           });
-                          // The ONNX function body adds epsilon 1e-9 to the standard deviation.
-                          const double inv = 1.0 / (std::sqrt(sq / n) + 1e-9);
+                          const double inv = 1.0 / (std::sqrt(sq / n) + kMvnEpsilon);
                           plan.visit(base, [&](int64_t off) { py[off] = static_cast<T>((static_cast<double>(px[off]) - mean) * inv); });
                         }
                       });

@@ -22,27 +22,6 @@ using ir::Tensor;
 // Multiply-adds per parallel chunk.
 constexpr int64_t kResizeGrain = 32768;
 
-// Sets every element whose index along `axis` is marked outside to `value`.
-template <typename T>
-void fill_outside(T* data, const std::vector<int64_t>& shape, size_t axis, const std::vector<uint8_t>& outside, T value) {
-  int64_t outer = 1, inner = 1;
-  for (size_t d = 0; d < axis; ++d) outer *= shape[d];
-  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
-  const int64_t n = shape[axis];
-  for (int64_t b = 0; b < outer; ++b) {
-    for (int64_t o = 0; o < n; ++o) {
-      if (outside[o]) std::fill_n(data + (b * n + o) * inner, inner, value);
-    }
-  }
-}
-
-template <typename T>
-void fill_all_outside(T* data, const std::vector<int64_t>& shape, const std::vector<ResizeAxisPlan>& plans, T value) {
-  for (size_t d = 0; d < plans.size(); ++d) {
-    if (plans[d].any_outside) fill_outside(data, shape, d, plans[d].outside, value);
-  }
-}
-
 // Converts an interpolated value to T; integers truncate (as the reference's astype) and saturate.
 template <typename T, typename Acc>
 T to_element(Acc v) {
@@ -155,7 +134,7 @@ Tensor interpolate(ThreadPool& pool, const Tensor& x, const std::vector<ResizeAx
   }
   T* py = y.mutable_values<T>().data();
   for (size_t i = 0; i < cur.size(); ++i) py[i] = to_element<T>(cur[i]);
-  fill_all_outside(py, out_shape, plans, to_element<T>(static_cast<double>(opt.extrapolation)));
+  resize_fill_outside(py, out_shape, plans, to_element<T>(static_cast<double>(opt.extrapolation)));
   return y;
 }
 
@@ -191,7 +170,7 @@ Tensor nearest(ThreadPool& pool, const Tensor& x, const std::vector<ResizeAxisPl
       } else {
         value = to_element<T>(static_cast<double>(opt.extrapolation));
       }
-      fill_all_outside(y.mutable_values<T>().data(), out_shape, plans, value);
+      resize_fill_outside(y.mutable_values<T>().data(), out_shape, plans, value);
     });
   }
   return y;
@@ -204,10 +183,7 @@ Tensor resize_forward_cpu(ThreadPool& pool, const Tensor& x, const ResizeRequest
   if (req.out.size() != x.shape().size()) {
     throw_internal("{} resize request has rank {} but the input has rank {}", where, req.out.size(), x.shape().size());
   }
-  std::vector<ResizeAxisPlan> plans;
-  for (size_t d = 0; d < req.out.size(); ++d) {
-    plans.push_back(resize_axis_plan(x.shape()[d], req.out[d], req.scale[d], req.roi_start[d], req.roi_end[d], opt));
-  }
+  const std::vector<ResizeAxisPlan> plans = resize_plans(x.shape(), req, opt);
   if (opt.mode == ResizeMode::kNearest) return nearest(pool, x, plans, opt, where);
   return dispatch_numeric(x.dtype(), where, [&](auto t) {
     using T = decltype(t);

@@ -4,6 +4,7 @@
 // Upsample 1-10 (kernels/ops/pool_ops.cpp). Interpolation is separable: each resized axis gets a
 // table of (input index, weight) taps per output index, and the data goes through one 1-D pass per
 // axis (nearest: one gather over all axes).
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -73,6 +74,29 @@ struct ResizeAxisPlan {
 /// Plans one axis of `in` elements resized to `out` at `scale`, as the ONNX reference does.
 ResizeAxisPlan resize_axis_plan(int64_t in, int64_t out, double scale, double roi_start, double roi_end,
                                 const ResizeOptions& opt);
+
+/// Plans every axis of an input of `x_shape` resized as `req` asks (the forward and the backward
+/// pass read the same plans).
+std::vector<ResizeAxisPlan> resize_plans(const std::vector<int64_t>& x_shape, const ResizeRequest& req,
+                                         const ResizeOptions& opt);
+
+/// Sets every element of `data` (of `shape`) whose index along some axis d is marked
+/// plans[d].outside (tf_crop_and_resize samples outside the input) to `value`.
+template <typename T>
+void resize_fill_outside(T* data, const std::vector<int64_t>& shape, const std::vector<ResizeAxisPlan>& plans, T value) {
+  for (size_t axis = 0; axis < plans.size(); ++axis) {
+    if (!plans[axis].any_outside) continue;
+    int64_t outer = 1, inner = 1;
+    for (size_t d = 0; d < axis; ++d) outer *= shape[d];
+    for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+    const int64_t n = shape[axis];
+    for (int64_t b = 0; b < outer; ++b) {
+      for (int64_t o = 0; o < n; ++o) {
+        if (plans[axis].outside[static_cast<size_t>(o)]) std::fill_n(data + (b * n + o) * inner, inner, value);
+      }
+    }
+  }
+}
 
 /// Resizes x to req.out. Nearest works for every fixed-size element type; linear and cubic for
 /// float, double and integers (integers computed in double, truncated and saturated).

@@ -18,19 +18,6 @@ namespace {
 // Inner elements per parallel task of one adjoint pass.
 constexpr int64_t kInnerBlock = 4096;
 
-// Zeroes every element whose index along `axis` is marked outside.
-void zero_outside(std::vector<double>& g, const std::vector<int64_t>& shape, size_t axis, const ResizeAxisPlan& plan) {
-  int64_t outer = 1, inner = 1;
-  for (size_t d = 0; d < axis; ++d) outer *= shape[d];
-  for (size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
-  const int64_t n = shape[axis];
-  for (int64_t b = 0; b < outer; ++b) {
-    for (int64_t o = 0; o < n; ++o) {
-      if (plan.outside[static_cast<size_t>(o)]) std::fill_n(g.begin() + (b * n + o) * inner, inner, 0.0);
-    }
-  }
-}
-
 // The adjoint of one interpolation pass along `axis`: src has plan.out there, dst plan.in.
 void adjoint_axis(ThreadPool& pool, const std::vector<double>& src, std::vector<double>& dst, const std::vector<int64_t>& shape,
                   size_t axis, const ResizeAxisPlan& plan) {
@@ -64,18 +51,13 @@ ir::Tensor resize_backward_cpu(ThreadPool& pool, const ir::Tensor& dy, const std
     throw_internal("{} resize gradient of shape {} for an output of shape {}", where, ir::shape_to_string(dy.shape()),
                    ir::shape_to_string(req.out));
   }
-  std::vector<ResizeAxisPlan> plans;
-  for (size_t d = 0; d < x_shape.size(); ++d) {
-    plans.push_back(resize_axis_plan(x_shape[d], req.out[d], req.scale[d], req.roi_start[d], req.roi_end[d], opt));
-  }
+  const std::vector<ResizeAxisPlan> plans = resize_plans(x_shape, req, opt);
   ir::Tensor dx(dy.dtype(), x_shape);
   if (dx.numel() == 0 || dy.numel() == 0) return dx;
   std::vector<double> cur(static_cast<size_t>(dy.numel())), next;
   for (int64_t i = 0; i < dy.numel(); ++i) cur[static_cast<size_t>(i)] = dy.element_as_double(i);
   std::vector<int64_t> shape = req.out;
-  for (size_t d = 0; d < plans.size(); ++d) {
-    if (plans[d].any_outside) zero_outside(cur, shape, d, plans[d]);
-  }
+  resize_fill_outside(cur.data(), shape, plans, 0.0);
   // The adjoint passes commute; those that shrink the gradient most go first.
   std::vector<size_t> order;
   for (size_t d = 0; d < plans.size(); ++d) {

@@ -167,6 +167,15 @@ ResizeAxisPlan resize_axis_plan(int64_t in, int64_t out, double scale, double ro
   return p;
 }
 
+std::vector<ResizeAxisPlan> resize_plans(const std::vector<int64_t>& x_shape, const ResizeRequest& req,
+                                         const ResizeOptions& opt) {
+  std::vector<ResizeAxisPlan> plans;
+  for (size_t d = 0; d < x_shape.size(); ++d) {
+    plans.push_back(resize_axis_plan(x_shape[d], req.out[d], req.scale[d], req.roi_start[d], req.roi_end[d], opt));
+  }
+  return plans;
+}
+
 ResizeRequest resize_request(const std::vector<int64_t>& x_shape, const std::vector<double>* scales,
                              const std::vector<int64_t>* sizes, const std::vector<double>& roi,
                              const std::vector<int64_t>& axes_in, const std::string& policy, const std::string& where) {

@@ -61,15 +61,21 @@ void softmax_slice(SoftmaxKind kind, const T* x, T* y, int64_t n, int64_t inner,
 
 }  // namespace
 
+SoftmaxView softmax_view(const std::vector<int64_t>& shape, int64_t axis, bool coerce_2d) {
+  SoftmaxView v;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    const int64_t s = shape[static_cast<size_t>(d)];
+    if (d < axis) v.outer *= s;
+    else if (d == axis || coerce_2d) v.n *= s;
+    else v.inner *= s;
+  }
+  return v;
+}
+
 ir::Tensor softmax_forward_cpu(SoftmaxKind kind, ThreadPool& pool, const ir::Tensor& x, int64_t axis, bool coerce_2d,
                                const std::string& where) {
-  int64_t outer = 1, n = 1, inner = 1;
-  for (int64_t d = 0; d < x.rank(); ++d) {
-    const int64_t s = x.shape()[static_cast<size_t>(d)];
-    if (d < axis) outer *= s;
-    else if (d == axis || coerce_2d) n *= s;
-    else inner *= s;
-  }
+  const SoftmaxView v = softmax_view(x.shape(), axis, coerce_2d);
+  const int64_t outer = v.outer, n = v.n, inner = v.inner;
   ir::Tensor out(x.dtype(), x.shape());
   if (out.numel() == 0) return out;
   dispatch_float(x.dtype(), where, [&](auto t) {

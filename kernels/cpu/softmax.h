@@ -2,6 +2,7 @@
 // Softmax, LogSoftmax and Hardmax CPU kernels (all opsets: the caller picks the axis view).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ir/tensor.h"
 
@@ -11,6 +12,13 @@ class ThreadPool;
 
 /// Which of the three softmax-family ops.
 enum class SoftmaxKind { kSoftmax, kLogSoftmax, kHardmax };
+
+/// The [outer, n, inner] view the kernels read: n elements per softmax, `inner` lanes apart, with
+/// coerce_2d (opsets 1-12) every axis from `axis` on in n (inner = 1).
+struct SoftmaxView {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+SoftmaxView softmax_view(const std::vector<int64_t>& shape, int64_t axis, bool coerce_2d);
 
 /// The op along `axis` (normalized). With `coerce_2d` (opsets 1-12) the input is read as the
 /// matrix [prod(shape[:axis]), prod(shape[axis:])] and each row is one softmax; otherwise only

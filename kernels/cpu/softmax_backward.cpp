@@ -17,13 +17,8 @@ namespace scalec::kernels {
 ir::Tensor softmax_backward_cpu(SoftmaxKind kind, ThreadPool& pool, const ir::Tensor& y, const ir::Tensor& dy, int64_t axis,
                                 bool coerce_2d, const std::string& where) {
   if (kind == SoftmaxKind::kHardmax) throw_internal("{} Hardmax has no backward kernel (its gradient is 0)", where);
-  int64_t outer = 1, n = 1, inner = 1;
-  for (int64_t d = 0; d < y.rank(); ++d) {
-    const int64_t s = y.shape()[static_cast<size_t>(d)];
-    if (d < axis) outer *= s;
-    else if (d == axis || coerce_2d) n *= s;
-    else inner *= s;
-  }
+  const SoftmaxView v = softmax_view(y.shape(), axis, coerce_2d);
+  const int64_t outer = v.outer, n = v.n, inner = v.inner;
   ir::Tensor dx(y.dtype(), y.shape());
   if (dx.numel() == 0) return dx;
   dispatch_float(y.dtype(), where, [&](auto t) {

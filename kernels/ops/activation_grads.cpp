@@ -33,15 +33,14 @@ Tensor times(const GradContext& ctx, const Tensor& t, F f) {
   });
 }
 
-// A one-input rule dx = dy * f(x, params) (from_y: f reads the output y instead of x). Defaults
-// are the forward's attribute defaults (register_activation_ops).
+// A one-input rule dx = dy * f(x, params) (from_y: f reads the output y instead of x), with the
+// parameters the forward reads (activation_params).
 template <typename F>
-BackwardFn pointwise_grad(F f, UnaryParams defaults = {}, bool from_y = false) {
-  return [f, defaults, from_y](const GradContext& ctx) {
+BackwardFn pointwise_grad(F f, bool from_y = false) {
+  return [f, from_y](const GradContext& ctx) {
     std::vector<Tensor> dx = grads::none(ctx.num_inputs());
     if (!ctx.wants_grad(0) || ctx.doutput(0) == nullptr) return dx;
-    const UnaryParams p{ctx.attr_float("alpha", defaults.alpha), ctx.attr_float("beta", defaults.beta),
-                        ctx.attr_float("gamma", defaults.gamma)};
+    const UnaryParams p = activation_params(ctx);
     dx[0] = times(ctx, from_y ? ctx.output(0) : ctx.input(0), [&](auto v) { return f(v, p); });
     return dx;
   };
@@ -175,32 +174,26 @@ std::vector<Tensor> neg_grad_rule(const GradContext& ctx) {
 }  // namespace
 
 void register_activation_grads(OpRegistry& r) {
-  const UnaryParams alpha1{1.0f, 0, 0};
   r.set_backward("Relu", pointwise_grad([](auto x, const UnaryParams&) { return relu_grad(x); }));
-  r.set_backward(
-      "LeakyRelu",
-      pointwise_grad([](auto x, const UnaryParams& p) { return leaky_relu_grad(x, alpha_of(x, p)); }, {0.01f, 0, 0}));
-  r.set_backward("Elu",
-                 pointwise_grad([](auto x, const UnaryParams& p) { return elu_grad(x, alpha_of(x, p)); }, alpha1));
-  r.set_backward(
-      "Selu", pointwise_grad([](auto x, const UnaryParams& p) { return selu_grad(x, alpha_of(x, p), gamma_of(x, p)); },
-                             {kSeluAlpha, 0, kSeluGamma}));
-  r.set_backward("Celu",
-                 pointwise_grad([](auto x, const UnaryParams& p) { return celu_grad(x, alpha_of(x, p)); }, alpha1));
+  r.set_backward("LeakyRelu",
+                 pointwise_grad([](auto x, const UnaryParams& p) { return leaky_relu_grad(x, alpha_of(x, p)); }));
+  r.set_backward("Elu", pointwise_grad([](auto x, const UnaryParams& p) { return elu_grad(x, alpha_of(x, p)); }));
+  r.set_backward("Selu", pointwise_grad([](auto x, const UnaryParams& p) {
+                   return selu_grad(x, alpha_of(x, p), gamma_of(x, p));
+                 }));
+  r.set_backward("Celu", pointwise_grad([](auto x, const UnaryParams& p) { return celu_grad(x, alpha_of(x, p)); }));
   r.set_backward("Softplus", pointwise_grad([](auto x, const UnaryParams&) { return softplus_grad(x); }));
   r.set_backward("Softsign", pointwise_grad([](auto x, const UnaryParams&) { return softsign_grad(x); }));
-  r.set_backward("Sigmoid",
-                 pointwise_grad([](auto y, const UnaryParams&) { return sigmoid_grad_from_y(y); }, {}, true));
-  r.set_backward("Tanh", pointwise_grad([](auto y, const UnaryParams&) { return tanh_grad_from_y(y); }, {}, true));
-  r.set_backward(
-      "HardSigmoid",
-      pointwise_grad([](auto x, const UnaryParams& p) { return hard_sigmoid_grad(x, alpha_of(x, p), beta_of(x, p)); },
-                     {0.2f, 0.5f, 0}));
+  r.set_backward("Sigmoid", pointwise_grad([](auto y, const UnaryParams&) { return sigmoid_grad_from_y(y); }, true));
+  r.set_backward("Tanh", pointwise_grad([](auto y, const UnaryParams&) { return tanh_grad_from_y(y); }, true));
+  r.set_backward("HardSigmoid", pointwise_grad([](auto x, const UnaryParams& p) {
+                   return hard_sigmoid_grad(x, alpha_of(x, p), beta_of(x, p));
+                 }));
   r.set_backward("HardSwish", pointwise_grad([](auto x, const UnaryParams&) { return hard_swish_grad(x); }));
   r.set_backward("Mish", pointwise_grad([](auto x, const UnaryParams&) { return mish_grad(x); }));
-  r.set_backward(
-      "ThresholdedRelu",
-      pointwise_grad([](auto x, const UnaryParams& p) { return thresholded_relu_grad(x, alpha_of(x, p)); }, alpha1));
+  r.set_backward("ThresholdedRelu", pointwise_grad([](auto x, const UnaryParams& p) {
+                   return thresholded_relu_grad(x, alpha_of(x, p));
+                 }));
   r.set_backward("Erf", pointwise_grad([](auto x, const UnaryParams&) { return erf_grad(x); }));
   r.set_backward("Gelu", gelu_grad_rule);
   r.set_backward("PRelu", prelu_grad_rule);
@@ -214,7 +207,7 @@ void register_activation_grads(OpRegistry& r) {
     r.set_backward(op, pointwise_grad([f](auto x, const UnaryParams&) { return f(x); }));
   };
   auto from_y = [&](const char* op, auto f) {
-    r.set_backward(op, pointwise_grad([f](auto y, const UnaryParams&) { return f(y); }, {}, true));
+    r.set_backward(op, pointwise_grad([f](auto y, const UnaryParams&) { return f(y); }, true));
   };
   using std::cos, std::sin, std::cosh, std::sinh, std::sqrt;
   from_y("Sqrt", [](auto y) { return decltype(y)(0.5) / y; });

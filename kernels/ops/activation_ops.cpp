@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "ir/error.h"
 #include "kernels/common/activation_math.h"
@@ -24,12 +25,10 @@ namespace {
 using ir::DType;
 using ir::Tensor;
 
-// A pointwise op whose alpha/beta/gamma attributes default to `defaults`.
-ForwardFn pointwise(UnaryOp op, UnaryParams defaults = {}) {
-  return [op, defaults](const OpContext& ctx) {
-    UnaryParams p{ctx.attr_float("alpha", defaults.alpha), ctx.attr_float("beta", defaults.beta),
-                  ctx.attr_float("gamma", defaults.gamma)};
-    return std::vector<Tensor>{activation_forward_cpu(ctx.pool(), op, p, ctx.input(0), ctx.where())};
+// A pointwise op; its alpha/beta/gamma attributes as activation_params reads them.
+ForwardFn pointwise(UnaryOp op) {
+  return [op](const OpContext& ctx) {
+    return std::vector<Tensor>{activation_forward_cpu(ctx.pool(), op, activation_params(ctx), ctx.input(0), ctx.where())};
   };
 }
 
@@ -72,6 +71,24 @@ bool cast_saturate(const OpContext& ctx) { return ctx.opset() < 19 || ctx.attr_i
 
 }  // namespace
 
+UnaryParams activation_params(const NodeAttrs& ctx) {
+  // The ONNX defaults of the parameterized activations; every other op reads 0 (and ignores it).
+  struct Defaults {
+    std::string_view op_type;
+    UnaryParams params;
+  };
+  static constexpr Defaults defaults[] = {
+      {"LeakyRelu", {0.01f, 0, 0}},          {"Elu", {1.0f, 0, 0}},
+      {"Selu", {kSeluAlpha, 0, kSeluGamma}}, {"Celu", {1.0f, 0, 0}},
+      {"HardSigmoid", {0.2f, 0.5f, 0}},      {"ThresholdedRelu", {1.0f, 0, 0}},
+  };
+  UnaryParams d;
+  for (const Defaults& e : defaults) {
+    if (e.op_type == ctx.node().op_type()) d = e.params;
+  }
+  return {ctx.attr_float("alpha", d.alpha), ctx.attr_float("beta", d.beta), ctx.attr_float("gamma", d.gamma)};
+}
+
 Tensor prelu_slope(const NodeAttrs& ctx, const Tensor& x, const Tensor& slope) {
   // Opsets 1-6 had no numpy broadcasting: a 1-D slope of size C is per channel (axis 1).
   if (ctx.opset() < 7 && slope.rank() == 1 && slope.numel() > 1 && x.rank() > 2 && slope.shape()[0] == x.shape()[1]) {
@@ -109,20 +126,19 @@ DType cast_target(const NodeAttrs& ctx) {
 }
 
 void register_activation_ops(OpRegistry& r) {
-  const float selu_alpha = kSeluAlpha, selu_gamma = kSeluGamma;
   r.add("Relu", 1, kLatestOpset, pointwise(UnaryOp::kRelu));
-  r.add("LeakyRelu", 1, kLatestOpset, pointwise(UnaryOp::kLeakyRelu, {0.01f, 0, 0}));
-  r.add("Elu", 1, kLatestOpset, pointwise(UnaryOp::kElu, {1.0f, 0, 0}));
-  r.add("Selu", 1, kLatestOpset, pointwise(UnaryOp::kSelu, {selu_alpha, 0, selu_gamma}));
-  r.add("Celu", 12, kLatestOpset, pointwise(UnaryOp::kCelu, {1.0f, 0, 0}));
+  r.add("LeakyRelu", 1, kLatestOpset, pointwise(UnaryOp::kLeakyRelu));
+  r.add("Elu", 1, kLatestOpset, pointwise(UnaryOp::kElu));
+  r.add("Selu", 1, kLatestOpset, pointwise(UnaryOp::kSelu));
+  r.add("Celu", 12, kLatestOpset, pointwise(UnaryOp::kCelu));
   r.add("Softplus", 1, kLatestOpset, pointwise(UnaryOp::kSoftplus));
   r.add("Softsign", 1, kLatestOpset, pointwise(UnaryOp::kSoftsign));
   r.add("Sigmoid", 1, kLatestOpset, pointwise(UnaryOp::kSigmoid));
   r.add("Tanh", 1, kLatestOpset, pointwise(UnaryOp::kTanh));
-  r.add("HardSigmoid", 1, kLatestOpset, pointwise(UnaryOp::kHardSigmoid, {0.2f, 0.5f, 0}));
+  r.add("HardSigmoid", 1, kLatestOpset, pointwise(UnaryOp::kHardSigmoid));
   r.add("HardSwish", 14, kLatestOpset, pointwise(UnaryOp::kHardSwish));
   r.add("Mish", 18, kLatestOpset, pointwise(UnaryOp::kMish));
-  r.add("ThresholdedRelu", 10, kLatestOpset, pointwise(UnaryOp::kThresholdedRelu, {1.0f, 0, 0}));
+  r.add("ThresholdedRelu", 10, kLatestOpset, pointwise(UnaryOp::kThresholdedRelu));
   r.add("Erf", 9, kLatestOpset, pointwise(UnaryOp::kErf));
   r.add("Gelu", 20, kLatestOpset, gelu_op);
   r.add("PRelu", 1, kLatestOpset, [](const OpContext& ctx) {

@@ -51,7 +51,7 @@ std::vector<ir::TypeInfo> clip(const InferContext& ctx) {
       if (!ctx.has_input(i)) continue;
       require_type_of_x(ctx, i, names[i]);
       const ir::TypeInfo& b = ctx.input_type(i);
-      std::optional<int64_t> n = b.shape ? shapes::known_numel(*b.shape) : std::nullopt;
+      std::optional<int64_t> n = shapes::known_numel(b);
       if (n && *n != 1) throw_bad_input("{} {} must be a scalar, got {}", ctx.where(), names[i], ir::type_to_string(b));
     }
   }

@@ -9,7 +9,6 @@
 // gradient goes to BatchNormalization's input mean/var.
 #include "ir/error.h"
 #include "kernels/cpu/normalization.h"
-#include "kernels/cpu/reduce.h"
 #include "kernels/cpu/softmax.h"
 #include "kernels/ops/grad_rules.h"
 #include "kernels/ops/op_args.h"
@@ -20,11 +19,6 @@ namespace scalec::kernels {
 namespace {
 
 using ir::Tensor;
-
-int64_t normalized_axis(const GradContext& ctx, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
-  return axis < 0 ? axis + rank : axis;
-}
 
 // into += s * (the gradient of output i), elementwise (into sized on first use); nothing when none reaches it.
 void add_stat_grad(const GradContext& ctx, size_t i, double s, std::vector<double>& into) {
@@ -78,7 +72,7 @@ std::vector<Tensor> layer_norm_grad_rule(const GradContext& ctx) {
   if (!has_dy && dmean.empty() && dinv_std.empty()) return d;
   const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
   const NormWants want{ctx.wants_grad(0), ctx.wants_grad(1) && has_dy, ctx.wants_grad(2) && has_dy};
-  const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
+  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", -1), x.rank());
   NormGrads g = layer_norm_backward_cpu(ctx.pool(), x, ctx.input(1), bias, axis, dy_or_zeros(ctx, x),
                                         ctx.attr_float("epsilon", 1e-5f), dmean, dinv_std, want, ctx.where());
   d[0] = std::move(g.dx);
@@ -120,7 +114,7 @@ std::vector<Tensor> lp_norm_grad_rule(const GradContext& ctx) {
   const Tensor* dy = ctx.doutput(0);
   if (dy == nullptr || !ctx.wants_grad(0)) return d;
   const Tensor& x = ctx.input(0);
-  const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
+  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", -1), x.rank());
   d[0] = lp_norm_backward_cpu(ctx.pool(), x, ctx.output(0), *dy, axis, ctx.attr_int("p", 2), ctx.where());
   return d;
 }
@@ -130,8 +124,7 @@ std::vector<Tensor> mvn_grad_rule(const GradContext& ctx) {
   const Tensor* dy = ctx.doutput(0);
   if (dy == nullptr || !ctx.wants_grad(0)) return d;
   const Tensor& x = ctx.input(0);
-  const std::vector<int64_t> axes = reduce_normalize_axes(ctx.attr_ints("axes", {0, 2, 3}), x.rank(), ctx.where());
-  d[0] = mvn_backward_cpu(ctx.pool(), x, *dy, axes, ctx.where());
+  d[0] = mvn_backward_cpu(ctx.pool(), x, *dy, mvn_axes(ctx, x.rank()), ctx.where());
   return d;
 }
 
@@ -147,8 +140,7 @@ BackwardFn softmax_grad(SoftmaxKind kind) {
       return d;
     }
     const bool coerce_2d = ctx.opset() < 13;
-    const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", coerce_2d ? 1 : -1), x.rank());
-    d[0] = softmax_backward_cpu(kind, ctx.pool(), ctx.output(0), *dy, axis, coerce_2d, ctx.where());
+    d[0] = softmax_backward_cpu(kind, ctx.pool(), ctx.output(0), *dy, softmax_axis(ctx, x.rank()), coerce_2d, ctx.where());
     return d;
   };
 }

@@ -16,11 +16,6 @@ namespace {
 
 using ir::Tensor;
 
-int64_t normalized_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
-  return axis < 0 ? axis + rank : axis;
-}
-
 std::vector<Tensor> batch_norm(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& scale = ctx.input(1);
@@ -37,7 +32,7 @@ std::vector<Tensor> layer_norm(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& scale = ctx.input(1);
   const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-  const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
+  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", -1), x.rank());
   LayerNormOutputs o = layer_norm_forward_cpu(ctx.pool(), x, scale, bias, axis, ctx.attr_float("epsilon", 1e-5f),
                                               layer_norm_stat_dtype(ctx), ctx.where());
   return {o.y, o.mean, o.inv_std_dev};
@@ -53,11 +48,11 @@ std::vector<Tensor> group_norm(const OpContext& ctx) {
                                  group_norm_per_group_affine(ctx, scale), ctx.where())};
 }
 
-ForwardFn softmax_op(SoftmaxKind kind, bool coerce_2d) {
-  return [kind, coerce_2d](const OpContext& ctx) {
+ForwardFn softmax_op(SoftmaxKind kind) {
+  return [kind](const OpContext& ctx) {
     const Tensor& x = ctx.input(0);
-    const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", coerce_2d ? 1 : -1), x.rank());
-    return std::vector<Tensor>{softmax_forward_cpu(kind, ctx.pool(), x, axis, coerce_2d, ctx.where())};
+    const bool coerce_2d = ctx.opset() < 13;
+    return std::vector<Tensor>{softmax_forward_cpu(kind, ctx.pool(), x, softmax_axis(ctx, x.rank()), coerce_2d, ctx.where())};
   };
 }
 
@@ -90,6 +85,14 @@ ir::DType layer_norm_stat_dtype(const NodeAttrs& ctx) {
   return ir::DType::kFloat;
 }
 
+std::vector<int64_t> mvn_axes(const NodeAttrs& ctx, int64_t rank) {
+  return reduce_normalize_axes(ctx.attr_ints("axes", {0, 2, 3}), rank, ctx.where());
+}
+
+int64_t softmax_axis(const NodeAttrs& ctx, int64_t rank) {
+  return normalize_axis(ctx, ctx.attr_int("axis", ctx.opset() < 13 ? 1 : -1), rank);
+}
+
 void register_normalization_ops(OpRegistry& r) {
   r.add("BatchNormalization", 1, kLatestOpset, batch_norm);
   r.add("LayerNormalization", 17, kLatestOpset, layer_norm);
@@ -100,19 +103,18 @@ void register_normalization_ops(OpRegistry& r) {
   r.add("GroupNormalization", 18, kLatestOpset, group_norm);
   r.add("LpNormalization", 1, kLatestOpset, [](const OpContext& ctx) {
     const Tensor& x = ctx.input(0);
-    const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
+    const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", -1), x.rank());
     return std::vector<Tensor>{lp_norm_forward_cpu(ctx.pool(), x, axis, ctx.attr_int("p", 2), ctx.where())};
   });
   r.add("MeanVarianceNormalization", 9, kLatestOpset, [](const OpContext& ctx) {
     const Tensor& x = ctx.input(0);
-    const std::vector<int64_t> axes = reduce_normalize_axes(ctx.attr_ints("axes", {0, 2, 3}), x.rank(), ctx.where());
-    return std::vector<Tensor>{mvn_forward_cpu(ctx.pool(), x, axes, ctx.where())};
+    return std::vector<Tensor>{mvn_forward_cpu(ctx.pool(), x, mvn_axes(ctx, x.rank()), ctx.where())};
   });
   const std::pair<const char*, SoftmaxKind> softmaxes[] = {
       {"Softmax", SoftmaxKind::kSoftmax}, {"LogSoftmax", SoftmaxKind::kLogSoftmax}, {"Hardmax", SoftmaxKind::kHardmax}};
   for (const auto& [name, kind] : softmaxes) {
-    r.add(name, 1, 12, softmax_op(kind, true));
-    r.add(name, 13, kLatestOpset, softmax_op(kind, false));
+    r.add(name, 1, 12, softmax_op(kind));
+    r.add(name, 13, kLatestOpset, softmax_op(kind));
   }
 }
 

@@ -3,7 +3,6 @@
 // input_var; LayerNormalization's Mean and InvStdDev are X.shape[:axis] + [1, ...] in stash_type.
 // Parameter counts are checked where the dims are known, as the kernels check them.
 #include "ir/error.h"
-#include "kernels/cpu/reduce.h"
 #include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
 #include "kernels/ops/shape_rules.h"
@@ -13,12 +12,6 @@ namespace scalec::kernels {
 namespace {
 
 using shapes::Dims;
-
-// The number of elements of input `i` when known.
-std::optional<int64_t> numel_of(const InferContext& ctx, size_t i) {
-  const ir::TypeInfo& t = ctx.input_type(i);
-  return t.shape ? shapes::known_numel(*t.shape) : std::nullopt;
-}
 
 // X's rank when known; error when it is below 2 (the kernels read [N, C, ...]).
 std::optional<int64_t> nc_rank(const InferContext& ctx) {
@@ -40,7 +33,7 @@ std::optional<int64_t> channels(const InferContext& ctx) {
 std::vector<ir::TypeInfo> batch_norm(const InferContext& ctx) {
   const ir::TypeInfo& x = ctx.input_type(0);
   std::optional<int64_t> rank = nc_rank(ctx);
-  std::optional<int64_t> count = numel_of(ctx, 1);
+  std::optional<int64_t> count = shapes::known_numel(ctx.input_type(1));
   if (rank && count) {
     const Dims& dims = *x.shape;
     std::optional<int64_t> c = dims[1].value;
@@ -52,7 +45,7 @@ std::vector<ir::TypeInfo> batch_norm(const InferContext& ctx) {
   }
   const char* names[] = {"", "", "B", "input_mean", "input_var"};
   for (size_t i = 2; i <= 4 && count; ++i) {
-    std::optional<int64_t> n = numel_of(ctx, i);
+    std::optional<int64_t> n = shapes::known_numel(ctx.input_type(i));
     if (n && *n != *count) throw_bad_input("{} {} has {} elements, scale has {}", ctx.where(), names[i], *n, *count);
   }
   std::vector<ir::TypeInfo> out{x};
@@ -91,7 +84,7 @@ std::vector<ir::TypeInfo> layer_norm(const InferContext& ctx) {
   std::optional<Dims> stat_dims;
   if (x.shape) {
     const auto rank = static_cast<int64_t>(x.shape->size());
-    const auto axis = static_cast<size_t>(shapes::normalize_axis(ctx, ctx.attr_int("axis", -1), rank));
+    const auto axis = static_cast<size_t>(normalize_axis(ctx, ctx.attr_int("axis", -1), rank));
     const Dims norm(x.shape->begin() + static_cast<int64_t>(axis), x.shape->end());
     check_broadcasts_to(ctx, 1, "scale", norm);
     if (ctx.has_input(2)) check_broadcasts_to(ctx, 2, "B", norm);
@@ -104,7 +97,8 @@ std::vector<ir::TypeInfo> layer_norm(const InferContext& ctx) {
 // InstanceNormalization: scale and B hold C values.
 std::vector<ir::TypeInfo> instance_norm(const InferContext& ctx) {
   std::optional<int64_t> c = channels(ctx);
-  std::optional<int64_t> scale = numel_of(ctx, 1), bias = numel_of(ctx, 2);
+  const std::optional<int64_t> scale = shapes::known_numel(ctx.input_type(1));
+  const std::optional<int64_t> bias = shapes::known_numel(ctx.input_type(2));
   if (c && ((scale && *scale != *c) || (bias && *bias != *c))) {
     throw_bad_input("{} scale and B need C = {} elements, got {} and {}", ctx.where(), *c,
                     ir::type_to_string(ctx.input_type(1)), ir::type_to_string(ctx.input_type(2)));
@@ -121,7 +115,8 @@ std::vector<ir::TypeInfo> group_norm(const InferContext& ctx) {
   if (c && (groups <= 0 || *c % groups != 0)) {
     throw_bad_input("{} num_groups = {} does not divide C = {}", ctx.where(), groups, *c);
   }
-  std::optional<int64_t> scale = numel_of(ctx, 1), bias = numel_of(ctx, 2);
+  const std::optional<int64_t> scale = shapes::known_numel(ctx.input_type(1));
+  const std::optional<int64_t> bias = shapes::known_numel(ctx.input_type(2));
   auto fits = [&](std::optional<int64_t> n) {
     return !n || !c || *n == *c || (ctx.opset() < 21 && *n == groups);
   };
@@ -132,12 +127,12 @@ std::vector<ir::TypeInfo> group_norm(const InferContext& ctx) {
   return shapes::same_as_input(ctx);
 }
 
-// An op whose single `axis` attribute (default `fallback`) must lie in X's rank.
-InferFn along_axis(int64_t fallback) {
-  return [fallback](const InferContext& ctx) {
-    if (std::optional<int64_t> rank = shapes::rank_of(ctx.input_type(0))) {
-      shapes::normalize_axis(ctx, ctx.attr_int("axis", fallback), *rank);
-    }
+// Y has X's type; once X's rank is known, `read_axes(ctx, rank)` reads the axis arguments as the
+// kernel does (and throws where they do not fit).
+template <typename ReadAxes>
+InferFn along_axes(ReadAxes read_axes) {
+  return [read_axes](const InferContext& ctx) {
+    if (std::optional<int64_t> rank = shapes::rank_of(ctx.input_type(0))) read_axes(ctx, *rank);
     return shapes::same_as_input(ctx);
   };
 }
@@ -149,17 +144,11 @@ void register_normalization_shapes(OpRegistry& r) {
   r.set_infer("LayerNormalization", layer_norm);
   r.set_infer("InstanceNormalization", instance_norm);
   r.set_infer("GroupNormalization", group_norm);
-  r.set_infer("LpNormalization", along_axis(-1));
-  r.set_infer("MeanVarianceNormalization", [](const InferContext& ctx) {
-    if (std::optional<int64_t> rank = shapes::rank_of(ctx.input_type(0))) {
-      reduce_normalize_axes(ctx.attr_ints("axes", {0, 2, 3}), *rank, ctx.where());
-    }
-    return shapes::same_as_input(ctx);
-  });
-  // Softmax, LogSoftmax, Hardmax: the axis defaults to 1 before opset 13 (2-D coercion), -1 after.
-  for (const char* op : {"Softmax", "LogSoftmax", "Hardmax"}) {
-    r.set_infer(op, [](const InferContext& ctx) { return along_axis(ctx.opset() < 13 ? 1 : -1)(ctx); });
-  }
+  r.set_infer("LpNormalization", along_axes([](const NodeAttrs& ctx, int64_t rank) {
+                 return normalize_axis(ctx, ctx.attr_int("axis", -1), rank);
+               }));
+  r.set_infer("MeanVarianceNormalization", along_axes(mvn_axes));
+  for (const char* op : {"Softmax", "LogSoftmax", "Hardmax"}) r.set_infer(op, along_axes(softmax_axis));
 }
 
 }  // namespace scalec::kernels

@@ -1,8 +1,10 @@
 #pragma once
-// Readings of attributes and argument inputs that an op's kernel and its shape rule share, so the
-// two cannot disagree. Each is defined beside its kernel, in kernels/ops/<family>_ops.cpp.
+// Readings of attributes and argument inputs that an op's kernel, its shape rule and its backward
+// rule share, so they cannot disagree. Each is defined beside its kernel, in
+// kernels/ops/<family>_ops.cpp; normalize_axis, which every family reads, in op_registry.cpp.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -14,6 +16,23 @@ namespace scalec::kernels {
 
 struct ConvAttrs;
 struct PoolAttrs;
+struct UnaryParams;
+enum class ReduceKind;
+
+/// `axis` in [-rank, rank) mapped to [0, rank); Error(kBadInput) naming the node otherwise.
+int64_t normalize_axis(const NodeAttrs& ctx, int64_t axis, int64_t rank);
+
+/// The elements of an integer tensor argument (axes, indices, K; int32 or int64, other integer
+/// types too) as int64; Error(kBadInput) naming `what` for a float or bool tensor. In tensor_ops.cpp.
+std::vector<int64_t> int_values(const NodeAttrs& ctx, const ir::Tensor& t, const char* what);
+
+/// The single element of an integer tensor (a scalar or a 1-element tensor) as int64.
+int64_t int_scalar(const NodeAttrs& ctx, const ir::Tensor& t, const char* what);
+
+/// The alpha/beta/gamma attributes of a pointwise activation or unary math op, each defaulting to
+/// the ONNX value for the node's op (LeakyRelu alpha 0.01, HardSigmoid 0.2/0.5, Elu, Celu and
+/// ThresholdedRelu alpha 1, Selu's constants; 0 where the op has no such attribute).
+UnaryParams activation_params(const NodeAttrs& ctx);
 
 /// Binary ops of opsets 1-6 with broadcast=1: how many trailing 1s B's shape gets so that it lines
 /// up with A at `axis` (default: B is a suffix of A).
@@ -43,6 +62,20 @@ bool group_norm_per_group_affine(const NodeAttrs& ctx, const ir::Tensor& scale);
 /// LayerNormalization's Mean/InvStdDev element type from stash_type (float or double).
 ir::DType layer_norm_stat_dtype(const NodeAttrs& ctx);
 
+/// MeanVarianceNormalization's `axes` (default [0, 2, 3]) normalized and sorted for `rank`.
+std::vector<int64_t> mvn_axes(const NodeAttrs& ctx, int64_t rank);
+
+/// Softmax, LogSoftmax, Hardmax: `axis` normalized for `rank`; it defaults to 1 in opsets 1-12
+/// (where the input is coerced to 2-D at the axis) and to -1 from 13.
+int64_t softmax_axis(const NodeAttrs& ctx, int64_t rank);
+
+/// The ReduceXxx ops (ONNX names) and the reduction each computes.
+struct ReduceOpKind {
+  const char* op_type;
+  ReduceKind kind;
+};
+std::span<const ReduceOpKind> reduce_op_kinds();
+
 /// The first opset where ReduceXxx takes its axes as input 1 instead of an attribute.
 int64_t reduce_axes_input_since(std::string_view op_type);
 
@@ -51,6 +84,11 @@ int64_t reduce_axes_input_since(std::string_view op_type);
 /// no axes mean all, or none with noop_with_empty_axes.
 std::vector<int64_t> reduce_axes(const NodeAttrs& ctx, const std::optional<std::vector<int64_t>>& axes_input,
                                  int64_t rank);
+/// The same for a running node, whose axes input (1) is known.
+std::vector<int64_t> reduce_axes(const OpContext& ctx, int64_t rank);
+
+/// CumSum's axis: input 1, a scalar (or one-element 1-D tensor), normalized for `rank`.
+int64_t cumsum_axis(const OpContext& ctx, int64_t rank);
 
 /// TopK's k: the `k` attribute (opsets 1-9), else the one value of input K (`k_input`).
 int64_t topk_k(const NodeAttrs& ctx, const std::vector<int64_t>& k_input);

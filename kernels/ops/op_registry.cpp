@@ -1,6 +1,7 @@
 #include "kernels/ops/op_registry.h"
 
 #include "ir/error.h"
+#include "kernels/ops/op_args.h"
 
 namespace scalec::kernels {
 
@@ -56,6 +57,11 @@ const ir::Tensor* NodeAttrs::attr_tensor(const std::string& name) const {
 
 std::string NodeAttrs::where() const {
   return fmt::format("[{} node '{}' opset {}]", node_.op_type(), node_.name, opset_);
+}
+
+int64_t normalize_axis(const NodeAttrs& ctx, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
+  return axis < 0 ? axis + rank : axis;
 }
 
 const ir::TypeInfo& InferContext::input_type(size_t i) const {

@@ -154,15 +154,7 @@ ResizeArgs resize(const OpContext& ctx) {
   opt.exclude_outside = ctx.attr_int("exclude_outside", 0) != 0;
   opt.extrapolation = ctx.attr_float("extrapolation_value", 0.0f);
   opt.antialias = ctx.attr_int("antialias", 0) != 0 && opt.mode != ResizeMode::kNearest;
-  std::vector<int64_t> axes = ctx.attr_ints("axes");
-  const auto rank = static_cast<int64_t>(x.rank());
-  std::vector<bool> seen(static_cast<size_t>(rank), false);
-  for (int64_t& a : axes) {
-    if (a < -rank || a >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), a, rank);
-    if (a < 0) a += rank;
-    if (seen[a]) throw_bad_input("{} axis {} is repeated in axes", ctx.where(), a);
-    seen[a] = true;
-  }
+  const std::vector<int64_t> axes = resize_axes(ctx, ctx.attr_ints("axes"), x.rank());
   const Tensor* scales_t = nonempty_input(ctx, 2);
   const Tensor* sizes_t = nonempty_input(ctx, 3);
   if ((scales_t != nullptr) == (sizes_t != nullptr)) {
@@ -211,6 +203,16 @@ std::vector<Tensor> resize_op(const OpContext& ctx) {
 }
 
 }  // namespace
+
+std::vector<int64_t> resize_axes(const NodeAttrs& ctx, std::vector<int64_t> axes, int64_t rank) {
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  for (int64_t& a : axes) {
+    a = normalize_axis(ctx, a, rank);
+    if (seen[static_cast<size_t>(a)]) throw_bad_input("{} axis {} is repeated in axes", ctx.where(), a);
+    seen[static_cast<size_t>(a)] = true;
+  }
+  return axes;
+}
 
 ResizeArgs resize_args(const OpContext& ctx) {
   if (ctx.node().op_type() == "Upsample") return resize_legacy(ctx, upsample_scales(ctx));

@@ -10,6 +10,7 @@
 #include "kernels/cpu/resize.h"
 #include "kernels/ops/nn_shape_rules.h"
 #include "kernels/ops/op_registry.h"
+#include "kernels/ops/resize_args.h"
 #include "kernels/ops/shape_rules.h"
 
 namespace scalec::kernels {
@@ -128,7 +129,7 @@ ResizeArg resize_arg(const InferContext& ctx, size_t i) {
   const ir::Tensor* v = ctx.input_value(i);
   std::optional<int64_t> n = v ? std::optional(v->numel()) : std::nullopt;
   const ir::TypeInfo& t = ctx.input_type(i);
-  if (!n && t.shape) n = shapes::known_numel(*t.shape);
+  if (!n) n = shapes::known_numel(t);
   if (n) {
     a.absent = *n == 0;
     a.present = *n > 0;
@@ -165,12 +166,9 @@ std::optional<Dims> resized_dims(const InferContext& ctx, const ir::TypeInfo& x,
     if (sizes) count = sizes->size();
     return count ? std::optional(shapes::unknown_dims(*count)) : std::nullopt;
   }
+  axes = resize_axes(ctx, std::move(axes), *rank);
   std::vector<bool> resized(static_cast<size_t>(*rank), axes.empty());
-  for (int64_t& a : axes) {
-    a = shapes::normalize_axis(ctx, a, *rank);
-    if (resized[static_cast<size_t>(a)]) throw_bad_input("{} axis {} is repeated in axes", ctx.where(), a);
-    resized[static_cast<size_t>(a)] = true;
-  }
+  for (int64_t a : axes) resized[static_cast<size_t>(a)] = true;
   const Dims& xs = *x.shape;
   Dims out = xs;
   if (!scales && !sizes) {

@@ -4,8 +4,6 @@
 // gradient evenly among tied extremes. CumSum: the reversed cumulative sum of dy (same
 // exclusive). TopK: dvalues scattered back to the picked indices. ArgMax/ArgMin have integer
 // outputs and need no rule.
-#include <optional>
-
 #include "ir/error.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/tensor_index.h"
@@ -19,33 +17,16 @@ namespace {
 
 using ir::Tensor;
 
-// The integers of an index-like input (axes, K, axis), any integer type.
-std::vector<int64_t> int_input(const GradContext& ctx, const Tensor& t, const char* name) {
-  if (ir::dtype_is_float(t.dtype()) || t.dtype() == ir::DType::kString) {
-    throw_bad_input("{} {} must be integers, not {}", ctx.where(), name, ir::dtype_name(t.dtype()));
-  }
-  std::vector<int64_t> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = static_cast<int64_t>(t.element_as_double(i));
-  return v;
-}
-
 BackwardFn reduce_grad(ReduceKind kind) {
   return [kind](const GradContext& ctx) {
     std::vector<Tensor> d = grads::none(ctx.num_inputs());
     const Tensor* dy = ctx.doutput(0);
     if (dy == nullptr || !ctx.wants_grad(0)) return d;
     const Tensor& x = ctx.input(0);
-    std::optional<std::vector<int64_t>> axes_input;
-    if (ctx.has_input(1)) axes_input = int_input(ctx, ctx.input(1), "axes");
-    const std::vector<int64_t> axes = reduce_axes(ctx, axes_input, x.rank());
+    const std::vector<int64_t> axes = reduce_axes(ctx, x.rank());
     d[0] = reduce_backward_cpu(kind, ctx.pool(), x, ctx.output(0), *dy, axes, ctx.where());
     return d;
   };
-}
-
-int64_t normalized_axis(const GradContext& ctx, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
-  return axis < 0 ? axis + rank : axis;
 }
 
 // y_i = sum_{j <= i} x_j (j < i exclusive; j >= i reversed)  =>  dx_j = sum_{i >= j} dy_i: the
@@ -54,11 +35,7 @@ std::vector<Tensor> cumsum_grad_rule(const GradContext& ctx) {
   std::vector<Tensor> d = grads::none(ctx.num_inputs());
   const Tensor* dy = ctx.doutput(0);
   if (dy == nullptr || !ctx.wants_grad(0)) return d;
-  const Tensor& x = ctx.input(0);
-  const std::vector<int64_t> axis_v = int_input(ctx, ctx.input(1), "axis");
-  if (axis_v.size() != 1) throw_bad_input("{} axis must be a scalar", ctx.where());
-  const int64_t axis = normalized_axis(ctx, axis_v[0], x.rank());
-  d[0] = cumsum_forward_cpu(ctx.pool(), *dy, axis, ctx.attr_int("exclusive", 0) != 0, ctx.attr_int("reverse", 0) == 0,
+  d[0] = cumsum_forward_cpu(ctx.pool(), *dy, cumsum_axis(ctx, ctx.input(0).rank()), ctx.attr_int("exclusive", 0) != 0, ctx.attr_int("reverse", 0) == 0,
                             ctx.where());
   return d;
 }
@@ -71,9 +48,9 @@ std::vector<Tensor> topk_grad_rule(const GradContext& ctx) {
   if (dvalues == nullptr || !ctx.wants_grad(0)) return d;
   const Tensor& x = ctx.input(0);
   const Tensor& indices = ctx.output(1);
-  const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
+  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", -1), x.rank());
   const Tensor zeros(x.dtype(), x.shape());
-  d[0] = scatter_elements_cpu(zeros, int_input(ctx, indices, "indices"), indices.shape(), *dvalues, axis,
+  d[0] = scatter_elements_cpu(zeros, int_values(ctx, indices, "indices"), indices.shape(), *dvalues, axis,
                               ScatterReduction::kAdd, ctx.where());
   return d;
 }
@@ -81,14 +58,7 @@ std::vector<Tensor> topk_grad_rule(const GradContext& ctx) {
 }  // namespace
 
 void register_reduction_grads(OpRegistry& r) {
-  const std::pair<const char*, ReduceKind> reductions[] = {
-      {"ReduceSum", ReduceKind::kSum},         {"ReduceMean", ReduceKind::kMean},
-      {"ReduceMax", ReduceKind::kMax},         {"ReduceMin", ReduceKind::kMin},
-      {"ReduceProd", ReduceKind::kProd},       {"ReduceL1", ReduceKind::kL1},
-      {"ReduceL2", ReduceKind::kL2},           {"ReduceLogSum", ReduceKind::kLogSum},
-      {"ReduceLogSumExp", ReduceKind::kLogSumExp}, {"ReduceSumSquare", ReduceKind::kSumSquare},
-  };
-  for (const auto& [name, kind] : reductions) r.set_backward(name, reduce_grad(kind));
+  for (const auto& [name, kind] : reduce_op_kinds()) r.set_backward(name, reduce_grad(kind));
   r.set_backward("CumSum", cumsum_grad_rule);
   r.set_backward("TopK", topk_grad_rule);
 }

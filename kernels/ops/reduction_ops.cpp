@@ -15,33 +15,11 @@ namespace {
 
 using ir::Tensor;
 
-// The integers of an int64 (or int32) tensor input such as axes or K.
-std::vector<int64_t> int_values(const OpContext& ctx, const Tensor& t, const char* name) {
-  std::vector<int64_t> v(static_cast<size_t>(t.numel()));
-  if (t.dtype() == ir::DType::kInt64) {
-    auto s = t.values<int64_t>();
-    v.assign(s.begin(), s.end());
-  } else if (t.dtype() == ir::DType::kInt32) {
-    auto s = t.values<int32_t>();
-    v.assign(s.begin(), s.end());
-  } else {
-    throw_bad_input("{} {} must be int64, not {}", ctx.where(), name, ir::dtype_name(t.dtype()));
-  }
-  return v;
-}
-
-int64_t normalized_axis(const OpContext& ctx, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
-  return axis < 0 ? axis + rank : axis;
-}
-
 // A ReduceXxx op (any opset: reduce_axes reads the axes where the opset keeps them).
 ForwardFn reduce_op(ReduceKind kind) {
   return [kind](const OpContext& ctx) {
     const Tensor& x = ctx.input(0);
-    std::optional<std::vector<int64_t>> axes_input;
-    if (ctx.has_input(1)) axes_input = int_values(ctx, ctx.input(1), "axes");
-    const std::vector<int64_t> axes = reduce_axes(ctx, axes_input, x.rank());
+    const std::vector<int64_t> axes = reduce_axes(ctx, x.rank());
     const bool keepdims = ctx.attr_int("keepdims", 1) != 0;
     return std::vector<Tensor>{reduce_forward_cpu(kind, ctx.pool(), x, axes, keepdims, ctx.where())};
   };
@@ -50,7 +28,7 @@ ForwardFn reduce_op(ReduceKind kind) {
 ForwardFn arg_op(bool is_max) {
   return [is_max](const OpContext& ctx) {
     const Tensor& x = ctx.input(0);
-    const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", 0), x.rank());
+    const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 0), x.rank());
     const bool keepdims = ctx.attr_int("keepdims", 1) != 0;
     const bool last = ctx.opset() >= 12 && ctx.attr_int("select_last_index", 0) != 0;
     return std::vector<Tensor>{arg_reduce_forward_cpu(is_max, ctx.pool(), x, axis, keepdims, last, ctx.where())};
@@ -60,7 +38,7 @@ ForwardFn arg_op(bool is_max) {
 std::vector<Tensor> topk(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
   const int64_t k = topk_k(ctx, ctx.opset() < 10 ? std::vector<int64_t>{} : int_values(ctx, ctx.input(1), "K"));
-  const int64_t axis = normalized_axis(ctx, ctx.attr_int("axis", -1), x.rank());
+  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", -1), x.rank());
   // sorted=0 leaves the order to the runtime; sorted output is a valid answer.
   const bool largest = ctx.opset() < 11 || ctx.attr_int("largest", 1) != 0;
   auto [values, indices] = topk_forward_cpu(ctx.pool(), x, k, axis, largest, ctx.where());
@@ -69,10 +47,7 @@ std::vector<Tensor> topk(const OpContext& ctx) {
 
 std::vector<Tensor> cumsum(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  const Tensor& axis_t = ctx.input(1);
-  if (axis_t.rank() > 1 || axis_t.numel() != 1) throw_bad_input("{} axis must be a scalar", ctx.where());
-  const int64_t axis = normalized_axis(ctx, int_values(ctx, axis_t, "axis")[0], x.rank());
-  return {cumsum_forward_cpu(ctx.pool(), x, axis, ctx.attr_int("exclusive", 0) != 0, ctx.attr_int("reverse", 0) != 0,
+  return {cumsum_forward_cpu(ctx.pool(), x, cumsum_axis(ctx, x.rank()), ctx.attr_int("exclusive", 0) != 0, ctx.attr_int("reverse", 0) != 0,
                              ctx.where())};
 }
 
@@ -97,6 +72,18 @@ std::vector<int64_t> reduce_axes(const NodeAttrs& ctx, const std::optional<std::
   return reduce_normalize_axes(std::move(axes), rank, ctx.where());
 }
 
+std::vector<int64_t> reduce_axes(const OpContext& ctx, int64_t rank) {
+  std::optional<std::vector<int64_t>> axes_input;
+  if (ctx.has_input(1)) axes_input = int_values(ctx, ctx.input(1), "axes");
+  return reduce_axes(ctx, axes_input, rank);
+}
+
+int64_t cumsum_axis(const OpContext& ctx, int64_t rank) {
+  const Tensor& axis = ctx.input(1);
+  if (axis.rank() > 1 || axis.numel() != 1) throw_bad_input("{} axis must be a scalar", ctx.where());
+  return normalize_axis(ctx, int_values(ctx, axis, "axis")[0], rank);
+}
+
 int64_t topk_k(const NodeAttrs& ctx, const std::vector<int64_t>& k_input) {
   if (ctx.opset() < 10) {
     if (!ctx.has_attr("k")) throw_bad_input("{} the attribute k is required", ctx.where());
@@ -106,15 +93,19 @@ int64_t topk_k(const NodeAttrs& ctx, const std::vector<int64_t>& k_input) {
   return k_input[0];
 }
 
-void register_reduction_ops(OpRegistry& r) {
-  const std::pair<const char*, ReduceKind> reductions[] = {
+std::span<const ReduceOpKind> reduce_op_kinds() {
+  static constexpr ReduceOpKind kinds[] = {
       {"ReduceSum", ReduceKind::kSum},         {"ReduceMean", ReduceKind::kMean},
       {"ReduceMax", ReduceKind::kMax},         {"ReduceMin", ReduceKind::kMin},
       {"ReduceProd", ReduceKind::kProd},       {"ReduceL1", ReduceKind::kL1},
       {"ReduceL2", ReduceKind::kL2},           {"ReduceLogSum", ReduceKind::kLogSum},
       {"ReduceLogSumExp", ReduceKind::kLogSumExp}, {"ReduceSumSquare", ReduceKind::kSumSquare},
   };
-  for (const auto& [name, kind] : reductions) {
+  return kinds;
+}
+
+void register_reduction_ops(OpRegistry& r) {
+  for (const auto& [name, kind] : reduce_op_kinds()) {
     const int64_t axes_input_since = reduce_axes_input_since(name);
     r.add(name, 1, axes_input_since - 1, reduce_op(kind));
     r.add(name, axes_input_since, kLatestOpset, reduce_op(kind));

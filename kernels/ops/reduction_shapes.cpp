@@ -18,12 +18,6 @@ using shapes::Dims;
 
 constexpr int32_t kInt64 = static_cast<int32_t>(ir::DType::kInt64);
 
-// The number of elements of input `i` when its dims are known.
-std::optional<int64_t> numel_of(const InferContext& ctx, size_t i) {
-  const ir::TypeInfo& t = ctx.input_type(i);
-  return t.shape ? shapes::known_numel(*t.shape) : std::nullopt;
-}
-
 // `dims` with the (normalized) `axes` set to 1 (keepdims) or removed.
 Dims reduced_dims(const Dims& dims, const std::vector<int64_t>& axes, bool keepdims) {
   Dims out;
@@ -44,7 +38,8 @@ std::vector<ir::TypeInfo> reduce(const InferContext& ctx) {
   bool axes_known = true;
   if (axes_as_input && ctx.has_input(1)) {
     axes_input = shapes::known_ints(ctx.input_value(1));
-    axes_count = axes_input ? std::optional<int64_t>(static_cast<int64_t>(axes_input->size())) : numel_of(ctx, 1);
+    axes_count = axes_input ? std::optional<int64_t>(static_cast<int64_t>(axes_input->size()))
+                            : shapes::known_numel(ctx.input_type(1));
     if (!axes_input && axes_count == 0) axes_input = std::vector<int64_t>{};  // known to be empty
     axes_known = axes_input.has_value();
   }
@@ -71,7 +66,7 @@ std::vector<ir::TypeInfo> reduce(const InferContext& ctx) {
 std::vector<ir::TypeInfo> arg_reduce(const InferContext& ctx) {
   const ir::TypeInfo& x = ctx.input_type(0);
   if (!x.shape) return {shapes::tensor_type(kInt64, std::nullopt)};
-  const int64_t axis = shapes::normalize_axis(ctx, ctx.attr_int("axis", 0), static_cast<int64_t>(x.shape->size()));
+  const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 0), static_cast<int64_t>(x.shape->size()));
   return {shapes::tensor_type(kInt64, reduced_dims(*x.shape, {axis}, ctx.attr_int("keepdims", 1) != 0))};
 }
 
@@ -83,12 +78,12 @@ std::vector<ir::TypeInfo> topk(const InferContext& ctx) {
     k = topk_k(ctx, {});
   } else if (std::optional<std::vector<int64_t>> kv = shapes::known_ints(ctx.input_value(1))) {
     k = topk_k(ctx, *kv);
-  } else if (std::optional<int64_t> n = numel_of(ctx, 1); n && *n != 1) {
+  } else if (std::optional<int64_t> n = shapes::known_numel(ctx.input_type(1)); n && *n != 1) {
     topk_k(ctx, std::vector<int64_t>(static_cast<size_t>(*n)));  // throws: K must hold one value
   }
   if (!x.shape) return {shapes::like(x, std::nullopt), shapes::tensor_type(kInt64, std::nullopt)};
   Dims dims = *x.shape;
-  const auto axis = static_cast<size_t>(shapes::normalize_axis(ctx, ctx.attr_int("axis", -1), static_cast<int64_t>(dims.size())));
+  const auto axis = static_cast<size_t>(normalize_axis(ctx, ctx.attr_int("axis", -1), static_cast<int64_t>(dims.size())));
   if (k) {
     const std::optional<int64_t> n = dims[axis].value;
     if (*k < 0 || (n && *k > *n)) {
@@ -103,23 +98,20 @@ std::vector<ir::TypeInfo> topk(const InferContext& ctx) {
 // CumSum: X's type and shape; the axis input is one integer within X's rank.
 std::vector<ir::TypeInfo> cumsum(const InferContext& ctx) {
   const ir::TypeInfo& axis_type = ctx.input_type(1);
-  std::optional<int64_t> n = numel_of(ctx, 1);
+  std::optional<int64_t> n = shapes::known_numel(ctx.input_type(1));
   if ((shapes::rank_of(axis_type).value_or(0) > 1) || (n && *n != 1)) {
     throw_bad_input("{} axis must be a scalar, got {}", ctx.where(), ir::type_to_string(axis_type));
   }
   std::optional<std::vector<int64_t>> axis = shapes::known_ints(ctx.input_value(1));
   std::optional<int64_t> rank = shapes::rank_of(ctx.input_type(0));
-  if (axis && axis->size() == 1 && rank) shapes::normalize_axis(ctx, (*axis)[0], *rank);
+  if (axis && axis->size() == 1 && rank) normalize_axis(ctx, (*axis)[0], *rank);
   return shapes::same_as_input(ctx);
 }
 
 }  // namespace
 
 void register_reduction_shapes(OpRegistry& r) {
-  for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-                         "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"}) {
-    r.set_infer(op, reduce);
-  }
+  for (const ReduceOpKind& op : reduce_op_kinds()) r.set_infer(op.op_type, reduce);
   r.set_infer("ArgMax", arg_reduce);
   r.set_infer("ArgMin", arg_reduce);
   r.set_infer("TopK", topk);

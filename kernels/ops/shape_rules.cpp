@@ -32,6 +32,8 @@ std::optional<int64_t> known_numel(const Dims& dims) {
   return n;
 }
 
+std::optional<int64_t> known_numel(const ir::TypeInfo& t) { return t.shape ? known_numel(*t.shape) : std::nullopt; }
+
 bool all_known(const Dims& dims) {
   for (const ir::Dim& d : dims) {
     if (!d.value) return false;
@@ -72,11 +74,6 @@ std::optional<Dims> broadcast(const InferContext& ctx, const std::vector<const i
     }
   }
   return out;
-}
-
-int64_t normalize_axis(const InferContext& ctx, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
-  return axis < 0 ? axis + rank : axis;
 }
 
 std::optional<std::vector<int64_t>> known_ints(const ir::Tensor* t) {

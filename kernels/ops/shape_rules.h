@@ -30,15 +30,14 @@ std::optional<int64_t> rank_of(const ir::TypeInfo& t);
 inline std::optional<int64_t> value_of(const ir::Dim& d) { return d.value; }
 /// Product of the dims when all are known.
 std::optional<int64_t> known_numel(const Dims& dims);
+/// The number of elements of a tensor of type `t` when its rank and all its dims are known.
+std::optional<int64_t> known_numel(const ir::TypeInfo& t);
 /// True when every dim is a number.
 bool all_known(const Dims& dims);
 
 /// ONNX multidirectional (numpy) broadcasting of input types; error naming the node when two
 /// known dims differ and neither is 1. Result rank unknown when any input's rank is.
 std::optional<Dims> broadcast(const InferContext& ctx, const std::vector<const ir::TypeInfo*>& inputs);
-
-/// `axis` in [-rank, rank) mapped to [0, rank); error naming the node otherwise.
-int64_t normalize_axis(const InferContext& ctx, int64_t axis, int64_t rank);
 
 /// The integers of a known int32/int64 tensor (empty tensor: empty vector), or nullopt.
 std::optional<std::vector<int64_t>> known_ints(const ir::Tensor* t);

@@ -134,12 +134,8 @@ std::vector<Tensor> gather_grad_rule(const GradContext& ctx) {
   const Tensor& data = ctx.input(0);
   const int64_t axis = normalize_axis(ctx, ctx.attr_int("axis", 0), data.rank());
   const int64_t dim = data.shape()[static_cast<size_t>(axis)];
-  std::vector<int64_t> idx = int_values(ctx, ctx.input(1), "indices");
-  for (int64_t& i : idx) {
-    if (i < -dim || i >= dim) throw_bad_input("{} index {} is out of range for axis {} of size {}", ctx.where(), i, axis, dim);
-    if (i < 0) i += dim;
-  }
-  d[0] = gather_backward_cpu(ctx.pool(), *dy, data.shape(), axis, idx, ctx.where());
+  d[0] = gather_backward_cpu(ctx.pool(), *dy, data.shape(), axis, gather_indices(ctx, ctx.input(1), axis, dim),
+                             ctx.where());
   return d;
 }
 

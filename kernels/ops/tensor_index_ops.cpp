@@ -11,9 +11,18 @@
 
 namespace scalec::kernels {
 
-namespace {
-
 using ir::Tensor;
+
+std::vector<int64_t> gather_indices(const NodeAttrs& ctx, const Tensor& indices, int64_t axis, int64_t dim) {
+  std::vector<int64_t> idx = int_values(ctx, indices, "indices");
+  for (int64_t& i : idx) {
+    if (i < -dim || i >= dim) throw_bad_input("{} index {} is out of range for axis {} of size {}", ctx.where(), i, axis, dim);
+    if (i < 0) i += dim;
+  }
+  return idx;
+}
+
+namespace {
 
 std::vector<Tensor> gather(const OpContext& ctx) {
   const Tensor& data = ctx.input(0);
@@ -27,11 +36,8 @@ std::vector<Tensor> gather(const OpContext& ctx) {
     if (d < axis) outer *= ds[static_cast<size_t>(d)];
     if (d > axis) inner *= ds[static_cast<size_t>(d)];
   }
-  std::vector<int64_t> idx = int_values(ctx, indices, "indices");
-  for (int64_t& i : idx) {
-    if (i < -dim || i >= dim) throw_bad_input("{} index {} is out of range for axis {} of size {}", ctx.where(), i, axis, dim);
-    i = (i < 0 ? i + dim : i) * inner;
-  }
+  std::vector<int64_t> idx = gather_indices(ctx, indices, axis, dim);
+  for (int64_t& i : idx) i *= inner;
   // Viewed as [outer, indices, inner], Gather reads each axis independently.
   const int64_t count = static_cast<int64_t>(idx.size());
   AxisOffsets axes = {axis_range(outer, 0, 1, dim * inner), std::move(idx), axis_range(inner, 0, 1, 1)};

@@ -16,11 +16,6 @@ namespace scalec::kernels {
 using ir::DType;
 using ir::Tensor;
 
-int64_t normalize_axis(const NodeAttrs& ctx, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) throw_bad_input("{} axis {} is out of range for rank {}", ctx.where(), axis, rank);
-  return axis < 0 ? axis + rank : axis;
-}
-
 std::vector<int64_t> int_values(const NodeAttrs& ctx, const Tensor& t, const char* what) {
   std::vector<int64_t> out(static_cast<size_t>(t.numel()));
   dispatch_numeric(t.dtype(), ctx.where(), [&](auto tag) {

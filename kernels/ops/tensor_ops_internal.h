@@ -12,6 +12,7 @@
 
 #include "ir/tensor.h"
 #include "ir/type_info.h"
+#include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
 
 namespace scalec::kernels {
@@ -28,14 +29,9 @@ void register_tensor_index_grads(OpRegistry& r);
 /// Shape rules of the slice and index ops (tensor_index_shapes.cpp), called from register_tensor_shapes.
 void register_tensor_index_shapes(OpRegistry& r);
 
-/// `axis` in [-rank, rank - 1] mapped to [0, rank - 1]; throws naming the op otherwise.
-int64_t normalize_axis(const NodeAttrs& ctx, int64_t axis, int64_t rank);
-
-/// The elements of an integer tensor (int32 or int64; other integer types too) as int64.
-std::vector<int64_t> int_values(const NodeAttrs& ctx, const ir::Tensor& t, const char* what);
-
-/// The single element of an integer tensor (a scalar or a 1-element tensor) as int64.
-int64_t int_scalar(const NodeAttrs& ctx, const ir::Tensor& t, const char* what);
+/// Gather's indices (input `indices`) along an axis of size `dim`, negative ones counted from the
+/// end; Error(kBadInput) naming the node when one is out of range.
+std::vector<int64_t> gather_indices(const NodeAttrs& ctx, const ir::Tensor& indices, int64_t axis, int64_t dim);
 
 /// Axes from the `axes` attribute (opsets before `input_since`) or from input `input_index`;
 /// empty when neither is given.

@@ -17,10 +17,10 @@
 #include "support/tolerance.h"
 
 using namespace scalec;
+using namespace scalec::test;
 using ir::DType;
 using ir::GraphBuilder;
 using ir::Tensor;
-using test::GradInput;
 
 namespace {
 
@@ -38,17 +38,7 @@ struct Case {
 std::string check_case(const Case& c, uint64_t seed) {
   Tensor x =
       c.away_from_zero ? test::random_away_from_zero(kShape, seed) : test::random_doubles(kShape, seed, c.lo, c.hi);
-  test::GradcheckOptions o;
-  o.opset = c.opset;
-  return test::gradcheck(c.op, {GradInput::data(x)}, c.attrs, o);
-}
-
-ir::Attribute fattr(const char* name, float v) { return GraphBuilder::attr(name, v); }
-
-Tensor scalar(double v) {
-  Tensor t(DType::kDouble, {});
-  t.mutable_values<double>()[0] = v;
-  return t;
+  return test::gradcheck(c.op, {GradInput::data(x)}, c.attrs, at(c.opset));
 }
 
 }  // namespace
@@ -58,27 +48,27 @@ TEST_CASE("activation gradients match finite differences", "[gradcheck][activati
       {"Relu", 6, {}, -1, 1, true},
       {"Relu", 14, {}, -1, 1, true},
       {"LeakyRelu", 16, {}, -1, 1, true},
-      {"LeakyRelu", 16, {fattr("alpha", 0.2f)}, -1, 1, true},
+      {"LeakyRelu", 16, {attr_f("alpha", 0.2f)}, -1, 1, true},
       {"Elu", 6, {}, -1, 1, true},
-      {"Elu", 6, {fattr("alpha", 0.5f)}, -1, 1, true},
+      {"Elu", 6, {attr_f("alpha", 0.5f)}, -1, 1, true},
       {"Selu", 6, {}, -1, 1, true},
-      {"Selu", 6, {fattr("alpha", 1.5f), fattr("gamma", 2.0f)}, -1, 1, true},
+      {"Selu", 6, {attr_f("alpha", 1.5f), attr_f("gamma", 2.0f)}, -1, 1, true},
       {"Celu", 12, {}, -1, 1, true},
-      {"Celu", 12, {fattr("alpha", 2.0f)}, -1, 1, true},
+      {"Celu", 12, {attr_f("alpha", 2.0f)}, -1, 1, true},
       {"Softplus", 1, {}, -4, 4},
       {"Softsign", 1, {}, -1, 1, true},
       {"Sigmoid", 13, {}, -4, 4},
       {"Tanh", 13, {}, -3, 3},
       // Corners where alpha x + beta is 0 or 1: default +-2.5; alpha 0.5, beta 0.3: -0.6 and 1.4.
       {"HardSigmoid", 6, {}, -4, 4},
-      {"HardSigmoid", 6, {fattr("alpha", 0.5f), fattr("beta", 0.3f)}, -2, 2},
+      {"HardSigmoid", 6, {attr_f("alpha", 0.5f), attr_f("beta", 0.3f)}, -2, 2},
       {"HardSwish", 14, {}, -5, 5},
       {"Mish", 18, {}, -3, 3},
       {"ThresholdedRelu", 10, {}, -2, 2},
-      {"ThresholdedRelu", 10, {fattr("alpha", 0.5f)}, -2, 2},
+      {"ThresholdedRelu", 10, {attr_f("alpha", 0.5f)}, -2, 2},
       {"Erf", 13, {}, -2, 2},
       {"Gelu", 20, {}, -3, 3},
-      {"Gelu", 20, {GraphBuilder::attr("approximate", std::string("tanh"))}, -3, 3},
+      {"Gelu", 20, {attr_s("approximate", "tanh")}, -3, 3},
       {"Sqrt", 13, {}, 0.1, 2},
       {"Exp", 13, {}, -2, 2},
       {"Log", 13, {}, 0.1, 2},
@@ -119,50 +109,43 @@ TEST_CASE("PRelu gradients reach X and the broadcast slope", "[gradcheck][activa
     CHECK(test::gradcheck("PRelu", {GradInput::data(x), GradInput::data(test::random_doubles({1}, 15))}) == "");
   }
   SECTION("opset 6: a 1-D slope of size C is per channel") {
-    test::GradcheckOptions o;
-    o.opset = 6;
-    CHECK(test::gradcheck("PRelu", {GradInput::data(x), GradInput::data(test::random_doubles({3}, 16))}, {}, o) == "");
+    CHECK(test::gradcheck("PRelu", {GradInput::data(x), GradInput::data(test::random_doubles({3}, 16))}, {}, at(6)) ==
+          "");
   }
 }
 
 TEST_CASE("Clip passes the gradient inside its bounds only, in every opset form", "[gradcheck][activation]") {
   // x in [-1, 1]; the bounds +-0.5 cut about half the elements, none within eps of a bound.
   const Tensor x = test::random_doubles({3, 5}, 21);
-  test::GradcheckOptions o;
   SECTION("opset 1: min only (no upper bound when max is absent)") {
-    o.opset = 1;
-    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {fattr("min", -0.5f)}, o) == "");
+    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {attr_f("min", -0.5f)}, at(1)) == "");
   }
   SECTION("opset 6: both attributes") {
-    o.opset = 6;
-    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {fattr("min", -0.5f), fattr("max", 0.5f)}, o) == "");
+    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {attr_f("min", -0.5f), attr_f("max", 0.5f)}, at(6)) == "");
   }
   SECTION("opset 6: max only (min defaults to the float range)") {
-    o.opset = 6;
-    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {fattr("max", 0.25f)}, o) == "");
+    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {attr_f("max", 0.25f)}, at(6)) == "");
   }
   SECTION("opset 13: min and max inputs, also differentiated") {
-    o.opset = 13;
-    CHECK(test::gradcheck("Clip", {GradInput::data(x), GradInput::data(scalar(-0.5)), GradInput::data(scalar(0.5))}, {},
-                          o) == "");
+    CHECK(test::gradcheck("Clip",
+                          {GradInput::data(x), GradInput::data(doubles({}, {-0.5})), GradInput::data(doubles({}, {0.5}))},
+                          {}, at(13)) == "");
   }
   SECTION("opset 11: bounds as constants") {
-    o.opset = 11;
-    CHECK(test::gradcheck("Clip", {GradInput::data(x), GradInput::fixed(scalar(-0.3)), GradInput::fixed(scalar(0.6))},
-                          {}, o) == "");
+    CHECK(test::gradcheck("Clip",
+                          {GradInput::data(x), GradInput::fixed(doubles({}, {-0.3})), GradInput::fixed(doubles({}, {0.6}))},
+                          {}, at(11)) == "");
   }
   SECTION("opset 13: min omitted") {
-    o.opset = 13;
-    CHECK(test::gradcheck("Clip", {GradInput::data(x), GradInput::unchecked(Tensor()), GradInput::data(scalar(0.2))},
-                          {}, o) == "");
+    CHECK(test::gradcheck("Clip",
+                          {GradInput::data(x), GradInput::unchecked(Tensor()), GradInput::data(doubles({}, {0.2}))}, {},
+                          at(13)) == "");
   }
   SECTION("opset 13: max omitted") {
-    o.opset = 13;
-    CHECK(test::gradcheck("Clip", {GradInput::data(x), GradInput::data(scalar(-0.2))}, {}, o) == "");
+    CHECK(test::gradcheck("Clip", {GradInput::data(x), GradInput::data(doubles({}, {-0.2}))}, {}, at(13)) == "");
   }
   SECTION("opset 13: no bounds") {
-    o.opset = 13;
-    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {}, o) == "");
+    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {}, at(13)) == "");
   }
 }
 
@@ -172,7 +155,7 @@ TEST_CASE("Cast and CastLike pass the gradient back to the input's float type", 
   m.opset_imports = {{"", 17}};
   GraphBuilder b(*m.graph);
   ir::Value* x = b.input("x", DType::kDouble, std::vector<int64_t>{3, 4});
-  const auto to = [](DType t) { return GraphBuilder::attr("to", static_cast<int64_t>(t)); };
+  const auto to = [](DType t) { return attr_i("to", static_cast<int64_t>(t)); };
   SECTION("double -> float -> double") {
     b.output(b.op("Cast", {b.op("Cast", {x}, {to(DType::kFloat)})}, {to(DType::kDouble)}));
   }
@@ -192,7 +175,7 @@ TEST_CASE("Cast and CastLike pass the gradient back to the input's float type", 
 TEST_CASE("Cast to double keeps the gradient exact", "[gradcheck][activation]") {
   const Tensor x = test::random_doubles({3, 4}, 32);
   CHECK(test::gradcheck("Cast", {GradInput::data(x)},
-                        {GraphBuilder::attr("to", static_cast<int64_t>(DType::kDouble))}) == "");
+                        {attr_i("to", static_cast<int64_t>(DType::kDouble))}) == "");
 }
 
 TEST_CASE("activation rules run on float tensors and agree with double", "[gradcheck][activation]") {

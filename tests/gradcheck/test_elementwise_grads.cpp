@@ -10,10 +10,8 @@
 #include "support/gradcheck.h"
 
 using namespace scalec;
-using ir::DType;
-using ir::GraphBuilder;
+using namespace scalec::test;
 using ir::Tensor;
-using test::GradInput;
 
 namespace {
 
@@ -32,28 +30,14 @@ std::vector<Shapes> binary_shapes() {
       {{2, 1, 4}, {1, 3, 1}, 17, {}},  // both broadcast
       {{2, 3}, {}, 17, {}},            // a scalar B
       {{2, 3, 4}, {2, 3, 4}, 6, {}},   // opset 6 without broadcasting
-      {{2, 3, 4, 5}, {5}, 6, {GraphBuilder::attr("broadcast", int64_t{1})}},  // legacy suffix
-      {{2, 3, 4, 5}, {3, 4}, 6, {GraphBuilder::attr("broadcast", int64_t{1}), GraphBuilder::attr("axis", int64_t{1})}},
-      {{2, 3, 4, 5}, {2}, 5, {GraphBuilder::attr("broadcast", int64_t{1}), GraphBuilder::attr("axis", int64_t{0})}},
+      {{2, 3, 4, 5}, {5}, 6, {attr_i("broadcast", 1)}},  // legacy suffix
+      {{2, 3, 4, 5}, {3, 4}, 6, {attr_i("broadcast", 1), attr_i("axis", 1)}},
+      {{2, 3, 4, 5}, {2}, 5, {attr_i("broadcast", 1), attr_i("axis", 0)}},
   };
 }
 
 std::string check_binary(const std::string& op, const Shapes& s, Tensor a, Tensor b) {
-  test::GradcheckOptions o;
-  o.opset = s.opset;
-  return test::gradcheck(op, {GradInput::data(std::move(a)), GradInput::data(std::move(b))}, s.attrs, o);
-}
-
-Tensor bools(std::vector<int64_t> shape, const std::vector<bool>& values) {
-  Tensor t(DType::kBool, std::move(shape));
-  for (size_t i = 0; i < values.size(); ++i) t.mutable_values<bool>()[i] = values[i];
-  return t;
-}
-
-Tensor doubles(std::vector<int64_t> shape, const std::vector<double>& values) {
-  Tensor t(DType::kDouble, std::move(shape));
-  for (size_t i = 0; i < values.size(); ++i) t.mutable_values<double>()[i] = values[i];
-  return t;
+  return test::gradcheck(op, {GradInput::data(std::move(a)), GradInput::data(std::move(b))}, s.attrs, at(s.opset));
 }
 
 }  // namespace
@@ -82,10 +66,8 @@ TEST_CASE("Pow gradients reach the base and the exponent", "[gradcheck][elementw
     CHECK(check_binary("Pow", s, base, exponent) == "");
   }
   SECTION("an integer exponent (opset 12+) is not differentiated; negative bases work") {
-    test::GradcheckOptions o;
-    o.opset = 15;
     Tensor base = test::random_away_from_zero({2, 3}, 60, 0.2);
-    CHECK(test::gradcheck("Pow", {GradInput::data(base), GradInput::fixed(test::int64s({3}, {2, 3, -1}))}, {}, o) ==
+    CHECK(test::gradcheck("Pow", {GradInput::data(base), GradInput::fixed(test::int64s({3}, {2, 3, -1}))}, {}, at(15)) ==
           "");
   }
   SECTION("an exponent of 0 at a base of 0") {
@@ -103,12 +85,10 @@ TEST_CASE("Sum and Mean pass the gradient to every operand", "[gradcheck][elemen
                    GradInput::data(test::random_doubles({1, 3}, 73))}) == "");
     CHECK(test::gradcheck(op, {GradInput::data(test::random_doubles({2, 1, 4}, 74)),
                                GradInput::data(test::random_doubles({3, 1}, 75))}) == "");
-    test::GradcheckOptions o6;
-    o6.opset = 6;
     CHECK(test::gradcheck(
               op,
               {GradInput::data(test::random_doubles({2, 3}, 76)), GradInput::data(test::random_doubles({2, 3}, 77))},
-              {}, o6) == "");
+              {}, at(6)) == "");
   }
 }
 
@@ -122,12 +102,10 @@ TEST_CASE("Max and Min send the gradient to the selected operand", "[gradcheck][
       CHECK(test::gradcheck(op, {GradInput::data(test::random_doubles({2, 3, 4}, 83)),
                                  GradInput::data(test::random_doubles({4}, 84)),
                                  GradInput::data(test::random_doubles({3, 1}, 85))}) == "");
-      test::GradcheckOptions o8;
-      o8.opset = 8;
       CHECK(test::gradcheck(
                 op,
                 {GradInput::data(test::random_doubles({3, 4}, 86)), GradInput::data(test::random_doubles({1, 4}, 87))},
-                {}, o8) == "");
+                {}, at(8)) == "");
     }
     SECTION(std::string(op) + " ties split the gradient evenly") {
       // At a two-way tie the central difference of max(a, b) in a is (a + eps - a) / (2 eps) = 1/2:
@@ -155,12 +133,10 @@ TEST_CASE("Where sends the gradient to X where the condition holds and to Y else
                                     GradInput::data(test::random_doubles({2, 1}, 93))}) == "");
   }
   SECTION("the condition broadcast against X and Y, opset 9") {
-    test::GradcheckOptions o;
-    o.opset = 9;
     CHECK(test::gradcheck(
               "Where",
               {GradInput::fixed(bools({3}, {false, true, true})), GradInput::data(test::random_doubles({2, 3}, 94)),
                GradInput::data(test::random_doubles({}, 95))},
-              {}, o) == "");
+              {}, at(9)) == "");
   }
 }

@@ -14,19 +14,11 @@
 #include "support/gradcheck.h"
 
 using namespace scalec;
-using ir::DType;
-using ir::GraphBuilder;
-using ir::Tensor;
-using test::GradInput;
+using namespace scalec::test;
 
 namespace {
 
 using Ints = std::vector<int64_t>;
-
-ir::Attribute ints(const char* name, Ints v) { return GraphBuilder::attr(name, std::move(v)); }
-ir::Attribute one(const char* name, int64_t v) { return GraphBuilder::attr(name, v); }
-ir::Attribute text(const char* name, const char* v) { return GraphBuilder::attr(name, std::string(v)); }
-ir::Attribute real(const char* name, float v) { return GraphBuilder::attr(name, v); }
 
 // One convolution case: X and W shapes, whether B is given, the attributes and the opset.
 struct ConvCase {
@@ -42,9 +34,7 @@ std::string check_conv(const char* op, const ConvCase& c, int64_t bias_size, uin
   std::vector<GradInput> inputs = {GradInput::data(test::random_doubles(c.x, seed)),
                                    GradInput::data(test::random_doubles(c.w, seed + 1))};
   if (c.bias) inputs.push_back(GradInput::data(test::random_doubles({bias_size}, seed + 2)));
-  test::GradcheckOptions o;
-  o.opset = c.opset;
-  return test::gradcheck(op, inputs, c.attrs, o);
+  return test::gradcheck(op, inputs, c.attrs, at(c.opset));
 }
 
 }  // namespace
@@ -54,27 +44,27 @@ TEST_CASE("Conv gradients match finite differences", "[gradcheck][nn]") {
       {"2-D with bias", {2, 3, 5, 5}, {4, 3, 3, 3}, true, {}},
       {"2-D without bias", {1, 2, 4, 5}, {3, 2, 2, 3}, false, {}},
       {"strides and asymmetric pads", {2, 2, 6, 5}, {3, 2, 3, 3}, true,
-       {ints("strides", {2, 2}), ints("pads", {1, 0, 2, 1})}},
-      {"dilations", {1, 2, 7, 6}, {2, 2, 3, 2}, true, {ints("dilations", {2, 3}), ints("pads", {1, 1, 1, 1})}},
+       {attr_ints("strides", {2, 2}), attr_ints("pads", {1, 0, 2, 1})}},
+      {"dilations", {1, 2, 7, 6}, {2, 2, 3, 2}, true, {attr_ints("dilations", {2, 3}), attr_ints("pads", {1, 1, 1, 1})}},
       {"stride 3, dilation 2, kernel_shape given", {1, 2, 9, 8}, {2, 2, 2, 2}, false,
-       {ints("strides", {3, 2}), ints("dilations", {2, 2}), ints("kernel_shape", {2, 2})}},
-      {"groups", {2, 4, 5, 4}, {6, 2, 3, 3}, true, {one("group", 2), ints("pads", {1, 1, 1, 1})}},
-      {"depthwise", {2, 3, 5, 5}, {3, 1, 3, 3}, true, {one("group", 3), ints("pads", {1, 1, 1, 1})}},
+       {attr_ints("strides", {3, 2}), attr_ints("dilations", {2, 2}), attr_ints("kernel_shape", {2, 2})}},
+      {"groups", {2, 4, 5, 4}, {6, 2, 3, 3}, true, {attr_i("group", 2), attr_ints("pads", {1, 1, 1, 1})}},
+      {"depthwise", {2, 3, 5, 5}, {3, 1, 3, 3}, true, {attr_i("group", 3), attr_ints("pads", {1, 1, 1, 1})}},
       {"depthwise multiplier 2, stride 2", {1, 2, 6, 6}, {4, 1, 3, 3}, true,
-       {one("group", 2), ints("strides", {2, 2}), ints("pads", {0, 1, 1, 0})}},
+       {attr_i("group", 2), attr_ints("strides", {2, 2}), attr_ints("pads", {0, 1, 1, 0})}},
       {"1x1 direct", {2, 3, 3, 4}, {5, 3, 1, 1}, true, {}},
-      {"1x1 stride 2", {1, 3, 5, 4}, {2, 3, 1, 1}, true, {ints("strides", {2, 2})}},
-      {"1x1 with pads", {1, 2, 3, 3}, {2, 2, 1, 1}, false, {ints("pads", {1, 0, 0, 1})}},
-      {"SAME_UPPER stride 2", {1, 2, 5, 6}, {3, 2, 3, 2}, true, {text("auto_pad", "SAME_UPPER"), ints("strides", {2, 2})}},
-      {"SAME_LOWER stride 2", {1, 2, 5, 6}, {3, 2, 3, 2}, true, {text("auto_pad", "SAME_LOWER"), ints("strides", {2, 2})}},
-      {"VALID", {1, 2, 5, 4}, {2, 2, 2, 3}, true, {text("auto_pad", "VALID")}},
-      {"1-D", {2, 3, 9}, {4, 3, 3}, true, {ints("strides", {2}), ints("pads", {2, 1}), ints("dilations", {2})}},
-      {"1-D groups", {1, 4, 7}, {4, 2, 2}, true, {one("group", 2)}},
-      {"3-D", {1, 2, 4, 4, 3}, {3, 2, 2, 3, 2}, true, {ints("pads", {1, 0, 1, 0, 1, 0}), ints("strides", {1, 2, 1})}},
-      {"3-D depthwise dilated", {1, 2, 5, 4, 4}, {2, 1, 2, 2, 2}, true, {one("group", 2), ints("dilations", {2, 1, 2})}},
-      {"opset 1", {1, 2, 4, 4}, {2, 2, 3, 3}, true, {ints("pads", {1, 1, 1, 1})}, 1},
-      {"opset 11", {1, 2, 4, 4}, {2, 2, 3, 3}, true, {ints("strides", {2, 1})}, 11},
-      {"opset 22", {1, 2, 4, 4}, {2, 2, 3, 3}, true, {text("auto_pad", "SAME_UPPER")}, 22},
+      {"1x1 stride 2", {1, 3, 5, 4}, {2, 3, 1, 1}, true, {attr_ints("strides", {2, 2})}},
+      {"1x1 with pads", {1, 2, 3, 3}, {2, 2, 1, 1}, false, {attr_ints("pads", {1, 0, 0, 1})}},
+      {"SAME_UPPER stride 2", {1, 2, 5, 6}, {3, 2, 3, 2}, true, {attr_s("auto_pad", "SAME_UPPER"), attr_ints("strides", {2, 2})}},
+      {"SAME_LOWER stride 2", {1, 2, 5, 6}, {3, 2, 3, 2}, true, {attr_s("auto_pad", "SAME_LOWER"), attr_ints("strides", {2, 2})}},
+      {"VALID", {1, 2, 5, 4}, {2, 2, 2, 3}, true, {attr_s("auto_pad", "VALID")}},
+      {"1-D", {2, 3, 9}, {4, 3, 3}, true, {attr_ints("strides", {2}), attr_ints("pads", {2, 1}), attr_ints("dilations", {2})}},
+      {"1-D groups", {1, 4, 7}, {4, 2, 2}, true, {attr_i("group", 2)}},
+      {"3-D", {1, 2, 4, 4, 3}, {3, 2, 2, 3, 2}, true, {attr_ints("pads", {1, 0, 1, 0, 1, 0}), attr_ints("strides", {1, 2, 1})}},
+      {"3-D depthwise dilated", {1, 2, 5, 4, 4}, {2, 1, 2, 2, 2}, true, {attr_i("group", 2), attr_ints("dilations", {2, 1, 2})}},
+      {"opset 1", {1, 2, 4, 4}, {2, 2, 3, 3}, true, {attr_ints("pads", {1, 1, 1, 1})}, 1},
+      {"opset 11", {1, 2, 4, 4}, {2, 2, 3, 3}, true, {attr_ints("strides", {2, 1})}, 11},
+      {"opset 22", {1, 2, 4, 4}, {2, 2, 3, 3}, true, {attr_s("auto_pad", "SAME_UPPER")}, 22},
   };
   uint64_t seed = 100;
   for (const ConvCase& c : cases) {
@@ -88,22 +78,22 @@ TEST_CASE("ConvTranspose gradients match finite differences", "[gradcheck][nn]")
   const std::vector<std::pair<ConvCase, int64_t>> cases = {
       {{"2-D with bias", {2, 3, 3, 4}, {3, 2, 3, 3}, true, {}}, 2},
       {{"2-D without bias", {1, 2, 3, 3}, {2, 3, 2, 2}, false, {}}, 3},
-      {{"strides and pads", {1, 2, 3, 3}, {2, 2, 3, 3}, true, {ints("strides", {2, 2}), ints("pads", {1, 0, 0, 1})}}, 2},
+      {{"strides and pads", {1, 2, 3, 3}, {2, 2, 3, 3}, true, {attr_ints("strides", {2, 2}), attr_ints("pads", {1, 0, 0, 1})}}, 2},
       {{"output_padding", {1, 2, 3, 2}, {2, 2, 3, 3}, true,
-        {ints("strides", {2, 3}), ints("output_padding", {1, 2}), ints("pads", {1, 1, 0, 0})}}, 2},
-      {{"dilations", {1, 2, 3, 3}, {2, 2, 2, 3}, true, {ints("dilations", {2, 2}), ints("strides", {2, 1})}}, 2},
-      {{"groups", {2, 4, 3, 3}, {4, 2, 2, 2}, true, {one("group", 2), ints("strides", {2, 2})}}, 4},
-      {{"depthwise", {1, 3, 3, 4}, {3, 1, 3, 3}, true, {one("group", 3), ints("pads", {1, 1, 1, 1})}}, 3},
-      {{"output_shape", {1, 2, 3, 3}, {2, 2, 3, 3}, true, {ints("strides", {2, 2}), ints("output_shape", {7, 6})}}, 2},
+        {attr_ints("strides", {2, 3}), attr_ints("output_padding", {1, 2}), attr_ints("pads", {1, 1, 0, 0})}}, 2},
+      {{"dilations", {1, 2, 3, 3}, {2, 2, 2, 3}, true, {attr_ints("dilations", {2, 2}), attr_ints("strides", {2, 1})}}, 2},
+      {{"groups", {2, 4, 3, 3}, {4, 2, 2, 2}, true, {attr_i("group", 2), attr_ints("strides", {2, 2})}}, 4},
+      {{"depthwise", {1, 3, 3, 4}, {3, 1, 3, 3}, true, {attr_i("group", 3), attr_ints("pads", {1, 1, 1, 1})}}, 3},
+      {{"output_shape", {1, 2, 3, 3}, {2, 2, 3, 3}, true, {attr_ints("strides", {2, 2}), attr_ints("output_shape", {7, 6})}}, 2},
       // Beyond the full result (7 x 7): negative pads, Y has zeros around it.
       {{"output_shape past the full size", {1, 2, 3, 3}, {2, 2, 3, 3}, true,
-        {ints("strides", {2, 2}), ints("output_shape", {8, 7})}}, 2},
-      {{"SAME_UPPER", {1, 2, 3, 3}, {2, 2, 3, 3}, true, {text("auto_pad", "SAME_UPPER"), ints("strides", {2, 2})}}, 2},
-      {{"SAME_LOWER", {1, 2, 3, 3}, {2, 2, 3, 2}, true, {text("auto_pad", "SAME_LOWER"), ints("strides", {2, 2})}}, 2},
+        {attr_ints("strides", {2, 2}), attr_ints("output_shape", {8, 7})}}, 2},
+      {{"SAME_UPPER", {1, 2, 3, 3}, {2, 2, 3, 3}, true, {attr_s("auto_pad", "SAME_UPPER"), attr_ints("strides", {2, 2})}}, 2},
+      {{"SAME_LOWER", {1, 2, 3, 3}, {2, 2, 3, 2}, true, {attr_s("auto_pad", "SAME_LOWER"), attr_ints("strides", {2, 2})}}, 2},
       {{"1x1 direct", {2, 3, 3, 3}, {3, 4, 1, 1}, true, {}}, 4},
-      {{"1-D", {2, 3, 4}, {3, 2, 3}, true, {ints("strides", {3}), ints("pads", {1, 2})}}, 2},
-      {{"3-D", {1, 2, 2, 3, 2}, {2, 2, 2, 2, 3}, true, {ints("strides", {2, 1, 2}), ints("pads", {0, 1, 1, 0, 0, 1})}}, 2},
-      {{"opset 1", {1, 2, 3, 3}, {2, 2, 2, 2}, true, {ints("strides", {2, 2})}, 1}, 2},
+      {{"1-D", {2, 3, 4}, {3, 2, 3}, true, {attr_ints("strides", {3}), attr_ints("pads", {1, 2})}}, 2},
+      {{"3-D", {1, 2, 2, 3, 2}, {2, 2, 2, 2, 3}, true, {attr_ints("strides", {2, 1, 2}), attr_ints("pads", {0, 1, 1, 0, 0, 1})}}, 2},
+      {{"opset 1", {1, 2, 3, 3}, {2, 2, 2, 2}, true, {attr_ints("strides", {2, 2})}, 1}, 2},
   };
   uint64_t seed = 500;
   for (const auto& [c, m] : cases) {
@@ -135,7 +125,7 @@ TEST_CASE("Gemm gradients match finite differences", "[gradcheck][nn]") {
       {"C scalar", false, false, {}, 1.0f, 1.0f, 13, {}},
       {"beta 0", false, false, {M, N}, 1.0f, 0.0f, 13, {}},
       {"no C", true, true, {-1}, 0.25f, 1.0f, 13, {}},
-      {"opset 6 broadcast=1, C [N]", false, true, {N}, 1.0f, 0.5f, 6, {one("broadcast", 1)}},
+      {"opset 6 broadcast=1, C [N]", false, true, {N}, 1.0f, 0.5f, 6, {attr_i("broadcast", 1)}},
       {"opset 6 broadcast=0", true, false, {M, N}, 2.0f, 0.5f, 6, {}},
       {"opset 9", false, false, {1, N}, 1.0f, 1.0f, 9, {}},
   };
@@ -147,13 +137,11 @@ TEST_CASE("Gemm gradients match finite differences", "[gradcheck][nn]") {
         GradInput::data(test::random_doubles(c.tb ? Ints{N, K} : Ints{K, N}, seed + 1))};
     if (c.c != Ints{-1}) inputs.push_back(GradInput::data(test::random_doubles(c.c, seed + 2)));
     std::vector<ir::Attribute> attrs = c.extra;
-    attrs.push_back(one("transA", c.ta ? 1 : 0));
-    attrs.push_back(one("transB", c.tb ? 1 : 0));
-    attrs.push_back(real("alpha", c.alpha));
-    attrs.push_back(real("beta", c.beta));
-    test::GradcheckOptions o;
-    o.opset = c.opset;
-    CHECK(test::gradcheck("Gemm", inputs, attrs, o) == "");
+    attrs.push_back(attr_i("transA", c.ta ? 1 : 0));
+    attrs.push_back(attr_i("transB", c.tb ? 1 : 0));
+    attrs.push_back(attr_f("alpha", c.alpha));
+    attrs.push_back(attr_f("beta", c.beta));
+    CHECK(test::gradcheck("Gemm", inputs, attrs, at(c.opset)) == "");
   }
 }
 
@@ -179,12 +167,10 @@ TEST_CASE("MatMul gradients match finite differences", "[gradcheck][nn]") {
   uint64_t seed = 1300;
   for (const MatMulCase& c : cases) {
     INFO(c.what);
-    test::GradcheckOptions o;
-    o.opset = 13;
     CHECK(test::gradcheck("MatMul",
                           {GradInput::data(test::random_doubles(c.a, seed += 3)),
                            GradInput::data(test::random_doubles(c.b, seed + 1))},
-                          {}, o) == "");
+                          {}, at(13)) == "");
   }
 }
 
@@ -194,11 +180,11 @@ TEST_CASE("nn rules give only the gradients that are asked for", "[gradcheck][nn
                         {GradInput::data(test::random_doubles({1, 2, 4, 4}, 1)),
                          GradInput::fixed(test::random_doubles({3, 2, 3, 3}, 2)),
                          GradInput::data(test::random_doubles({3}, 3))},
-                        {ints("strides", {2, 2})}) == "");
+                        {attr_ints("strides", {2, 2})}) == "");
   CHECK(test::gradcheck("ConvTranspose",
                         {GradInput::fixed(test::random_doubles({1, 2, 3, 3}, 4)),
                          GradInput::data(test::random_doubles({2, 3, 2, 2}, 5))},
-                        {ints("strides", {2, 2})}) == "");
+                        {attr_ints("strides", {2, 2})}) == "");
   CHECK(test::gradcheck("MatMul",
                         {GradInput::fixed(test::random_doubles({2, 3, 4}, 6)),
                          GradInput::data(test::random_doubles({4, 2}, 7))}) == "");

@@ -25,22 +25,12 @@
 #include "support/tolerance.h"
 
 using namespace scalec;
+using namespace scalec::test;
 using ir::DType;
 using ir::GraphBuilder;
 using ir::Tensor;
-using test::GradInput;
 
 namespace {
-
-ir::Attribute iattr(const char* name, int64_t v) { return GraphBuilder::attr(name, v); }
-ir::Attribute fattr(const char* name, float v) { return GraphBuilder::attr(name, v); }
-
-test::GradcheckOptions at(int64_t opset, size_t outputs = 1) {
-  test::GradcheckOptions o;
-  o.opset = opset;
-  o.num_outputs = outputs;
-  return o;
-}
 
 // A variance-like input: positive.
 Tensor positive(std::vector<int64_t> shape, uint64_t seed) { return test::random_doubles(std::move(shape), seed, 0.5, 1.5); }
@@ -117,14 +107,14 @@ TEST_CASE("BatchNormalization training gradients flow through the batch statisti
     CHECK(test::gradcheck("BatchNormalization", bn_inputs({5, 3}, {3}, 10), {}, at(15)) == "");
   }
   SECTION("3-D input with training_mode and the running statistics outputs (opset 15)") {
-    CHECK(test::gradcheck("BatchNormalization", bn_inputs({3, 2, 4}, {2}, 20), {iattr("training_mode", 1), fattr("momentum", 0.8f)},
+    CHECK(test::gradcheck("BatchNormalization", bn_inputs({3, 2, 4}, {2}, 20), {attr_i("training_mode", 1), attr_f("momentum", 0.8f)},
                           at(15, 3)) == "");
   }
   SECTION("opset 9 with the saved mean and variance outputs") {
-    CHECK(test::gradcheck("BatchNormalization", bn_inputs({2, 3, 3}, {3}, 30), {fattr("epsilon", 1e-3f)}, at(9, 5)) == "");
+    CHECK(test::gradcheck("BatchNormalization", bn_inputs({2, 3, 3}, {3}, 30), {attr_f("epsilon", 1e-3f)}, at(9, 5)) == "");
   }
   SECTION("opset 7 spatial=0: per-activation parameters") {
-    CHECK(test::gradcheck("BatchNormalization", bn_inputs({4, 2, 3}, {2, 3}, 40), {iattr("spatial", 0)}, at(7)) == "");
+    CHECK(test::gradcheck("BatchNormalization", bn_inputs({4, 2, 3}, {2, 3}, 40), {attr_i("spatial", 0)}, at(7)) == "");
   }
 }
 
@@ -135,10 +125,10 @@ TEST_CASE("BatchNormalization inference gradients treat mean and var as constant
     CHECK(node_gradcheck("BatchNormalization", 15, in, {0, 1, 2}, {}, kernels::RunMode{false, 0}) == "");
   }
   SECTION("opset 9 inference run") {
-    CHECK(node_gradcheck("BatchNormalization", 9, in, {0, 1, 2}, {fattr("epsilon", 1e-2f)}, kernels::RunMode{false, 0}) == "");
+    CHECK(node_gradcheck("BatchNormalization", 9, in, {0, 1, 2}, {attr_f("epsilon", 1e-2f)}, kernels::RunMode{false, 0}) == "");
   }
   SECTION("training_mode=1 outside a training run still uses the batch statistics, as the forward") {
-    CHECK(node_gradcheck("BatchNormalization", 15, in, {0, 1, 2}, {iattr("training_mode", 1)}, kernels::RunMode{false, 0}) == "");
+    CHECK(node_gradcheck("BatchNormalization", 15, in, {0, 1, 2}, {attr_i("training_mode", 1)}, kernels::RunMode{false, 0}) == "");
   }
   SECTION("a training run, directly") {
     CHECK(node_gradcheck("BatchNormalization", 15, in, {0, 1, 2}, {}, kernels::RunMode{true, 0}) == "");
@@ -154,21 +144,21 @@ TEST_CASE("LayerNormalization gradients reach X, Scale and B", "[gradcheck][norm
   }
   SECTION("axis 1 without bias") {
     CHECK(test::gradcheck("LayerNormalization", {GradInput::data(x), GradInput::data(test::random_doubles({3, 4}, 63))},
-                          {iattr("axis", 1), fattr("epsilon", 1e-3f)}, at(17)) == "");
+                          {attr_i("axis", 1), attr_f("epsilon", 1e-3f)}, at(17)) == "");
   }
   SECTION("axis -2 with Scale broadcast along the normalized axes and a 1-padded B") {
     CHECK(test::gradcheck("LayerNormalization", {GradInput::data(x), GradInput::data(test::random_doubles({4}, 64)),
                                                  GradInput::data(test::random_doubles({1, 3, 1}, 65))},
-                          {iattr("axis", -2)}, at(17)) == "");
+                          {attr_i("axis", -2)}, at(17)) == "");
   }
   SECTION("axis 0: one row") {
     CHECK(test::gradcheck("LayerNormalization", {GradInput::data(x), GradInput::data(test::random_doubles({2, 3, 4}, 66))},
-                          {iattr("axis", 0)}, at(17)) == "");
+                          {attr_i("axis", 0)}, at(17)) == "");
   }
   SECTION("Mean and InvStdDev outputs in double (stash_type 11) carry gradients too") {
     CHECK(test::gradcheck("LayerNormalization", {GradInput::data(x), GradInput::data(test::random_doubles({4}, 67)),
                                                  GradInput::data(test::random_doubles({4}, 68))},
-                          {iattr("stash_type", 11)}, at(17, 3)) == "");
+                          {attr_i("stash_type", 11)}, at(17, 3)) == "");
   }
 }
 
@@ -183,23 +173,23 @@ TEST_CASE("InstanceNormalization and GroupNormalization gradients", "[gradcheck]
     CHECK(test::gradcheck("InstanceNormalization", {GradInput::data(test::random_doubles({2, 2, 5}, 73, -2, 2)),
                                                     GradInput::data(test::random_doubles({2}, 74)),
                                                     GradInput::data(test::random_doubles({2}, 75))},
-                          {fattr("epsilon", 1e-2f)}, at(6)) == "");
+                          {attr_f("epsilon", 1e-2f)}, at(6)) == "");
   }
   const Tensor x = test::random_doubles({2, 4, 3}, 80, -2, 2);
   SECTION("GroupNormalization 18: scale and bias per group") {
     CHECK(test::gradcheck("GroupNormalization", {GradInput::data(x), GradInput::data(test::random_doubles({2}, 81)),
                                                  GradInput::data(test::random_doubles({2}, 82))},
-                          {iattr("num_groups", 2)}, at(18)) == "");
+                          {attr_i("num_groups", 2)}, at(18)) == "");
   }
   SECTION("GroupNormalization 21: per channel") {
     CHECK(test::gradcheck("GroupNormalization", {GradInput::data(x), GradInput::data(test::random_doubles({4}, 83)),
                                                  GradInput::data(test::random_doubles({4}, 84))},
-                          {iattr("num_groups", 2)}, at(21)) == "");
+                          {attr_i("num_groups", 2)}, at(21)) == "");
   }
   SECTION("GroupNormalization 18 with per-channel parameters, one group") {
     CHECK(test::gradcheck("GroupNormalization", {GradInput::data(x), GradInput::data(test::random_doubles({4}, 85)),
                                                  GradInput::data(test::random_doubles({4}, 86))},
-                          {iattr("num_groups", 1)}, at(18)) == "");
+                          {attr_i("num_groups", 1)}, at(18)) == "");
   }
 }
 
@@ -209,7 +199,7 @@ TEST_CASE("LpNormalization and MeanVarianceNormalization gradients", "[gradcheck
   }
   SECTION("Lp p=1 along axis 1 (away from the kink of |x| at 0)") {
     CHECK(test::gradcheck("LpNormalization", {GradInput::data(test::random_away_from_zero({2, 3, 4}, 91))},
-                          {iattr("axis", 1), iattr("p", 1)}, at(1)) == "");
+                          {attr_i("axis", 1), attr_i("p", 1)}, at(1)) == "");
   }
   SECTION("MVN over the default axes 0, 2, 3") {
     CHECK(test::gradcheck("MeanVarianceNormalization", {GradInput::data(test::random_doubles({2, 3, 2, 2}, 92))}, {}, at(13)) ==
@@ -217,7 +207,7 @@ TEST_CASE("LpNormalization and MeanVarianceNormalization gradients", "[gradcheck
   }
   SECTION("MVN over axis 1") {
     CHECK(test::gradcheck("MeanVarianceNormalization", {GradInput::data(test::random_doubles({2, 4, 3}, 93))},
-                          {GraphBuilder::attr("axes", std::vector<int64_t>{1})}, at(13)) == "");
+                          {attr_ints("axes", {1})}, at(13)) == "");
   }
 }
 
@@ -228,12 +218,12 @@ TEST_CASE("Softmax and LogSoftmax gradients in both axis forms", "[gradcheck][no
   };
   const std::vector<Case> cases = {
       {11, {}},                      // 2-D coercion at the default axis 1: rows of 3 x 4
-      {11, {iattr("axis", 2)}},      // coercion at the last axis
-      {11, {iattr("axis", 0)}},      // the whole tensor is one row
-      {11, {iattr("axis", -2)}},     // negative axis, coerced
+      {11, {attr_i("axis", 2)}},      // coercion at the last axis
+      {11, {attr_i("axis", 0)}},      // the whole tensor is one row
+      {11, {attr_i("axis", -2)}},     // negative axis, coerced
       {13, {}},                      // the one axis, default -1
-      {13, {iattr("axis", 1)}},      // a middle axis (inner lanes)
-      {13, {iattr("axis", -3)}},     // the first axis
+      {13, {attr_i("axis", 1)}},      // a middle axis (inner lanes)
+      {13, {attr_i("axis", -3)}},     // the first axis
   };
   uint64_t seed = 100;
   for (const char* op : {"Softmax", "LogSoftmax", "Hardmax"}) {
@@ -256,7 +246,7 @@ TEST_CASE("Normalization rules also run in float", "[gradcheck][normalization]")
   ir::Value* bn = b.op("BatchNormalization", {x, b.initializer("s", Tensor::from_floats({3}, ones3)), z, z,
                                               b.initializer("v", Tensor::from_floats({3}, ones3))});
   ir::Value* ln = b.op("LayerNormalization", {bn, b.initializer("g", Tensor::from_floats({4}, ones4))});
-  ir::Value* y = b.op("LogSoftmax", {ln}, {iattr("axis", 1)});
+  ir::Value* y = b.op("LogSoftmax", {ln}, {attr_i("axis", 1)});
   b.output(y);
   kernels::ExecutorOptions eo;
   eo.training = true;

@@ -17,18 +17,13 @@
 #include "support/gradcheck.h"
 
 using namespace scalec;
+using namespace scalec::test;
 using ir::DType;
-using ir::GraphBuilder;
 using ir::Tensor;
-using test::GradInput;
 
 namespace {
 
 using Ints = std::vector<int64_t>;
-
-ir::Attribute ints(const char* name, Ints v) { return GraphBuilder::attr(name, std::move(v)); }
-ir::Attribute one(const char* name, int64_t v) { return GraphBuilder::attr(name, v); }
-ir::Attribute text(const char* name, const char* v) { return GraphBuilder::attr(name, std::string(v)); }
 
 // One pooling case: X's shape, attributes, opset and the outputs the node declares.
 struct PoolCase {
@@ -40,32 +35,29 @@ struct PoolCase {
 };
 
 std::string check_pool(const char* op, const PoolCase& c, uint64_t seed) {
-  test::GradcheckOptions o;
-  o.opset = c.opset;
-  o.num_outputs = c.outputs;
-  return test::gradcheck(op, {GradInput::data(test::random_doubles(c.x, seed))}, c.attrs, o);
+  return test::gradcheck(op, {GradInput::data(test::random_doubles(c.x, seed))}, c.attrs, at(c.opset, c.outputs));
 }
 
 }  // namespace
 
 TEST_CASE("MaxPool gradients match finite differences", "[gradcheck][pool]") {
   const std::vector<PoolCase> cases = {
-      {"2-D 2x2 stride 2", {2, 3, 4, 6}, {ints("kernel_shape", {2, 2}), ints("strides", {2, 2})}},
-      {"overlapping 3x3 stride 1 with pads", {1, 2, 5, 5}, {ints("kernel_shape", {3, 3}), ints("pads", {1, 1, 1, 1})}},
+      {"2-D 2x2 stride 2", {2, 3, 4, 6}, {attr_ints("kernel_shape", {2, 2}), attr_ints("strides", {2, 2})}},
+      {"overlapping 3x3 stride 1 with pads", {1, 2, 5, 5}, {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1})}},
       {"asymmetric pads, stride 2", {1, 2, 6, 5},
-       {ints("kernel_shape", {3, 2}), ints("strides", {2, 2}), ints("pads", {1, 0, 0, 1})}},
-      {"dilations", {1, 2, 7, 7}, {ints("kernel_shape", {2, 3}), ints("dilations", {2, 2}), ints("strides", {1, 2})}, 12},
-      {"ceil_mode", {1, 2, 6, 7}, {ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), one("ceil_mode", 1)}, 10},
+       {attr_ints("kernel_shape", {3, 2}), attr_ints("strides", {2, 2}), attr_ints("pads", {1, 0, 0, 1})}},
+      {"dilations", {1, 2, 7, 7}, {attr_ints("kernel_shape", {2, 3}), attr_ints("dilations", {2, 2}), attr_ints("strides", {1, 2})}, 12},
+      {"ceil_mode", {1, 2, 6, 7}, {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_i("ceil_mode", 1)}, 10},
       {"ceil_mode with pads", {1, 1, 5, 6},
-       {ints("kernel_shape", {2, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}), one("ceil_mode", 1)}, 22},
-      {"SAME_UPPER", {1, 2, 5, 5}, {ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), text("auto_pad", "SAME_UPPER")}},
-      {"SAME_LOWER", {1, 2, 5, 4}, {ints("kernel_shape", {2, 3}), ints("strides", {2, 1}), text("auto_pad", "SAME_LOWER")}},
-      {"with Indices", {2, 2, 5, 5}, {ints("kernel_shape", {3, 3}), ints("strides", {1, 2})}, 12, 2},
-      {"with column-major Indices", {1, 2, 4, 5}, {ints("kernel_shape", {2, 2}), one("storage_order", 1)}, 12, 2},
-      {"opset 1", {1, 2, 4, 4}, {ints("kernel_shape", {2, 2}), ints("pads", {1, 1, 0, 0})}, 1},
-      {"opset 8 with Indices", {1, 2, 4, 4}, {ints("kernel_shape", {3, 3}), ints("pads", {1, 1, 1, 1})}, 8, 2},
-      {"1-D", {2, 3, 9}, {ints("kernel_shape", {3}), ints("strides", {2}), ints("pads", {1, 1})}},
-      {"3-D", {1, 2, 4, 4, 5}, {ints("kernel_shape", {2, 2, 3}), ints("strides", {2, 1, 2}), ints("pads", {0, 1, 1, 1, 0, 1})}},
+       {attr_ints("kernel_shape", {2, 3}), attr_ints("strides", {2, 2}), attr_ints("pads", {1, 1, 1, 1}), attr_i("ceil_mode", 1)}, 22},
+      {"SAME_UPPER", {1, 2, 5, 5}, {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_s("auto_pad", "SAME_UPPER")}},
+      {"SAME_LOWER", {1, 2, 5, 4}, {attr_ints("kernel_shape", {2, 3}), attr_ints("strides", {2, 1}), attr_s("auto_pad", "SAME_LOWER")}},
+      {"with Indices", {2, 2, 5, 5}, {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {1, 2})}, 12, 2},
+      {"with column-major Indices", {1, 2, 4, 5}, {attr_ints("kernel_shape", {2, 2}), attr_i("storage_order", 1)}, 12, 2},
+      {"opset 1", {1, 2, 4, 4}, {attr_ints("kernel_shape", {2, 2}), attr_ints("pads", {1, 1, 0, 0})}, 1},
+      {"opset 8 with Indices", {1, 2, 4, 4}, {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1})}, 8, 2},
+      {"1-D", {2, 3, 9}, {attr_ints("kernel_shape", {3}), attr_ints("strides", {2}), attr_ints("pads", {1, 1})}},
+      {"3-D", {1, 2, 4, 4, 5}, {attr_ints("kernel_shape", {2, 2, 3}), attr_ints("strides", {2, 1, 2}), attr_ints("pads", {0, 1, 1, 1, 0, 1})}},
   };
   uint64_t seed = 40;
   for (const PoolCase& c : cases) {
@@ -76,27 +68,27 @@ TEST_CASE("MaxPool gradients match finite differences", "[gradcheck][pool]") {
 
 TEST_CASE("AveragePool gradients match finite differences", "[gradcheck][pool]") {
   const std::vector<PoolCase> cases = {
-      {"2-D 2x2 stride 2", {2, 3, 4, 6}, {ints("kernel_shape", {2, 2}), ints("strides", {2, 2})}},
-      {"pads excluded", {1, 2, 5, 5}, {ints("kernel_shape", {3, 3}), ints("pads", {1, 1, 1, 1})}},
-      {"pads included", {1, 2, 5, 5}, {ints("kernel_shape", {3, 3}), ints("pads", {1, 1, 1, 1}), one("count_include_pad", 1)}},
+      {"2-D 2x2 stride 2", {2, 3, 4, 6}, {attr_ints("kernel_shape", {2, 2}), attr_ints("strides", {2, 2})}},
+      {"pads excluded", {1, 2, 5, 5}, {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1})}},
+      {"pads included", {1, 2, 5, 5}, {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1}), attr_i("count_include_pad", 1)}},
       {"asymmetric pads, stride 2, included", {1, 2, 6, 5},
-       {ints("kernel_shape", {3, 2}), ints("strides", {2, 2}), ints("pads", {2, 0, 0, 1}), one("count_include_pad", 1)}},
-      {"ceil_mode excluded", {1, 2, 6, 7}, {ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), one("ceil_mode", 1)}, 10},
+       {attr_ints("kernel_shape", {3, 2}), attr_ints("strides", {2, 2}), attr_ints("pads", {2, 0, 0, 1}), attr_i("count_include_pad", 1)}},
+      {"ceil_mode excluded", {1, 2, 6, 7}, {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_i("ceil_mode", 1)}, 10},
       // A ceil_mode window that overhangs the end pad: the divisor is still the whole kernel.
       {"ceil_mode included", {1, 1, 5, 6},
-       {ints("kernel_shape", {2, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}), one("ceil_mode", 1),
-        one("count_include_pad", 1)}, 10},
+       {attr_ints("kernel_shape", {2, 3}), attr_ints("strides", {2, 2}), attr_ints("pads", {1, 1, 1, 1}), attr_i("ceil_mode", 1),
+        attr_i("count_include_pad", 1)}, 10},
       {"ceil_mode with pads excluded", {1, 1, 5, 6},
-       {ints("kernel_shape", {2, 3}), ints("strides", {2, 2}), ints("pads", {1, 1, 1, 1}), one("ceil_mode", 1)}, 22},
-      {"dilations", {1, 2, 7, 7}, {ints("kernel_shape", {2, 3}), ints("dilations", {2, 2}), ints("pads", {1, 1, 0, 1})}, 19},
-      {"SAME_UPPER", {1, 2, 5, 5}, {ints("kernel_shape", {3, 3}), ints("strides", {2, 2}), text("auto_pad", "SAME_UPPER")}},
+       {attr_ints("kernel_shape", {2, 3}), attr_ints("strides", {2, 2}), attr_ints("pads", {1, 1, 1, 1}), attr_i("ceil_mode", 1)}, 22},
+      {"dilations", {1, 2, 7, 7}, {attr_ints("kernel_shape", {2, 3}), attr_ints("dilations", {2, 2}), attr_ints("pads", {1, 1, 0, 1})}, 19},
+      {"SAME_UPPER", {1, 2, 5, 5}, {attr_ints("kernel_shape", {3, 3}), attr_ints("strides", {2, 2}), attr_s("auto_pad", "SAME_UPPER")}},
       {"SAME_LOWER included", {1, 2, 5, 4},
-       {ints("kernel_shape", {2, 3}), ints("strides", {2, 1}), text("auto_pad", "SAME_LOWER"), one("count_include_pad", 1)}},
-      {"opset 1", {1, 2, 4, 4}, {ints("kernel_shape", {2, 2}), ints("pads", {1, 1, 0, 0})}, 1},
-      {"opset 7 included", {1, 2, 4, 4}, {ints("kernel_shape", {3, 3}), ints("pads", {1, 1, 1, 1}), one("count_include_pad", 1)}, 7},
-      {"1-D", {2, 3, 9}, {ints("kernel_shape", {3}), ints("strides", {2}), ints("pads", {1, 1})}},
+       {attr_ints("kernel_shape", {2, 3}), attr_ints("strides", {2, 1}), attr_s("auto_pad", "SAME_LOWER"), attr_i("count_include_pad", 1)}},
+      {"opset 1", {1, 2, 4, 4}, {attr_ints("kernel_shape", {2, 2}), attr_ints("pads", {1, 1, 0, 0})}, 1},
+      {"opset 7 included", {1, 2, 4, 4}, {attr_ints("kernel_shape", {3, 3}), attr_ints("pads", {1, 1, 1, 1}), attr_i("count_include_pad", 1)}, 7},
+      {"1-D", {2, 3, 9}, {attr_ints("kernel_shape", {3}), attr_ints("strides", {2}), attr_ints("pads", {1, 1})}},
       {"3-D included", {1, 2, 4, 4, 5},
-       {ints("kernel_shape", {2, 2, 3}), ints("strides", {2, 1, 2}), ints("pads", {0, 1, 1, 1, 0, 1}), one("count_include_pad", 1)}},
+       {attr_ints("kernel_shape", {2, 2, 3}), attr_ints("strides", {2, 1, 2}), attr_ints("pads", {0, 1, 1, 1, 0, 1}), attr_i("count_include_pad", 1)}},
   };
   uint64_t seed = 240;
   for (const PoolCase& c : cases) {

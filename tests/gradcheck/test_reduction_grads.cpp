@@ -16,10 +16,9 @@
 #include "support/tolerance.h"
 
 using namespace scalec;
-using ir::DType;
+using namespace scalec::test;
 using ir::GraphBuilder;
 using ir::Tensor;
-using test::GradInput;
 
 namespace {
 
@@ -53,19 +52,17 @@ Tensor input_for(const std::string& op, uint64_t seed) {
 }
 
 std::string check_reduce(const std::string& op, int64_t opset, const Axes& a, const Tensor& x) {
-  test::GradcheckOptions o;
-  o.opset = opset;
-  std::vector<ir::Attribute> attrs = {GraphBuilder::attr("keepdims", a.keepdims)};
+  std::vector<ir::Attribute> attrs = {attr_i("keepdims", a.keepdims)};
   std::vector<GradInput> inputs = {GradInput::data(x)};
   const int64_t input_since = op == "ReduceSum" ? 13 : 18;
   if (opset < input_since) {
-    if (!a.axes.empty()) attrs.push_back(GraphBuilder::attr("axes", a.axes));
+    if (!a.axes.empty()) attrs.push_back(attr_ints("axes", a.axes));
     if (a.noop) return "";  // no noop_with_empty_axes before the input form
   } else {
     if (!a.omit_input) inputs.push_back(GradInput::fixed(test::int64s({static_cast<int64_t>(a.axes.size())}, a.axes)));
-    if (a.noop) attrs.push_back(GraphBuilder::attr("noop_with_empty_axes", a.noop));
+    if (a.noop) attrs.push_back(attr_i("noop_with_empty_axes", a.noop));
   }
-  return test::gradcheck(op, inputs, attrs, o);
+  return test::gradcheck(op, inputs, attrs, at(opset));
 }
 
 // The gradient of `op` (one input x, attributes attrs) for dL/dy = dy, through Executor + Autodiff.
@@ -83,12 +80,6 @@ Tensor gradient_of(const std::string& op, const Tensor& x, const Tensor& dy, std
   kernels::Autodiff ad(m, {in});
   exec.run({{"x", x}});
   return ad.backward(exec, {{y->name(), dy}})[0];
-}
-
-Tensor doubles(std::vector<int64_t> shape, const std::vector<double>& v) {
-  Tensor t(DType::kDouble, std::move(shape));
-  std::copy(v.begin(), v.end(), t.mutable_values<double>().begin());
-  return t;
 }
 
 std::vector<double> values(const Tensor& t) { return {t.values<double>().begin(), t.values<double>().end()}; }
@@ -112,23 +103,17 @@ TEST_CASE("ReduceXxx gradients for every axes form", "[gradcheck][reduction]") {
 }
 
 TEST_CASE("ReduceSum at opset 1 and ReduceMean at opset 13 keep the attribute form", "[gradcheck][reduction]") {
-  test::GradcheckOptions o;
-  o.opset = 1;
-  CHECK(test::gradcheck("ReduceSum", {GradInput::data(test::random_doubles(kShape, 3))},
-                        {GraphBuilder::attr("axes", std::vector<int64_t>{2})}, o) == "");
-  o.opset = 13;
+  CHECK(test::gradcheck("ReduceSum", {GradInput::data(test::random_doubles(kShape, 3))}, {attr_ints("axes", {2})},
+                        at(1)) == "");
   CHECK(test::gradcheck("ReduceMean", {GradInput::data(test::random_doubles(kShape, 4))},
-                        {GraphBuilder::attr("axes", std::vector<int64_t>{0, 1}), GraphBuilder::attr("keepdims", int64_t{0})},
-                        o) == "");
+                        {attr_ints("axes", {0, 1}), attr_i("keepdims", 0)}, at(13)) == "");
 }
 
 TEST_CASE("ReduceProd gradients stay exact where the input has zeros", "[gradcheck][reduction]") {
-  test::GradcheckOptions o;
-  o.opset = 13;
   // Row 0: one zero (only it gets a gradient, the product of the others); row 1: two zeros (none); row 2: none.
   const Tensor x = doubles({3, 4}, {0.5, 0.0, 1.5, -2.0, 0.0, 1.0, 0.0, 2.0, 0.7, -1.1, 1.3, 0.9});
-  CHECK(test::gradcheck("ReduceProd", {GradInput::data(x)}, {GraphBuilder::attr("axes", std::vector<int64_t>{1})}, o) == "");
-  const Tensor g = gradient_of("ReduceProd", x, doubles({3, 1}, {1, 1, 1}), {GraphBuilder::attr("axes", std::vector<int64_t>{1})}, 13);
+  CHECK(test::gradcheck("ReduceProd", {GradInput::data(x)}, {attr_ints("axes", {1})}, at(13)) == "");
+  const Tensor g = gradient_of("ReduceProd", x, doubles({3, 1}, {1, 1, 1}), {attr_ints("axes", {1})}, 13);
   const std::vector<double> want = {0, 0.5 * 1.5 * -2.0, 0, 0, 0, 0, 0, 0, -1.1 * 1.3 * 0.9, 0.7 * 1.3 * 0.9,
                                     0.7 * -1.1 * 0.9, 0.7 * -1.1 * 1.3};
   const std::vector<double> got = values(g);
@@ -140,36 +125,31 @@ TEST_CASE("ReduceMax and ReduceMin split the gradient among ties", "[gradcheck][
   // Rows: a unique extreme; the maximum and the minimum twice each; everything equal.
   const Tensor x = doubles({3, 4}, {1, 5, 2, 3, 4, 0, 4, 0, 2, 2, 2, 2});
   const Tensor dy = doubles({3}, {1.0, 2.0, 4.0});
-  const std::vector<ir::Attribute> attrs = {GraphBuilder::attr("axes", std::vector<int64_t>{1}),
-                                            GraphBuilder::attr("keepdims", int64_t{0})};
+  const std::vector<ir::Attribute> attrs = {attr_ints("axes", {1}), attr_i("keepdims", 0)};
   CHECK(values(gradient_of("ReduceMax", x, dy, attrs, 13)) == std::vector<double>{0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 1});
   CHECK(values(gradient_of("ReduceMin", x, dy, attrs, 13)) == std::vector<double>{1, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1});
 }
 
 TEST_CASE("CumSum and TopK gradients", "[gradcheck][reduction]") {
-  test::GradcheckOptions o;
-  o.opset = 14;
   uint64_t seed = 200;
   for (int64_t axis : {int64_t{0}, int64_t{1}, int64_t{-1}}) {
     for (int64_t exclusive : {int64_t{0}, int64_t{1}}) {
       for (int64_t reverse : {int64_t{0}, int64_t{1}}) {
         INFO("CumSum axis " << axis << " exclusive " << exclusive << " reverse " << reverse);
         CHECK(test::gradcheck("CumSum", {GradInput::data(test::random_doubles(kShape, ++seed)), GradInput::fixed(test::int64s({}, {axis}))},
-                              {GraphBuilder::attr("exclusive", exclusive), GraphBuilder::attr("reverse", reverse)}, o) == "");
+                              {attr_i("exclusive", exclusive), attr_i("reverse", reverse)}, at(14)) == "");
       }
     }
   }
   // TopK: values and indices outputs; the loss reads only the float one.
-  o.num_outputs = 2;
   for (int64_t largest : {int64_t{1}, int64_t{0}}) {
     for (int64_t axis : {int64_t{-1}, int64_t{1}}) {
       INFO("TopK largest " << largest << " axis " << axis);
-      o.opset = 11;
       CHECK(test::gradcheck("TopK", {GradInput::data(test::random_doubles(kShape, ++seed)), GradInput::fixed(test::int64s({1}, {2}))},
-                            {GraphBuilder::attr("axis", axis), GraphBuilder::attr("largest", largest)}, o) == "");
+                            {attr_i("axis", axis), attr_i("largest", largest)}, at(11, 2)) == "");
     }
   }
-  o.opset = 9;  // k as an attribute
-  CHECK(test::gradcheck("TopK", {GradInput::data(test::random_doubles(kShape, ++seed))}, {GraphBuilder::attr("k", int64_t{3})}, o) ==
+  // Opset 9: k as an attribute.
+  CHECK(test::gradcheck("TopK", {GradInput::data(test::random_doubles(kShape, ++seed))}, {attr_i("k", 3)}, at(9, 2)) ==
         "");
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <stdexcept>
 
 #include "ir/graph_builder.h"
 #include "kernels/exec/autodiff.h"
@@ -11,6 +12,13 @@
 #include "support/tolerance.h"
 
 namespace scalec::test {
+
+GradcheckOptions at(int64_t opset, size_t outputs) {
+  GradcheckOptions o;
+  o.opset = opset;
+  o.num_outputs = outputs;
+  return o;
+}
 
 ir::Tensor random_doubles(std::vector<int64_t> shape, uint64_t seed, double lo, double hi) {
   ir::Tensor t(ir::DType::kDouble, std::move(shape));
@@ -29,6 +37,20 @@ ir::Tensor random_away_from_zero(std::vector<int64_t> shape, uint64_t seed, doub
 
 ir::Tensor int64s(std::vector<int64_t> shape, std::vector<int64_t> values) {
   return ir::Tensor::from_int64s(std::move(shape), values);
+}
+
+ir::Tensor doubles(std::vector<int64_t> shape, const std::vector<double>& values) {
+  ir::Tensor t(ir::DType::kDouble, std::move(shape));
+  if (static_cast<int64_t>(values.size()) != t.numel()) throw std::invalid_argument("doubles: one value per element");
+  std::copy(values.begin(), values.end(), t.mutable_values<double>().begin());
+  return t;
+}
+
+ir::Tensor bools(std::vector<int64_t> shape, const std::vector<bool>& values) {
+  ir::Tensor t(ir::DType::kBool, std::move(shape));
+  if (static_cast<int64_t>(values.size()) != t.numel()) throw std::invalid_argument("bools: one value per element");
+  for (size_t i = 0; i < values.size(); ++i) t.mutable_values<bool>()[i] = values[i];
+  return t;
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "support/attrs.h"
 
 namespace scalec::test {
 
@@ -30,12 +31,19 @@ struct GradcheckOptions {
   uint64_t seed = 7;       ///< loss weights, and the run seed (Dropout)
 };
 
+/// Default options at `opset`, for a node that declares `outputs` outputs.
+GradcheckOptions at(int64_t opset, size_t outputs = 1);
+
 /// Random doubles uniform in [lo, hi) (seeded).
 ir::Tensor random_doubles(std::vector<int64_t> shape, uint64_t seed, double lo = -1.0, double hi = 1.0);
 /// Random doubles with |x| in [gap, 1] and random sign: away from the kink of Relu, Abs, etc.
 ir::Tensor random_away_from_zero(std::vector<int64_t> shape, uint64_t seed, double gap = 0.1);
 /// An int64 tensor.
 ir::Tensor int64s(std::vector<int64_t> shape, std::vector<int64_t> values);
+/// A double tensor holding `values` (one per element; shape {} for a scalar).
+ir::Tensor doubles(std::vector<int64_t> shape, const std::vector<double>& values);
+/// A bool tensor holding `values` (one per element).
+ir::Tensor bools(std::vector<int64_t> shape, const std::vector<bool>& values);
 
 /// Checks `op` (one node; attributes `attrs`) on `inputs`: "" when every checked input's gradient
 /// matches finite differences, else a message naming input, element, analytic and numeric values.

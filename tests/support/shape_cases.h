@@ -2,15 +2,26 @@
 // Shape-rule test cases: one node in a fresh model, its inputs typed (possibly symbolic), known
 // (initializers) or omitted, run through infer_shapes without folding so the op's rule alone
 // decides; results as strings like "float[N, 3]" ("?" an unknown dim, "float[...]" an unknown rank).
+// Also the checks every op family's shape tests share: a rule for every op version, and random
+// 1-D window sweeps that compare a rule with its kernel.
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/graph_builder.h"
 #include "ir/type_info.h"
+#include "kernels/exec/executor.h"
 #include "kernels/exec/shape_inference.h"
+#include "kernels/ops/op_registry.h"
+#include "support/attrs.h"
 
 namespace scalec::test {
 
@@ -49,19 +60,16 @@ inline ShapeInput known_ints(std::vector<int64_t> v) {
   const auto n = static_cast<int64_t>(v.size());
   return known(ir::Tensor::from_int64s({n}, v));
 }
-
+/// A known float vector.
+inline ShapeInput known_floats(std::vector<float> v) {
+  const auto n = static_cast<int64_t>(v.size());
+  return known(ir::Tensor::from_floats({n}, v));
+}
 /// A known int64 scalar.
 inline ShapeInput known_scalar(int64_t v) {
   const std::vector<int64_t> one{v};
   return known(ir::Tensor::from_int64s({}, one));
 }
-
-/// Attributes, terse.
-inline ir::Attribute attr_i(const std::string& name, int64_t v) { return ir::GraphBuilder::attr(name, v); }
-inline ir::Attribute attr_ints(const std::string& name, std::vector<int64_t> v) {
-  return ir::GraphBuilder::attr(name, std::move(v));
-}
-inline ir::Attribute attr_s(const std::string& name, const std::string& v) { return ir::GraphBuilder::attr(name, v); }
 
 /// The inferred output types of one `op` node at `opset`, as strings.
 inline std::vector<std::string> infer_node(const std::string& op, const std::vector<ShapeInput>& inputs,
@@ -104,6 +112,116 @@ inline std::vector<std::string> infer_node(const std::string& op, const std::vec
 inline std::string infer1(const std::string& op, const std::vector<ShapeInput>& inputs,
                           std::vector<ir::Attribute> attrs = {}, int64_t opset = 17) {
   return infer_node(op, inputs, std::move(attrs), opset, 1).front();
+}
+
+/// Checks that every op in `ops` is registered and that each of its registered versions up to
+/// kLatestOpset has a shape rule.
+inline void check_every_version_has_rule(std::initializer_list<const char*> ops) {
+  const auto& reg = kernels::OpRegistry::instance();
+  for (const char* op : ops) {
+    REQUIRE(reg.knows("", op));
+    for (int64_t opset = 1; opset <= kernels::kLatestOpset; ++opset) {
+      const kernels::OpDef* def = reg.find("", op, opset);
+      INFO(op << " opset " << opset);
+      if (def) CHECK(def->infer);
+    }
+  }
+}
+
+/// A random 1-D sliding window: input length, kernel, stride, dilation, begin/end pads, auto_pad.
+struct Window1d {
+  int64_t in, k, s, d, pb, pe;
+  std::string mode;
+  /// "in 7 k 3 s 2 d 1 pads 0,1 NOTSET".
+  std::string describe() const {
+    return "in " + std::to_string(in) + " k " + std::to_string(k) + " s " + std::to_string(s) + " d " +
+           std::to_string(d) + " pads " + std::to_string(pb) + "," + std::to_string(pe) + " " + mode;
+  }
+};
+
+/// Seeded draws for sweeps over 1-D windows.
+class WindowSweep {
+ public:
+  explicit WindowSweep(uint32_t seed) : rng_(seed) {}
+  /// A number in [lo, hi].
+  int64_t pick(int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng_); }
+  /// The next window: length 1-9, kernel 1-4, stride 1-3, dilation 1-2, pads 0-2, any auto_pad.
+  Window1d next() {
+    static const char* const modes[] = {"NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"};
+    Window1d w{};
+    w.in = pick(1, 9);
+    w.k = pick(1, 4);
+    w.s = pick(1, 3);
+    w.d = pick(1, 2);
+    w.pb = pick(0, 2);
+    w.pe = pick(0, 2);
+    w.mode = modes[pick(0, 3)];
+    return w;
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+/// One node of a rule-vs-kernel sweep: float inputs of `shapes`, the first a graph input, the
+/// others initializers (as weights are).
+struct SweepCase {
+  std::string op;
+  int64_t opset;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<ir::Attribute> attrs;
+};
+
+/// The first output's type of `c` as the shape rule infers it and as the Executor computes it (on
+/// zeros), each "error" where it throws: a rule and its kernel agree when both strings are equal.
+inline std::pair<std::string, std::string> inferred_and_computed(const SweepCase& c) {
+  std::string inferred;
+  try {
+    std::vector<ShapeInput> ins;
+    for (const std::vector<int64_t>& s : c.shapes) {
+      ins.push_back(typed(ir::DType::kFloat, std::vector<D>(s.begin(), s.end())));
+    }
+    inferred = infer1(c.op, ins, c.attrs, c.opset);
+  } catch (const Error&) {
+    inferred = "error";
+  }
+  ir::Model m;
+  m.ir_version = 8;
+  m.opset_imports.push_back({"", c.opset});
+  m.graph = std::make_unique<ir::Graph>("g");
+  ir::GraphBuilder b(*m.graph);
+  std::vector<ir::Value*> ins = {b.input("x", ir::DType::kFloat, c.shapes.front())};
+  for (size_t i = 1; i < c.shapes.size(); ++i) {
+    ins.push_back(b.initializer("w" + std::to_string(i), ir::Tensor(ir::DType::kFloat, c.shapes[i])));
+  }
+  m.graph->outputs.push_back(b.op(c.op, ins, c.attrs));
+  std::string computed;
+  try {
+    kernels::Executor exec(m);
+    ir::Tensor y = exec.run({{"x", ir::Tensor(ir::DType::kFloat, c.shapes.front())}}).front().second;
+    computed = ir::type_to_string(ir::TypeInfo::tensor(y.dtype(), y.shape()));
+  } catch (const Error&) {
+    computed = "error";
+  }
+  return {inferred, computed};
+}
+
+/// Runs `trials` random cases, make(trial, sweep, window) building each from a fresh window (and
+/// further draws of its own): the rule must agree with the kernel every time, and more than
+/// `min_computed` cases must be valid (the kernel ran).
+inline void check_rule_matches_kernel(uint32_t seed, int trials, int min_computed,
+                                      const std::function<SweepCase(int, WindowSweep&, const Window1d&)>& make) {
+  WindowSweep sweep(seed);
+  int computed_count = 0;
+  for (int trial = 0; trial < trials; ++trial) {
+    const Window1d w = sweep.next();
+    const SweepCase c = make(trial, sweep, w);
+    const auto [inferred, computed] = inferred_and_computed(c);
+    INFO(c.op << " " << w.describe());
+    CHECK(inferred == computed);
+    computed_count += computed != "error";
+  }
+  CHECK(computed_count > min_computed);
 }
 
 }  // namespace scalec::test

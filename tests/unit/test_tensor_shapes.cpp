@@ -22,14 +22,11 @@ constexpr auto I64 = DType::kInt64;
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
 ShapeInput scalar_f(float v) { return known(Tensor::from_floats({}, std::vector<float>{v})); }
-ShapeInput scalar_i(int64_t v) { return known(Tensor::from_int64s({}, std::vector<int64_t>{v})); }
 ShapeInput bools(const std::vector<uint8_t>& v) {
   Tensor t(DType::kBool, {static_cast<int64_t>(v.size())});
   for (size_t i = 0; i < v.size(); ++i) t.mutable_values<uint8_t>()[i] = v[i];
   return known(t);
 }
-ir::Attribute attr_f(const std::string& name, float v) { return ir::GraphBuilder::attr(name, v); }
-ir::Attribute attr_t(const std::string& name, Tensor t) { return ir::GraphBuilder::attr(name, std::move(t)); }
 
 }  // namespace
 
@@ -71,10 +68,10 @@ TEST_CASE("Shape counts dims, with start and end from opset 15", "[shapes]") {
 }
 
 TEST_CASE("Range has a known length only when its three scalars are known", "[shapes]") {
-  CHECK(infer1("Range", {scalar_i(0), scalar_i(10), scalar_i(3)}) == "int64[4]");
+  CHECK(infer1("Range", {known_scalar(0), known_scalar(10), known_scalar(3)}) == "int64[4]");
   CHECK(infer1("Range", {scalar_f(1), scalar_f(0), scalar_f(-0.25f)}) == "float[4]");
   CHECK(infer1("Range", {typed(F, {}), scalar_f(1), scalar_f(1)}) == "float[?]");
-  CHECK_THROWS_WITH(infer1("Range", {scalar_i(0), scalar_i(10), scalar_i(0)}), Catch::Contains("delta is zero"));
+  CHECK_THROWS_WITH(infer1("Range", {known_scalar(0), known_scalar(10), known_scalar(0)}), Catch::Contains("delta is zero"));
 }
 
 TEST_CASE("Flatten multiplies dims around the axis and keeps a lone symbol", "[shapes]") {
@@ -130,8 +127,8 @@ TEST_CASE("Expand and Tile read their shape arguments", "[shapes]") {
   CHECK(infer1("Tile", {typed(F, {"N", 3}), known_ints({1, 2})}) == "float[N, 6]");
   CHECK(infer1("Tile", {typed(F, {"N", 3}), known_ints({0, 2})}) == "float[0, 6]");
   CHECK(infer1("Tile", {typed(F, {"N", 3}), typed(I64, {2})}) == "float[?, ?]");
-  CHECK(infer1("Tile", {typed(F, {"N", 3}), scalar_i(4), scalar_i(1)}, {}, 1) == "float[N, 12]");
-  CHECK(infer1("Tile", {typed(F, {"N", 3}), typed(I64, {}), scalar_i(1)}, {}, 1) == "float[N, ?]");
+  CHECK(infer1("Tile", {typed(F, {"N", 3}), known_scalar(4), known_scalar(1)}, {}, 1) == "float[N, 12]");
+  CHECK(infer1("Tile", {typed(F, {"N", 3}), typed(I64, {}), known_scalar(1)}, {}, 1) == "float[N, ?]");
   CHECK_THROWS_WITH(infer1("Tile", {typed(F, {2, 3}), known_ints({2})}), Catch::Contains("repeats has 1 entries"));
 }
 
@@ -227,7 +224,7 @@ TEST_CASE("Gather, GatherElements, GatherND and the scatters", "[shapes]") {
 
 TEST_CASE("OneHot inserts the depth at axis; Trilu keeps the shape", "[shapes]") {
   CHECK(infer1("OneHot", {typed(I64, {"N", 3}), scalar_f(10), typed(F, {2})}) == "float[N, 3, 10]");
-  CHECK(infer1("OneHot", {typed(I64, {"N", 3}), scalar_i(4), typed(I64, {2})}, {attr_i("axis", 0)}) == "int64[4, N, 3]");
+  CHECK(infer1("OneHot", {typed(I64, {"N", 3}), known_scalar(4), typed(I64, {2})}, {attr_i("axis", 0)}) == "int64[4, N, 3]");
   CHECK(infer1("OneHot", {typed(I64, {"N"}), typed(F, {}), typed(F, {2})}) == "float[N, ?]");
   CHECK(infer1("Trilu", {typed(F, {"N", 3, 3})}, {}, 14) == "float[N, 3, 3]");
   CHECK_THROWS_WITH(infer1("Trilu", {typed(F, {3})}, {}, 14), Catch::Contains("rank 2 or more"));
