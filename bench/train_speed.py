@@ -135,7 +135,8 @@ def main() -> int:
             rows.append((batch, max(ours), max(theirs), spread(ours), spread(theirs)))
     load1 = os.getloadavg()[0]
 
-    lines = [f"Training LeNet-5 on {a.samples} Fashion-MNIST images, SGD momentum, {a.threads} threads, "
+    lines = [f"Training LeNet-5 on {a.samples} Fashion-MNIST images, SGD momentum, {a.threads} "
+             f"thread{'s' if a.threads != 1 else ''}, "
              f"best of {a.rounds} epochs (samples/s)", "",
              "| batch | scalec | PyTorch | scalec/PyTorch | spread scalec | spread PyTorch |",
              "|---:|---:|---:|---:|---:|---:|"]

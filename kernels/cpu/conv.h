@@ -4,6 +4,7 @@
 // k...], ConvTranspose W [C, M/group, k...], Y [N, M, out...], B [M].
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,6 @@ ConvGeometry conv_geometry(const ConvAttrs& attrs, const std::vector<int64_t>& x
 ConvGeometry conv_transpose_geometry(const ConvAttrs& attrs, const std::vector<int64_t>& x_shape,
                                      const std::vector<int64_t>& w_shape, const std::string& where);
 
-/// Y = Conv(X, W) + B (bias may be null); float and double.
 /// Number of positions in a (depth, height, width) extent.
 inline int64_t conv_volume(const std::array<int64_t, 3>& a) { return a[0] * a[1] * a[2]; }
 
@@ -52,8 +52,16 @@ inline int64_t conv_volume(const std::array<int64_t, 3>& a) { return a[0] * a[1]
 void check_conv_operands(const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* bias, const ConvGeometry& g,
                          const std::string& where);
 
+/// A pointwise activation Conv applies to each output block right after its GEMM, while it is in
+/// cache: Relu, or Clip with optional scalar bounds (held as double: exact for float and double).
+struct ConvEpilogue {
+  enum class Kind { kNone, kRelu, kClip } kind = Kind::kNone;
+  std::optional<double> lo, hi;  ///< Clip only; never NaN
+};
+
+/// Y = act(Conv(X, W) + B) (bias may be null; act from `epilogue`, none by default); float and double.
 ir::Tensor conv_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& w, const ir::Tensor* bias,
-                            const ConvGeometry& g, const std::string& where);
+                            const ConvGeometry& g, const std::string& where, const ConvEpilogue& epilogue = {});
 /// Y = ConvTranspose(X, W) + B (bias may be null); float and double.
 ir::Tensor conv_transpose_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& w,
                                       const ir::Tensor* bias, const ConvGeometry& g, const std::string& where);

@@ -83,7 +83,8 @@ std::vector<ResizeAxisPlan> resize_plans(const std::vector<int64_t>& x_shape, co
 /// Sets every element of `data` (of `shape`) whose index along some axis d is marked
 /// plans[d].outside (tf_crop_and_resize samples outside the input) to `value`.
 template <typename T>
-void resize_fill_outside(T* data, const std::vector<int64_t>& shape, const std::vector<ResizeAxisPlan>& plans, T value) {
+void resize_fill_outside(T* data, const std::vector<int64_t>& shape, const std::vector<ResizeAxisPlan>& plans,
+                         T value) {
   for (size_t axis = 0; axis < plans.size(); ++axis) {
     if (!plans[axis].any_outside) continue;
     int64_t outer = 1, inner = 1;

@@ -13,11 +13,11 @@ class ThreadPool;
 /// Which of the three softmax-family ops.
 enum class SoftmaxKind { kSoftmax, kLogSoftmax, kHardmax };
 
-/// The [outer, n, inner] view the kernels read: n elements per softmax, `inner` lanes apart, with
-/// coerce_2d (opsets 1-12) every axis from `axis` on in n (inner = 1).
+/// The [outer, n, inner] view the kernels read: n elements per softmax, `inner` lanes apart.
 struct SoftmaxView {
   int64_t outer = 1, n = 1, inner = 1;
 };
+/// The view of `shape` along `axis`; with coerce_2d (opsets 1-12) every axis from `axis` on is in n.
 SoftmaxView softmax_view(const std::vector<int64_t>& shape, int64_t axis, bool coerce_2d);
 
 /// The op along `axis` (normalized). With `coerce_2d` (opsets 1-12) the input is read as the

@@ -5,6 +5,7 @@
 
 #include "ir/error.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
 #include "kernels/ops/shape_rules.h"
 
@@ -45,10 +46,8 @@ std::optional<ir::Tensor> shape_value(const InferContext& ctx) {
   if (!t.shape || !shapes::all_known(*t.shape)) return std::nullopt;
   std::vector<int64_t> dims;
   for (const ir::Dim& d : *t.shape) dims.push_back(*d.value);
-  auto rank = static_cast<int64_t>(dims.size());
-  auto clamp = [&](int64_t i) { return std::clamp(i < 0 ? i + rank : i, int64_t{0}, rank); };
-  int64_t start = clamp(ctx.attr_int("start", 0)), end = clamp(ctx.attr_int("end", rank));
-  std::vector<int64_t> picked(dims.begin() + start, dims.begin() + std::max(start, end));
+  const auto [start, end] = shape_range(ctx, static_cast<int64_t>(dims.size()));
+  std::vector<int64_t> picked(dims.begin() + start, dims.begin() + end);
   return ir::Tensor::from_int64s({static_cast<int64_t>(picked.size())}, picked);
 }
 

@@ -191,9 +191,8 @@ void register_activation_grads(OpRegistry& r) {
                  }));
   r.set_backward("HardSwish", pointwise_grad([](auto x, const UnaryParams&) { return hard_swish_grad(x); }));
   r.set_backward("Mish", pointwise_grad([](auto x, const UnaryParams&) { return mish_grad(x); }));
-  r.set_backward("ThresholdedRelu", pointwise_grad([](auto x, const UnaryParams& p) {
-                   return thresholded_relu_grad(x, alpha_of(x, p));
-                 }));
+  r.set_backward("ThresholdedRelu",
+                 pointwise_grad([](auto x, const UnaryParams& p) { return thresholded_relu_grad(x, alpha_of(x, p)); }));
   r.set_backward("Erf", pointwise_grad([](auto x, const UnaryParams&) { return erf_grad(x); }));
   r.set_backward("Gelu", gelu_grad_rule);
   r.set_backward("PRelu", prelu_grad_rule);

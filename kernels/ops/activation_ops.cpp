@@ -28,7 +28,8 @@ using ir::Tensor;
 // A pointwise op; its alpha/beta/gamma attributes as activation_params reads them.
 ForwardFn pointwise(UnaryOp op) {
   return [op](const OpContext& ctx) {
-    return std::vector<Tensor>{activation_forward_cpu(ctx.pool(), op, activation_params(ctx), ctx.input(0), ctx.where())};
+    return std::vector<Tensor>{
+        activation_forward_cpu(ctx.pool(), op, activation_params(ctx), ctx.input(0), ctx.where())};
   };
 }
 

@@ -140,7 +140,8 @@ BackwardFn softmax_grad(SoftmaxKind kind) {
       return d;
     }
     const bool coerce_2d = ctx.opset() < 13;
-    d[0] = softmax_backward_cpu(kind, ctx.pool(), ctx.output(0), *dy, softmax_axis(ctx, x.rank()), coerce_2d, ctx.where());
+    d[0] =
+        softmax_backward_cpu(kind, ctx.pool(), ctx.output(0), *dy, softmax_axis(ctx, x.rank()), coerce_2d, ctx.where());
     return d;
   };
 }

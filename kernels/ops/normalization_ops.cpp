@@ -52,7 +52,8 @@ ForwardFn softmax_op(SoftmaxKind kind) {
   return [kind](const OpContext& ctx) {
     const Tensor& x = ctx.input(0);
     const bool coerce_2d = ctx.opset() < 13;
-    return std::vector<Tensor>{softmax_forward_cpu(kind, ctx.pool(), x, softmax_axis(ctx, x.rank()), coerce_2d, ctx.where())};
+    return std::vector<Tensor>{
+        softmax_forward_cpu(kind, ctx.pool(), x, softmax_axis(ctx, x.rank()), coerce_2d, ctx.where())};
   };
 }
 

@@ -145,8 +145,8 @@ void register_normalization_shapes(OpRegistry& r) {
   r.set_infer("InstanceNormalization", instance_norm);
   r.set_infer("GroupNormalization", group_norm);
   r.set_infer("LpNormalization", along_axes([](const NodeAttrs& ctx, int64_t rank) {
-                 return normalize_axis(ctx, ctx.attr_int("axis", -1), rank);
-               }));
+                return normalize_axis(ctx, ctx.attr_int("axis", -1), rank);
+              }));
   r.set_infer("MeanVarianceNormalization", along_axes(mvn_axes));
   for (const char* op : {"Softmax", "LogSoftmax", "Hardmax"}) r.set_infer(op, along_axes(softmax_axis));
 }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ir/dtype.h"
@@ -62,6 +63,10 @@ bool group_norm_per_group_affine(const NodeAttrs& ctx, const ir::Tensor& scale);
 /// LayerNormalization's Mean/InvStdDev element type from stash_type (float or double).
 ir::DType layer_norm_stat_dtype(const NodeAttrs& ctx);
 
+/// Shape: the [start, end) range of input axes it returns (start/end attributes from opset 15), for
+/// its kernel, its shape rule and shape inference's folding of its value. In tensor_ops.cpp.
+std::pair<int64_t, int64_t> shape_range(const NodeAttrs& ctx, int64_t rank);
+
 /// MeanVarianceNormalization's `axes` (default [0, 2, 3]) normalized and sorted for `rank`.
 std::vector<int64_t> mvn_axes(const NodeAttrs& ctx, int64_t rank);
 
@@ -69,11 +74,12 @@ std::vector<int64_t> mvn_axes(const NodeAttrs& ctx, int64_t rank);
 /// (where the input is coerced to 2-D at the axis) and to -1 from 13.
 int64_t softmax_axis(const NodeAttrs& ctx, int64_t rank);
 
-/// The ReduceXxx ops (ONNX names) and the reduction each computes.
+/// A ReduceXxx op (ONNX name) and the reduction it computes.
 struct ReduceOpKind {
   const char* op_type;
   ReduceKind kind;
 };
+/// Every ReduceXxx op, for the registrations of their kernels, shape rules and backward rules.
 std::span<const ReduceOpKind> reduce_op_kinds();
 
 /// The first opset where ReduceXxx takes its axes as input 1 instead of an attribute.

@@ -35,8 +35,8 @@ std::vector<Tensor> cumsum_grad_rule(const GradContext& ctx) {
   std::vector<Tensor> d = grads::none(ctx.num_inputs());
   const Tensor* dy = ctx.doutput(0);
   if (dy == nullptr || !ctx.wants_grad(0)) return d;
-  d[0] = cumsum_forward_cpu(ctx.pool(), *dy, cumsum_axis(ctx, ctx.input(0).rank()), ctx.attr_int("exclusive", 0) != 0, ctx.attr_int("reverse", 0) == 0,
-                            ctx.where());
+  d[0] = cumsum_forward_cpu(ctx.pool(), *dy, cumsum_axis(ctx, ctx.input(0).rank()), ctx.attr_int("exclusive", 0) != 0,
+                            ctx.attr_int("reverse", 0) == 0, ctx.where());
   return d;
 }
 

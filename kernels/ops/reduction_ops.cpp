@@ -47,8 +47,8 @@ std::vector<Tensor> topk(const OpContext& ctx) {
 
 std::vector<Tensor> cumsum(const OpContext& ctx) {
   const Tensor& x = ctx.input(0);
-  return {cumsum_forward_cpu(ctx.pool(), x, cumsum_axis(ctx, x.rank()), ctx.attr_int("exclusive", 0) != 0, ctx.attr_int("reverse", 0) != 0,
-                             ctx.where())};
+  return {cumsum_forward_cpu(ctx.pool(), x, cumsum_axis(ctx, x.rank()), ctx.attr_int("exclusive", 0) != 0,
+                             ctx.attr_int("reverse", 0) != 0, ctx.where())};
 }
 
 }  // namespace

@@ -83,7 +83,8 @@ std::vector<ir::TypeInfo> topk(const InferContext& ctx) {
   }
   if (!x.shape) return {shapes::like(x, std::nullopt), shapes::tensor_type(kInt64, std::nullopt)};
   Dims dims = *x.shape;
-  const auto axis = static_cast<size_t>(normalize_axis(ctx, ctx.attr_int("axis", -1), static_cast<int64_t>(dims.size())));
+  const auto axis =
+      static_cast<size_t>(normalize_axis(ctx, ctx.attr_int("axis", -1), static_cast<int64_t>(dims.size())));
   if (k) {
     const std::optional<int64_t> n = dims[axis].value;
     if (*k < 0 || (n && *k > *n)) {

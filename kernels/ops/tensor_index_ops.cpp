@@ -16,7 +16,8 @@ using ir::Tensor;
 std::vector<int64_t> gather_indices(const NodeAttrs& ctx, const Tensor& indices, int64_t axis, int64_t dim) {
   std::vector<int64_t> idx = int_values(ctx, indices, "indices");
   for (int64_t& i : idx) {
-    if (i < -dim || i >= dim) throw_bad_input("{} index {} is out of range for axis {} of size {}", ctx.where(), i, axis, dim);
+    if (i < -dim || i >= dim)
+      throw_bad_input("{} index {} is out of range for axis {} of size {}", ctx.where(), i, axis, dim);
     if (i < 0) i += dim;
   }
   return idx;

@@ -58,8 +58,6 @@ DropoutPlan dropout_plan(const OpContext& ctx);
 
 /// Constant: the tensor its value / value_float(s) / value_int(s) / value_string(s) attribute holds.
 ir::Tensor constant_value(const NodeAttrs& ctx);
-/// Shape: the [start, end) range of input axes it returns (start/end attributes from opset 15).
-std::pair<int64_t, int64_t> shape_range(const NodeAttrs& ctx, int64_t rank);
 
 /// Flatten: the axis splitting the input into [outer, inner], checked against `rank`.
 int64_t flatten_axis(const NodeAttrs& ctx, int64_t rank);

@@ -127,14 +127,14 @@ TEST_CASE("Clip passes the gradient inside its bounds only, in every opset form"
     CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {attr_f("max", 0.25f)}, at(6)) == "");
   }
   SECTION("opset 13: min and max inputs, also differentiated") {
-    CHECK(test::gradcheck("Clip",
-                          {GradInput::data(x), GradInput::data(doubles({}, {-0.5})), GradInput::data(doubles({}, {0.5}))},
-                          {}, at(13)) == "");
+    CHECK(test::gradcheck(
+              "Clip", {GradInput::data(x), GradInput::data(doubles({}, {-0.5})), GradInput::data(doubles({}, {0.5}))},
+              {}, at(13)) == "");
   }
   SECTION("opset 11: bounds as constants") {
-    CHECK(test::gradcheck("Clip",
-                          {GradInput::data(x), GradInput::fixed(doubles({}, {-0.3})), GradInput::fixed(doubles({}, {0.6}))},
-                          {}, at(11)) == "");
+    CHECK(test::gradcheck(
+              "Clip", {GradInput::data(x), GradInput::fixed(doubles({}, {-0.3})), GradInput::fixed(doubles({}, {0.6}))},
+              {}, at(11)) == "");
   }
   SECTION("opset 13: min omitted") {
     CHECK(test::gradcheck("Clip",
@@ -144,9 +144,7 @@ TEST_CASE("Clip passes the gradient inside its bounds only, in every opset form"
   SECTION("opset 13: max omitted") {
     CHECK(test::gradcheck("Clip", {GradInput::data(x), GradInput::data(doubles({}, {-0.2}))}, {}, at(13)) == "");
   }
-  SECTION("opset 13: no bounds") {
-    CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {}, at(13)) == "");
-  }
+  SECTION("opset 13: no bounds") { CHECK(test::gradcheck("Clip", {GradInput::data(x)}, {}, at(13)) == ""); }
 }
 
 TEST_CASE("Cast and CastLike pass the gradient back to the input's float type", "[gradcheck][activation]") {
@@ -174,8 +172,7 @@ TEST_CASE("Cast and CastLike pass the gradient back to the input's float type", 
 
 TEST_CASE("Cast to double keeps the gradient exact", "[gradcheck][activation]") {
   const Tensor x = test::random_doubles({3, 4}, 32);
-  CHECK(test::gradcheck("Cast", {GradInput::data(x)},
-                        {attr_i("to", static_cast<int64_t>(DType::kDouble))}) == "");
+  CHECK(test::gradcheck("Cast", {GradInput::data(x)}, {attr_i("to", static_cast<int64_t>(DType::kDouble))}) == "");
 }
 
 TEST_CASE("activation rules run on float tensors and agree with double", "[gradcheck][activation]") {

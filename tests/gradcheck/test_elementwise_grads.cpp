@@ -25,11 +25,11 @@ struct Shapes {
 std::vector<Shapes> binary_shapes() {
   return {
       {{2, 3}, {2, 3}, 17, {}},
-      {{2, 3, 4}, {3, 1}, 17, {}},     // B broadcast over the batch and the last axis
-      {{4}, {2, 3, 4}, 17, {}},        // A broadcast up to B's rank
-      {{2, 1, 4}, {1, 3, 1}, 17, {}},  // both broadcast
-      {{2, 3}, {}, 17, {}},            // a scalar B
-      {{2, 3, 4}, {2, 3, 4}, 6, {}},   // opset 6 without broadcasting
+      {{2, 3, 4}, {3, 1}, 17, {}},                       // B broadcast over the batch and the last axis
+      {{4}, {2, 3, 4}, 17, {}},                          // A broadcast up to B's rank
+      {{2, 1, 4}, {1, 3, 1}, 17, {}},                    // both broadcast
+      {{2, 3}, {}, 17, {}},                              // a scalar B
+      {{2, 3, 4}, {2, 3, 4}, 6, {}},                     // opset 6 without broadcasting
       {{2, 3, 4, 5}, {5}, 6, {attr_i("broadcast", 1)}},  // legacy suffix
       {{2, 3, 4, 5}, {3, 4}, 6, {attr_i("broadcast", 1), attr_i("axis", 1)}},
       {{2, 3, 4, 5}, {2}, 5, {attr_i("broadcast", 1), attr_i("axis", 0)}},
@@ -67,8 +67,8 @@ TEST_CASE("Pow gradients reach the base and the exponent", "[gradcheck][elementw
   }
   SECTION("an integer exponent (opset 12+) is not differentiated; negative bases work") {
     Tensor base = test::random_away_from_zero({2, 3}, 60, 0.2);
-    CHECK(test::gradcheck("Pow", {GradInput::data(base), GradInput::fixed(test::int64s({3}, {2, 3, -1}))}, {}, at(15)) ==
-          "");
+    CHECK(test::gradcheck("Pow", {GradInput::data(base), GradInput::fixed(test::int64s({3}, {2, 3, -1}))}, {},
+                          at(15)) == "");
   }
   SECTION("an exponent of 0 at a base of 0") {
     CHECK(test::gradcheck("Pow", {GradInput::data(doubles({3}, {0.0, 0.5, 2.0})),

@@ -30,6 +30,8 @@ inline ir::Attribute attr_floats(const std::string& name, std::vector<float> v) 
 /// A string attribute.
 inline ir::Attribute attr_s(const std::string& name, const std::string& v) { return ir::GraphBuilder::attr(name, v); }
 /// A tensor attribute.
-inline ir::Attribute attr_t(const std::string& name, ir::Tensor v) { return ir::GraphBuilder::attr(name, std::move(v)); }
+inline ir::Attribute attr_t(const std::string& name, ir::Tensor v) {
+  return ir::GraphBuilder::attr(name, std::move(v));
+}
 
 }  // namespace scalec::test

@@ -2,6 +2,7 @@
 // Gradient checks (STYLE.md "Tests" 2): a backward rule against central finite differences in
 // double, through the real Executor (training run) and Autodiff. The loss is
 // L = sum_k <w_k, y_k> over the graph outputs with fixed random weights w_k, so dL/dy_k = w_k.
+// Also the tensor and option shorthands the checks' case tables share (attributes: support/attrs.h).
 #include <cstdint>
 #include <string>
 #include <vector>

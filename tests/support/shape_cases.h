@@ -5,7 +5,6 @@
 // Also the checks every op family's shape tests share: a rule for every op version, and random
 // 1-D window sweeps that compare a rule with its kernel.
 #include <catch2/catch.hpp>
-
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -24,6 +23,14 @@
 #include "support/attrs.h"
 
 namespace scalec::test {
+
+/// Element types, terse for case tables.
+inline constexpr ir::DType F = ir::DType::kFloat;
+inline constexpr ir::DType I64 = ir::DType::kInt64;
+inline constexpr ir::DType B = ir::DType::kBool;
+
+/// The types of several outputs, as infer_node returns them.
+using Strings = std::vector<std::string>;
 
 /// One input of a shape case.
 struct ShapeInput {
@@ -192,7 +199,9 @@ inline std::pair<std::string, std::string> inferred_and_computed(const SweepCase
   ir::GraphBuilder b(*m.graph);
   std::vector<ir::Value*> ins = {b.input("x", ir::DType::kFloat, c.shapes.front())};
   for (size_t i = 1; i < c.shapes.size(); ++i) {
-    ins.push_back(b.initializer("w" + std::to_string(i), ir::Tensor(ir::DType::kFloat, c.shapes[i])));
+    std::string name = "w";  // (not "w" + ...: GCC 12 warns a false -Wrestrict on it)
+    name += std::to_string(i);
+    ins.push_back(b.initializer(name, ir::Tensor(ir::DType::kFloat, c.shapes[i])));
   }
   m.graph->outputs.push_back(b.op(c.op, ins, c.attrs));
   std::string computed;

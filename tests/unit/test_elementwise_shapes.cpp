@@ -7,18 +7,11 @@
 #include <vector>
 
 #include "ir/error.h"
-#include "kernels/ops/op_registry.h"
 #include "support/shape_cases.h"
 
 using namespace scalec;
 using namespace scalec::test;
 using ir::DType;
-
-namespace {
-constexpr DType F = DType::kFloat;
-constexpr DType B = DType::kBool;
-constexpr DType I64 = DType::kInt64;
-}  // namespace
 
 TEST_CASE("shapes: every elementwise and activation op version has a rule", "[shapes]") {
   check_every_version_has_rule({"Add", "Sub", "Mul", "Div", "Pow", "Mod", "Equal", "Less", "Greater", "LessOrEqual",

@@ -7,19 +7,11 @@
 #include <vector>
 
 #include "ir/error.h"
-#include "kernels/ops/op_registry.h"
 #include "support/shape_cases.h"
 
 using namespace scalec;
 using namespace scalec::test;
 using ir::DType;
-
-namespace {
-constexpr DType F = DType::kFloat;
-constexpr DType I64 = DType::kInt64;
-
-using Strings = std::vector<std::string>;
-}  // namespace
 
 TEST_CASE("shapes: every normalization and reduction op version has a rule", "[shapes]") {
   check_every_version_has_rule({"BatchNormalization", "LayerNormalization", "InstanceNormalization",

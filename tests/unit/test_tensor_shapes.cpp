@@ -13,12 +13,9 @@ using namespace scalec;
 using namespace scalec::test;
 using ir::DType;
 using ir::Tensor;
-using Strings = std::vector<std::string>;
 
 namespace {
 
-constexpr auto F = DType::kFloat;
-constexpr auto I64 = DType::kInt64;
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
 ShapeInput scalar_f(float v) { return known(Tensor::from_floats({}, std::vector<float>{v})); }
@@ -71,7 +68,8 @@ TEST_CASE("Range has a known length only when its three scalars are known", "[sh
   CHECK(infer1("Range", {known_scalar(0), known_scalar(10), known_scalar(3)}) == "int64[4]");
   CHECK(infer1("Range", {scalar_f(1), scalar_f(0), scalar_f(-0.25f)}) == "float[4]");
   CHECK(infer1("Range", {typed(F, {}), scalar_f(1), scalar_f(1)}) == "float[?]");
-  CHECK_THROWS_WITH(infer1("Range", {known_scalar(0), known_scalar(10), known_scalar(0)}), Catch::Contains("delta is zero"));
+  CHECK_THROWS_WITH(infer1("Range", {known_scalar(0), known_scalar(10), known_scalar(0)}),
+                    Catch::Contains("delta is zero"));
 }
 
 TEST_CASE("Flatten multiplies dims around the axis and keeps a lone symbol", "[shapes]") {
@@ -224,7 +222,8 @@ TEST_CASE("Gather, GatherElements, GatherND and the scatters", "[shapes]") {
 
 TEST_CASE("OneHot inserts the depth at axis; Trilu keeps the shape", "[shapes]") {
   CHECK(infer1("OneHot", {typed(I64, {"N", 3}), scalar_f(10), typed(F, {2})}) == "float[N, 3, 10]");
-  CHECK(infer1("OneHot", {typed(I64, {"N", 3}), known_scalar(4), typed(I64, {2})}, {attr_i("axis", 0)}) == "int64[4, N, 3]");
+  CHECK(infer1("OneHot", {typed(I64, {"N", 3}), known_scalar(4), typed(I64, {2})}, {attr_i("axis", 0)}) ==
+        "int64[4, N, 3]");
   CHECK(infer1("OneHot", {typed(I64, {"N"}), typed(F, {}), typed(F, {2})}) == "float[N, ?]");
   CHECK(infer1("Trilu", {typed(F, {"N", 3, 3})}, {}, 14) == "float[N, 3, 3]");
   CHECK_THROWS_WITH(infer1("Trilu", {typed(F, {3})}, {}, 14), Catch::Contains("rank 2 or more"));
