@@ -48,33 +48,33 @@ std::vector<std::pair<std::string, double>> run_identity(const FinetuneOptions& 
 
 void add_finetune_command(CLI::App& app) {
   auto o = std::make_shared<FinetuneOptions>();
-  auto& t = o->trainer;
+  auto& opts = o->trainer;
   CLI::App* cmd = app.add_subcommand("finetune", "Train the model's weights on labelled data (cross-entropy)");
   cmd->add_option("model", o->model, "ONNX model")->required();
   cmd->add_option("--data", o->data, "Training data (.npz: arrays named after the inputs, plus labels)")->required();
   cmd->add_option("--val", o->val, "Validation data, evaluated after every epoch");
   cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");
-  cmd->add_option("--output", t.output, "Model output holding the logits (default: the first)");
+  cmd->add_option("--output", opts.output, "Model output holding the logits (default: the first)");
   cmd->add_option("-o", o->output, "Output model")->required();
   cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
   cmd->add_option("--epochs", o->epochs, "Passes over the data")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", t.batch, "Samples per step")->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", t.schedule.base_lr, "Learning rate")->check(CLI::PositiveNumber);
-  cmd->add_option("--optimizer", t.optimizer.kind, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
-  cmd->add_option("--momentum", t.optimizer.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
-  cmd->add_flag("--nesterov", t.optimizer.nesterov, "SGD with Nesterov momentum");
-  cmd->add_option("--weight-decay", t.optimizer.weight_decay, "SGD: L2 in the gradient; AdamW: decoupled")
+  cmd->add_option("--batch", opts.batch, "Samples per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", opts.schedule.base_lr, "Learning rate")->check(CLI::PositiveNumber);
+  cmd->add_option("--optimizer", opts.optimizer.kind, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
+  cmd->add_option("--momentum", opts.optimizer.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--nesterov", opts.optimizer.nesterov, "SGD with Nesterov momentum");
+  cmd->add_option("--weight-decay", opts.optimizer.weight_decay, "SGD: L2 in the gradient; AdamW: decoupled")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--schedule", t.schedule.kind, "constant, step or cosine")
+  cmd->add_option("--schedule", opts.schedule.kind, "constant, step or cosine")
       ->check(CLI::IsMember({"constant", "step", "cosine"}));
-  cmd->add_option("--warmup-steps", t.schedule.warmup_steps, "Linear warm-up steps")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--step-size", t.schedule.step_size, "step schedule: steps between decays")->check(CLI::PositiveNumber);
-  cmd->add_option("--gamma", t.schedule.gamma, "step schedule: decay factor")->check(CLI::PositiveNumber);
-  cmd->add_option("--label-smoothing", t.label_smoothing, "Cross-entropy label smoothing")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--l1", t.l1, "L1 regularization lambda * |W|_1 on weights (rank >= 2)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--freeze", t.freeze, "Keep initializers matching this glob fixed (repeatable)");
-  cmd->add_option("--seed", t.seed, "Seed of shuffling and Dropout");
-  cmd->add_option("--threads", t.threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--warmup-steps", opts.schedule.warmup_steps, "Linear warm-up steps")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--step-size", opts.schedule.step_size, "step schedule: steps between decays")->check(CLI::PositiveNumber);
+  cmd->add_option("--gamma", opts.schedule.gamma, "step schedule: decay factor")->check(CLI::PositiveNumber);
+  cmd->add_option("--label-smoothing", opts.label_smoothing, "Cross-entropy label smoothing")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--l1", opts.l1, "L1 regularization lambda * |W|_1 on weights (rank >= 2)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--freeze", opts.freeze, "Keep initializers matching this glob fixed (repeatable)");
+  cmd->add_option("--seed", opts.seed, "Seed of shuffling and Dropout");
+  cmd->add_option("--threads", opts.threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--checkpoint", o->checkpoint, "Write training state here (.npz) after every epoch");
   cmd->add_flag("--resume", o->resume, "Continue from --checkpoint when it exists");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
