@@ -99,6 +99,14 @@ def scalec_round(scalec: str, data: Path, batch: int, threads: int, tmp: Path) -
     return json.loads(report.read_text())["epochs"][1]["samples_per_second"]
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown CPU"
+
+
 def spread(xs: list[float]) -> str:
     return f"{100 * (max(xs) - min(xs)) / max(xs):.0f}%"
 
@@ -142,7 +150,8 @@ def main() -> int:
              "|---:|---:|---:|---:|---:|---:|"]
     for batch, ours, theirs, s_ours, s_theirs in rows:
         lines.append(f"| {batch} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f}x | {s_ours} | {s_theirs} |")
-    lines += ["", f"PyTorch {torch.__version__}; 1-minute load average {load0:.2f} at start, {load1:.2f} at end."]
+    lines += ["", f"{cpu_name()}; PyTorch {torch.__version__}; 1-minute load average {load0:.2f} at start, "
+              f"{load1:.2f} at end (this run's own threads add about {min(a.threads, os.cpu_count() or 1)})."]
     text = "\n".join(lines)
     print(text)
     if a.out:
