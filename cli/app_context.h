@@ -21,6 +21,8 @@ void add_convert_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
+void add_prune_command(CLI::App& app);
 
 /// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files).
 void write_report(const nlohmann::json& report, const std::string& path);

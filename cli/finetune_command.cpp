@@ -9,6 +9,7 @@
 
 #include "cli/app_context.h"
 #include "cli/dataset.h"
+#include "cli/training_cli.h"
 #include "distill/trainer.h"
 #include "ir/error.h"
 #include "onnx_io/data_files.h"
@@ -26,18 +27,6 @@ struct FinetuneOptions {
   distill::TrainerOptions trainer;
 };
 
-distill::TrainingData training_data(const Dataset& d) {
-  return {d.samples, [&d](std::span<const int64_t> rows) { return pick_batch(d, rows); },
-          [&d](std::span<const int64_t> rows) { return pick_rows(*d.labels, rows); }};
-}
-
-Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag) {
-  Dataset d = load_dataset(model, path, key);
-  if (!d.labels) throw_bad_input("{} '{}' has no '{}' array: training needs integer labels (--labels NAME)", flag, path, key);
-  if (d.samples == 0) throw_bad_input("{} '{}' holds no samples", flag, path);
-  return d;
-}
-
 // The run settings a checkpoint must share with the run resuming it.
 std::vector<std::pair<std::string, double>> run_identity(const FinetuneOptions& o) {
   return {{"meta/seed", static_cast<double>(o.trainer.seed)}, {"meta/batch", static_cast<double>(o.trainer.batch)},
@@ -54,27 +43,10 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--data", o->data, "Training data (.npz: arrays named after the inputs, plus labels)")->required();
   cmd->add_option("--val", o->val, "Validation data, evaluated after every epoch");
   cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");
-  cmd->add_option("--output", opts.output, "Model output holding the logits (default: the first)");
   cmd->add_option("-o", o->output, "Output model")->required();
   cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
   cmd->add_option("--epochs", o->epochs, "Passes over the data")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", opts.batch, "Samples per step")->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", opts.schedule.base_lr, "Learning rate")->check(CLI::PositiveNumber);
-  cmd->add_option("--optimizer", opts.optimizer.kind, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
-  cmd->add_option("--momentum", opts.optimizer.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
-  cmd->add_flag("--nesterov", opts.optimizer.nesterov, "SGD with Nesterov momentum");
-  cmd->add_option("--weight-decay", opts.optimizer.weight_decay, "SGD: L2 in the gradient; AdamW: decoupled")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--schedule", opts.schedule.kind, "constant, step or cosine")
-      ->check(CLI::IsMember({"constant", "step", "cosine"}));
-  cmd->add_option("--warmup-steps", opts.schedule.warmup_steps, "Linear warm-up steps")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--step-size", opts.schedule.step_size, "step schedule: steps between decays")->check(CLI::PositiveNumber);
-  cmd->add_option("--gamma", opts.schedule.gamma, "step schedule: decay factor")->check(CLI::PositiveNumber);
-  cmd->add_option("--label-smoothing", opts.label_smoothing, "Cross-entropy label smoothing")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--l1", opts.l1, "L1 regularization lambda * |W|_1 on weights (rank >= 2)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--freeze", opts.freeze, "Keep initializers matching this glob fixed (repeatable)");
-  cmd->add_option("--seed", opts.seed, "Seed of shuffling and Dropout");
-  cmd->add_option("--threads", opts.threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+  add_trainer_options(cmd, opts);
   cmd->add_option("--checkpoint", o->checkpoint, "Write training state here (.npz) after every epoch");
   cmd->add_flag("--resume", o->resume, "Continue from --checkpoint when it exists");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
@@ -86,9 +58,7 @@ void add_finetune_command(CLI::App& app) {
     std::optional<Dataset> val;
     if (!o->val.empty()) val = labelled(model, o->val, o->labels, "--val");
     distill::TrainerOptions& t = o->trainer;
-    t.batch = batch_size_for(model, t.batch, train.samples);
-    const int64_t steps_per_epoch = (train.samples + t.batch - 1) / t.batch;
-    t.schedule.total_steps = steps_per_epoch * o->epochs;
+    const int64_t steps_per_epoch = plan_steps(model, t, train.samples, o->epochs);
     distill::Trainer trainer(model, t);
     spdlog::info("training {} tensors on {} samples, batch {}, {} steps per epoch", trainer.parameters().size(),
                  train.samples, t.batch, steps_per_epoch);
@@ -116,34 +86,17 @@ void add_finetune_command(CLI::App& app) {
     distill::TrainingData train_data = training_data(train);
     std::optional<distill::TrainingData> val_data;
     if (val) val_data = training_data(*val);
-    nlohmann::json epochs = nlohmann::json::array();
-    for (int64_t e = first_epoch; e < o->epochs; ++e) {
-      distill::EpochStats s = trainer.train_epoch(train_data, e);
-      if (!std::isfinite(s.loss)) throw_bad_input("training diverged in epoch {} (loss {}): lower --lr", e + 1, s.loss);
-      std::string line = fmt::format("epoch {:>3}/{}  loss {:.4f}  acc {:.2f}%", e + 1, o->epochs, s.loss, 100 * s.accuracy);
-      nlohmann::json je = {{"epoch", e + 1}, {"loss", s.loss}, {"accuracy", s.accuracy}, {"seconds", s.seconds},
-                           {"samples_per_second", s.samples_per_second}};
-      if (val_data) {
-        distill::EvalStats v = trainer.evaluate(*val_data);
-        line += fmt::format("  val loss {:.4f}  val acc {:.2f}%", v.loss, 100 * v.accuracy);
-        je["val_loss"] = v.loss;
-        je["val_accuracy"] = v.accuracy;
+    nlohmann::json epochs = run_epochs(trainer, train_data, val_data, first_epoch, o->epochs, o->report == "-", [&](int64_t e) {
+      if (o->checkpoint.empty()) return;
+      std::vector<onnx_io::NamedTensor> state = trainer.checkpoint();
+      for (const auto& [k, v] : run_identity(*o)) {
+        ir::Tensor d(ir::DType::kDouble, {});
+        d.mutable_values<double>()[0] = v;
+        state.emplace_back(k, d);
       }
-      line += fmt::format("  ({:.1f} s, {:.0f} samples/s)\n", s.seconds, s.samples_per_second);
-      if (o->report != "-") std::fputs(line.c_str(), stdout);
-      std::fflush(stdout);
-      epochs.push_back(je);
-      if (!o->checkpoint.empty()) {
-        std::vector<onnx_io::NamedTensor> state = trainer.checkpoint();
-        for (const auto& [k, v] : run_identity(*o)) {
-          ir::Tensor d(ir::DType::kDouble, {});
-          d.mutable_values<double>()[0] = v;
-          state.emplace_back(k, d);
-        }
-        state.emplace_back("meta/epoch", ir::Tensor::from_int64s({}, std::vector<int64_t>{e}));
-        onnx_io::write_npz(o->checkpoint, state);
-      }
-    }
+      state.emplace_back("meta/epoch", ir::Tensor::from_int64s({}, std::vector<int64_t>{e}));
+      onnx_io::write_npz(o->checkpoint, state);
+    });
 
     passes::RemoveDropout remove_dropout;
     spdlog::info("{}", remove_dropout.run(model));

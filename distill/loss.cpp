@@ -124,6 +124,17 @@ LossResult kl_divergence(const ir::Tensor& student, const ir::Tensor& teacher, d
   return r;
 }
 
+LossResult blend(const LossResult& a, double wa, const LossResult& b, double wb) {
+  std::vector<double> ga = as_doubles(a.dprediction, "loss gradient"), gb = as_doubles(b.dprediction, "loss gradient");
+  if (ga.size() != gb.size()) throw_internal("blend: gradients of {} and {} elements", ga.size(), gb.size());
+  for (size_t i = 0; i < ga.size(); ++i) ga[i] = wa * ga[i] + wb * gb[i];
+  LossResult r;
+  r.loss = wa * a.loss + wb * b.loss;
+  r.dprediction = like(b.dprediction, ga);
+  r.correct = b.correct;
+  return r;
+}
+
 double l1_penalty(const std::vector<const ir::Tensor*>& weights, std::vector<ir::Tensor>& grads, double lambda) {
   long double total = 0;
   for (size_t k = 0; k < weights.size(); ++k) {

@@ -27,6 +27,9 @@ LossResult mse(const ir::Tensor& prediction, const ir::Tensor& target);
 /// over the batch (Hinton et al.; the T^2 keeps gradient scale independent of T).
 LossResult kl_divergence(const ir::Tensor& student_logits, const ir::Tensor& teacher_logits, double temperature);
 
+/// wa * a + wb * b for loss and gradient; `correct` is b's (the labelled loss of a distillation blend).
+LossResult blend(const LossResult& a, double wa, const LossResult& b, double wb);
+
 /// lambda * sum |w| over `weights`; adds lambda * sign(w) to the matching `grads`.
 double l1_penalty(const std::vector<const ir::Tensor*>& weights, std::vector<ir::Tensor>& grads, double lambda);
 

@@ -7,28 +7,9 @@
 
 #include "ir/error.h"
 #include "kernels/exec/autodiff.h"
+#include "passes/core/name_match.h"
 
 namespace scalec::distill {
-
-bool glob_match(std::string_view p, std::string_view s) {
-  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
-      ++pi;
-      ++si;
-    } else if (pi < p.size() && p[pi] == '*') {
-      star = pi++;
-      mark = si;
-    } else if (star != std::string_view::npos) {
-      pi = star + 1;
-      si = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
-}
 
 std::vector<int64_t> shuffled_rows(int64_t n, uint64_t seed, int64_t epoch) {
   std::vector<int64_t> rows(static_cast<size_t>(n));
@@ -50,6 +31,14 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The teacher's logits: its output named like the student's, else its first output.
+const ir::Tensor& find_output(const kernels::NamedTensors& outs, const std::string& name) {
+  for (const auto& [n, t] : outs) {
+    if (n == name) return t;
+  }
+  return outs.front().second;
+}
+
 }  // namespace
 
 Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(std::move(options)) {
@@ -67,7 +56,7 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
   std::vector<const ir::Value*> candidates;
   for (ir::Value* v : g.initializers) {
     if (!is_float(*v->initializer) || stat_set.count(v)) continue;
-    bool frozen = std::any_of(o_.freeze.begin(), o_.freeze.end(), [&](const std::string& p) { return glob_match(p, v->name()); });
+    bool frozen = std::any_of(o_.freeze.begin(), o_.freeze.end(), [&](const std::string& p) { return passes::glob_match(p, v->name()); });
     if (!frozen) candidates.push_back(v);
   }
   logits_value();  // checks --output early
@@ -88,6 +77,38 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
   eo.training = false;
   eval_exec_ = std::make_unique<kernels::Executor>(model, eo);
   optimizer_ = make_optimizer(o_.optimizer);
+  if (o_.teacher) {
+    if (!(o_.distill_alpha >= 0 && o_.distill_alpha <= 1)) throw_bad_input("distillation weight must be in [0, 1], got {}", o_.distill_alpha);
+    if (!(o_.temperature > 0)) throw_bad_input("distillation temperature must be > 0, got {}", o_.temperature);
+    eo.training = false;
+    teacher_exec_ = std::make_unique<kernels::Executor>(*o_.teacher, eo);
+  }
+}
+
+void Trainer::set_masks(std::map<std::string, ir::Tensor> masks) {
+  for (const auto& [name, m] : masks) {
+    const ir::Value* v = model_.graph->find_value(name);
+    if (!v || !v->initializer || v->initializer->shape() != m.shape() || v->initializer->dtype() != m.dtype()) {
+      throw_bad_input("pruning mask '{}' does not fit a weight of the model", name);
+    }
+  }
+  masks_ = std::move(masks);
+  apply_masks();
+}
+
+void Trainer::apply_masks() {
+  for (const auto& [name, m] : masks_) {
+    ir::Tensor& w = *model_.graph->find_value(name)->initializer;
+    if (w.dtype() == ir::DType::kFloat) {
+      auto wv = w.mutable_values<float>();
+      auto mv = m.values<float>();
+      for (size_t i = 0; i < wv.size(); ++i) wv[i] = mv[i] == 0.0f ? 0.0f : wv[i];
+    } else {
+      auto wv = w.mutable_values<double>();
+      auto mv = m.values<double>();
+      for (size_t i = 0; i < wv.size(); ++i) wv[i] = mv[i] == 0.0 ? 0.0 : wv[i];
+    }
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -106,10 +127,16 @@ const ir::Value* Trainer::logits_value() const {
 
 LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels) {
   const int64_t step = optimizer_->steps();
+  if (step_hook_) step_hook_(step);
   kernels::NamedTensors outs = train_exec_->run(feeds, o_.seed * 1000003ull + static_cast<uint64_t>(step));
   const ir::Value* logits_v = logits_value();
   auto it = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == logits_v->name(); });
   LossResult loss = cross_entropy(it->second, labels, o_.label_smoothing);
+  if (teacher_exec_) {
+    kernels::NamedTensors t = teacher_exec_->run(feeds);
+    const ir::Tensor& teacher_logits = find_output(t, logits_v->name());
+    loss = blend(kl_divergence(it->second, teacher_logits, o_.temperature), o_.distill_alpha, loss, 1.0 - o_.distill_alpha);
+  }
   std::vector<ir::Tensor> grads = autodiff_->backward(*train_exec_, {{logits_v->name(), loss.dprediction}});
 
   // Running statistics: what BatchNormalization returned in training mode.
@@ -146,6 +173,7 @@ LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Ten
     for (size_t j = 0; j < which.size(); ++j) gs[which[j]] = std::move(l1_grads[j]);
   }
   optimizer_->step(ps, gs, learning_rate(o_.schedule, step));
+  apply_masks();  // pruned weights stay zero whatever weight decay and momentum did
   return loss;
 }
 

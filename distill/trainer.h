@@ -4,6 +4,7 @@
 // so the same seed and thread count give bitwise-identical weights.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -42,6 +43,11 @@ struct TrainerOptions {
   double l1 = 0.0;                   ///< lambda of lambda * sum |W| over trained weights of rank >= 2
   std::vector<std::string> freeze;   ///< glob patterns (*, ?) of initializer names kept fixed
   std::string output;                ///< graph output holding the logits; "" = the first
+  /// Knowledge distillation: with a teacher, the loss is
+  /// alpha * T^2 KL(teacher_T || student_T) + (1 - alpha) * cross-entropy (Hinton et al.).
+  const ir::Model* teacher = nullptr;  ///< must outlive the Trainer; same inputs, logits of the same shape
+  double temperature = 4.0;
+  double distill_alpha = 0.5;
 };
 
 /// One epoch's numbers.
@@ -68,6 +74,12 @@ class Trainer {
   /// BatchNormalization running statistics updated from batch statistics.
   const std::vector<ir::Value*>& running_stats() const { return stats_; }
 
+  /// Fixes pruning masks (weight name -> 0/1 tensor of the weight's shape): masked weights are zeroed
+  /// now and after every update, so they stay zero through training. Replaces earlier masks.
+  void set_masks(std::map<std::string, ir::Tensor> masks);
+  /// Called before every optimizer step with the step's index (gradual pruning updates masks here).
+  void set_step_hook(std::function<void(int64_t step)> hook) { step_hook_ = std::move(hook); }
+
   /// One optimizer step on a batch; returns its loss (before the update).
   LossResult train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels);
   /// One epoch over `data`, shuffled with (seed, epoch).
@@ -92,13 +104,14 @@ class Trainer {
   std::unique_ptr<kernels::Executor> train_exec_, eval_exec_;
   std::unique_ptr<kernels::Autodiff> autodiff_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<kernels::Executor> teacher_exec_;
+  std::map<std::string, ir::Tensor> masks_;
+  std::function<void(int64_t)> step_hook_;
+  void apply_masks();
 };
 
 /// The rows 0..n-1 in the order epoch `epoch` of a run seeded `seed` visits them (Fisher-Yates on
 /// a 64-bit Mersenne Twister; the same on every platform).
 std::vector<int64_t> shuffled_rows(int64_t n, uint64_t seed, int64_t epoch);
-
-/// True when `name` matches the glob `pattern` (* any run, ? one character).
-bool glob_match(std::string_view pattern, std::string_view name);
 
 }  // namespace scalec::distill

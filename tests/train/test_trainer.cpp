@@ -8,6 +8,7 @@
 #include "distill/trainer.h"
 #include "onnx_io/data_files.h"
 #include "onnx_io/model_io.h"
+#include "passes/core/name_match.h"
 #include "support/test_support.h"
 #include "support/tolerance.h"
 
@@ -116,8 +117,8 @@ TEST_CASE("frozen initializers and running statistics are not trained", "[train]
   CHECK(std::find(names.begin(), names.end(), "features.1.running_mean") == names.end());
   CHECK(std::find(names.begin(), names.end(), "classifier.3.weight") != names.end());
   CHECK(trainer.running_stats().size() == 4);
-  CHECK(distill::glob_match("features.*.weight", "features.10.weight"));
-  CHECK_FALSE(distill::glob_match("features.?.weight", "features.10.weight"));
+  CHECK(passes::glob_match("features.*.weight", "features.10.weight"));
+  CHECK_FALSE(passes::glob_match("features.?.weight", "features.10.weight"));
 }
 
 TEST_CASE("a checkpoint restores weights and optimizer state exactly", "[train]") {

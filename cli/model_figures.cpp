@@ -1,0 +1,64 @@
+#include "cli/model_figures.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include <zlib.h>
+
+#include "ir/error.h"
+#include "ir/model_stats.h"
+#include "kernels/exec/shape_inference.h"
+#include "kernels/ops/op_costs.h"
+#include "onnx_io/model_io.h"
+
+namespace scalec::cli {
+
+namespace {
+
+int64_t gzip_size(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<unsigned char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  z_stream z{};
+  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw_internal("zlib deflateInit2 failed");
+  std::vector<unsigned char> out(deflateBound(&z, static_cast<uLong>(data.size())) + 32);
+  z.next_in = data.data();
+  z.avail_in = static_cast<uInt>(data.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  const auto size = static_cast<int64_t>(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) throw_internal("zlib deflate of '{}' failed ({})", path, rc);
+  return size;
+}
+
+}  // namespace
+
+ModelFigures measure_model_file(const std::string& path) {
+  ir::Model m = onnx_io::load_model(path);
+  kernels::ShapeInferenceOptions so;
+  so.strict = false;
+  kernels::infer_shapes(m, so);
+  ModelFigures f;
+  const ir::ModelStats stats = ir::compute_model_stats(*m.graph);
+  f.parameters = stats.parameters;
+  double nonzero = 0;
+  for (const ir::WeightStats& w : stats.weights) {
+    if (w.is_parameter) nonzero += static_cast<double>(w.numel) * (1.0 - w.sparsity);
+  }
+  f.nonzero_parameters = std::llround(nonzero);
+  f.macs = kernels::graph_macs(*m.graph).macs;
+  f.file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
+  f.gzip_bytes = gzip_size(path);
+  return f;
+}
+
+nlohmann::json to_json(const ModelFigures& f) {
+  return {{"parameters", f.parameters}, {"nonzero_parameters", f.nonzero_parameters}, {"macs_per_sample", f.macs},
+          {"file_bytes", f.file_bytes}, {"gzip_bytes", f.gzip_bytes}};
+}
+
+}  // namespace scalec::cli

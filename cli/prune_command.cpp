@@ -1,0 +1,260 @@
+// scalec prune: L1 magnitude pruning (unstructured, N:M, whole channels), optionally with recovery
+// fine-tuning: with --data, sparsity rises along a polynomial schedule while the model trains, the
+// masks stay fixed between updates, and --distill uses the unpruned model as teacher.
+#include <cstdio>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/app_context.h"
+#include "cli/model_figures.h"
+#include "cli/training_cli.h"
+#include "distill/gradual_pruning.h"
+#include "ir/error.h"
+#include "onnx_io/model_io.h"
+#include "passes/cleanup/remove_dropout.h"
+#include "passes/prune/channel_prune.h"
+#include "passes/prune/magnitude_prune.h"
+
+namespace scalec::cli {
+
+namespace {
+
+struct PruneOptions {
+  std::string model, output, method = "unstructured", data, val, labels = "labels", report;
+  double sparsity = 0.5;
+  bool global = false, prune_first = false, prune_last = false, in_place = false, distill = false;
+  std::vector<std::string> layer_sparsity, skip;
+  int64_t epochs = 0;
+  double initial_sparsity = 0.0;
+  int64_t begin_step = 0, end_step = -1, frequency = 0, round_to = 1;
+  std::optional<double> max_accuracy_drop;
+  distill::TrainerOptions trainer;
+};
+
+std::map<std::string, double> parse_layer_sparsity(const std::vector<std::string>& items) {
+  std::map<std::string, double> out;
+  for (const std::string& item : items) {
+    const size_t eq = item.rfind('=');
+    double s = -1;
+    try {
+      size_t used = 0;
+      if (eq != std::string::npos && eq > 0) s = std::stod(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1) s = -1;
+    } catch (const std::exception&) {
+      s = -1;
+    }
+    if (!(s >= 0 && s < 1)) throw Error(ExitCode::kUsage, fmt::format("--layer-sparsity '{}': expected NAME=S with 0 <= S < 1", item));
+    out[item.substr(0, eq)] = s;
+  }
+  return out;
+}
+
+passes::MagnitudePruneOptions magnitude_options(const PruneOptions& o) {
+  passes::MagnitudePruneOptions m;
+  m.sparsity = o.sparsity;
+  m.global = o.global;
+  m.overrides = parse_layer_sparsity(o.layer_sparsity);
+  m.skip = o.skip;
+  m.prune_first = o.prune_first;
+  m.prune_last = o.prune_last;
+  if (o.method != "unstructured") passes::parse_n_m(o.method, m.n, m.m);
+  return m;
+}
+
+// Zeros now in each layer's weight (training may move a weight the mask kept onto exactly 0).
+void recount(const ir::Model& model, std::vector<passes::LayerPruneResult>& layers) {
+  for (passes::LayerPruneResult& l : layers) {
+    const ir::Tensor& w = *model.graph->find_value(l.weight)->initializer;
+    l.zeros_after = 0;
+    for (int64_t i = 0; i < w.numel(); ++i) l.zeros_after += w.element_as_double(i) == 0.0;
+  }
+}
+
+std::string layer_table(const std::vector<passes::LayerPruneResult>& layers) {
+  std::string t = fmt::format("{:<34} {:<6} {:>10} {:>9} {:>9}  {}\n", "layer", "op", "weights", "before", "after", "note");
+  for (const passes::LayerPruneResult& l : layers) {
+    const double n = static_cast<double>(std::max<int64_t>(l.elements, 1));
+    t += fmt::format("{:<34} {:<6} {:>10} {:>8.1f}% {:>8.1f}%  {}\n", l.layer, l.op, l.elements, 100.0 * static_cast<double>(l.zeros_before) / n,
+                     100.0 * static_cast<double>(l.zeros_after) / n, l.note);
+  }
+  return t;
+}
+
+// Removes whole channels; returns the per-layer table and fills the report's "layers".
+std::string prune_whole_channels(ir::Model& model, const PruneOptions& o, nlohmann::json& report) {
+  passes::ChannelPruneOptions copts;
+  copts.ratio = o.sparsity;
+  copts.overrides = parse_layer_sparsity(o.layer_sparsity);
+  copts.skip = o.skip;
+  copts.round_to = o.round_to;
+  passes::ChannelPruneReport cr = passes::prune_channels(model, copts);
+  spdlog::info("{}", cr.summary());
+  std::string t = fmt::format("{:<34} {:<6} {:>5} {:>9} {:>7}  {}\n", "layer", "op", "group", "channels", "kept", "note");
+  nlohmann::json a = nlohmann::json::array();
+  for (const passes::ChannelPruneLayer& l : cr.layers) {
+    t += fmt::format("{:<34} {:<6} {:>5} {:>9} {:>7}  {}\n", l.name, l.op, l.group, l.channels_before, l.channels_after, l.reason);
+    a.push_back({{"layer", l.name}, {"op", l.op}, {"weight", l.weight}, {"group", l.group},
+                 {"channels_before", l.channels_before}, {"channels_after", l.channels_after}, {"note", l.reason}});
+  }
+  report["layers"] = a;
+  report["groups"] = cr.groups;
+  report["groups_pruned"] = cr.groups_pruned;
+  return t;
+}
+
+nlohmann::json layers_json(const std::vector<passes::LayerPruneResult>& layers) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const passes::LayerPruneResult& l : layers) {
+    a.push_back({{"layer", l.layer}, {"op", l.op}, {"weight", l.weight}, {"elements", l.elements},
+                 {"sparsity_before", static_cast<double>(l.zeros_before) / static_cast<double>(std::max<int64_t>(l.elements, 1))},
+                 {"sparsity_after", static_cast<double>(l.zeros_after) / static_cast<double>(std::max<int64_t>(l.elements, 1))},
+                 {"target", l.target}, {"note", l.note}});
+  }
+  return a;
+}
+
+std::string figures_line(const char* what, double before, double after) {
+  return fmt::format("{:<16} {:>14.0f} -> {:>14.0f}  ({:.2f}x)\n", what, before, after, after > 0 ? before / after : 0.0);
+}
+
+}  // namespace
+
+void add_prune_command(CLI::App& app) {
+  auto o = std::make_shared<PruneOptions>();
+  CLI::App* cmd = app.add_subcommand("prune", "L1 magnitude pruning (unstructured, N:M or whole channels), with optional recovery training");
+  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option("-o", o->output, "Output model")->required();
+  cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
+  cmd->add_option("--sparsity", o->sparsity, "Fraction of weights (unstructured) or output channels (channel) removed")
+      ->check(CLI::Range(0.0, 0.999));
+  cmd->add_option("--method", o->method, "unstructured, channel, or an N:M pattern such as 2:4");
+  cmd->add_flag("--global", o->global, "Unstructured: one magnitude threshold across layers instead of one per layer");
+  cmd->add_option("--layer-sparsity", o->layer_sparsity, "NAME=S: sparsity of one layer (node or weight name; repeatable)");
+  cmd->add_option("--skip", o->skip, "Leave layers matching this glob (node or weight name) dense (repeatable)");
+  cmd->add_flag("--prune-first", o->prune_first, "Also prune the first layer (kept dense by default)");
+  cmd->add_flag("--prune-last", o->prune_last, "Also prune the last layer (kept dense by default)");
+  cmd->add_option("--round-to", o->round_to, "Channel: keep channel counts a multiple of this (e.g. 8 for tensor cores)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--data", o->data, "Training data for recovery (.npz with labels)");
+  cmd->add_option("--val", o->val, "Validation data: accuracy before and after, and after every epoch");
+  cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");
+  cmd->add_option("--epochs", o->epochs, "Recovery epochs (needs --data)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--initial-sparsity", o->initial_sparsity, "Gradual pruning: sparsity at --prune-begin-step")
+      ->check(CLI::Range(0.0, 0.999));
+  cmd->add_option("--prune-begin-step", o->begin_step, "Gradual pruning: first step that prunes")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--prune-end-step", o->end_step, "Gradual pruning: step reaching --sparsity (default: half the steps)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--prune-frequency", o->frequency, "Gradual pruning: steps between mask updates (default: 10 updates)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--distill", o->distill, "Recover with the unpruned model as teacher (KL with temperature)");
+  cmd->add_option("--temperature", o->trainer.temperature, "Distillation temperature")->check(CLI::PositiveNumber);
+  cmd->add_option("--distill-weight", o->trainer.distill_alpha, "Weight of the distillation term (the rest: cross-entropy)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Exit 3 when --val accuracy drops by more than this (points)");
+  add_trainer_options(cmd, o->trainer);
+  cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->callback([o] {
+    if (o->epochs > 0 && o->data.empty()) throw Error(ExitCode::kUsage, "--epochs needs --data (recovery training)");
+    if (!o->data.empty() && o->epochs == 0) throw Error(ExitCode::kUsage, "--data needs --epochs N (recovery training)");
+    if (o->distill && o->data.empty()) throw Error(ExitCode::kUsage, "--distill needs --data and --epochs");
+    if (o->max_accuracy_drop && o->val.empty()) throw Error(ExitCode::kUsage, "--max-accuracy-drop needs --val");
+    const bool channel = o->method == "channel";
+    if (channel && (o->global || o->prune_first || o->prune_last || o->initial_sparsity > 0)) {
+      throw Error(ExitCode::kUsage, "--global, --prune-first, --prune-last and --initial-sparsity apply to unstructured and N:M pruning");
+    }
+    passes::MagnitudePruneOptions mopts;
+    if (!channel) mopts = magnitude_options(*o);
+    check_output_is_not_input(o->model, o->output, o->in_place);
+
+    ir::Model model = onnx_io::load_model(o->model);
+    std::optional<Dataset> train, val;
+    if (!o->data.empty()) train = labelled(model, o->data, o->labels, "--data");
+    if (!o->val.empty()) val = labelled(model, o->val, o->labels, "--val");
+    distill::TrainerOptions& t = o->trainer;
+    std::optional<double> acc_before;
+    if (val) acc_before = top1_accuracy(model, *val, t.batch, t.threads, t.output);
+
+    nlohmann::json report = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"output", o->output},
+                             {"method", o->method}, {"sparsity", o->sparsity}};
+    std::string table;
+    std::vector<passes::LayerPruneResult> layers;
+    if (channel) table = prune_whole_channels(model, *o, report);
+
+    nlohmann::json epochs;
+    if (train) {
+      std::optional<ir::Model> teacher;
+      if (o->distill) teacher = onnx_io::load_model(o->model);  // the unpruned model
+      t.teacher = teacher ? &*teacher : nullptr;
+      const int64_t steps_per_epoch = plan_steps(model, t, train->samples, o->epochs);
+      const int64_t total = steps_per_epoch * o->epochs;
+      distill::Trainer trainer(model, t);
+      std::optional<distill::GradualPruner> pruner;
+      if (!channel) {
+        distill::SparsitySchedule s;
+        s.initial = o->initial_sparsity;
+        s.final = o->sparsity;
+        s.begin_step = o->begin_step;
+        s.end_step = o->end_step >= 0 ? o->end_step : total / 2;
+        s.frequency = o->frequency > 0 ? o->frequency : std::max<int64_t>(1, (s.end_step - s.begin_step) / 10);
+        if (s.begin_step >= total) throw_bad_input("--prune-begin-step {} is past the run's {} steps", s.begin_step, total);
+        pruner.emplace(trainer, model, mopts, s);
+        trainer.set_step_hook([&pruner](int64_t step) { pruner->on_step(step); });
+        spdlog::info("gradual pruning to {:.1f}% from step {} to {}, masks updated every {} steps; {} steps in all",
+                     100 * s.final, s.begin_step, std::max(s.begin_step, s.end_step), s.frequency, total);
+      }
+      std::optional<distill::TrainingData> val_data;
+      if (val) val_data = training_data(*val);
+      epochs = run_epochs(trainer, training_data(*train), val_data, 0, o->epochs, o->report == "-");
+      if (pruner) layers = pruner->last().layers;
+      passes::RemoveDropout remove_dropout;
+      spdlog::info("{}", remove_dropout.run(model));
+      report["epochs"] = epochs;
+      report["steps"] = trainer.step();
+      report["distill"] = o->distill;
+    } else if (!channel) {
+      passes::MagnitudePrune pass(mopts);
+      spdlog::info("{}", pass.run(model));
+      layers = pass.result().layers;
+    }
+    if (!channel) {
+      recount(model, layers);
+      table = layer_table(layers);
+      report["layers"] = layers_json(layers);
+      report["prunable_sparsity"] = passes::overall_sparsity(layers);
+      if (passes::overall_sparsity(layers) == 0 && o->sparsity > 0) spdlog::warn("no weight was pruned (see the notes per layer)");
+    }
+
+    std::optional<double> acc_after;
+    if (val) acc_after = top1_accuracy(model, *val, t.batch, t.threads, t.output);
+    record_provenance(model, fmt::format("prune<method={},sparsity={}{}>", o->method, o->sparsity,
+                                         train ? fmt::format(",epochs={}{}", o->epochs, o->distill ? ",distill" : "") : ""));
+    onnx_io::save_model(model, o->output);
+    spdlog::info("wrote {}", o->output);
+
+    const ModelFigures before = measure_model_file(o->model), after = measure_model_file(o->output);
+    report["before"] = to_json(before);
+    report["after"] = to_json(after);
+    std::string text = table + "\n";
+    text += fmt::format("{:<16} {:>14}    {:>14}\n", "", "before", "after");
+    text += figures_line("parameters", static_cast<double>(before.parameters), static_cast<double>(after.parameters));
+    text += figures_line("nonzero params", static_cast<double>(before.nonzero_parameters), static_cast<double>(after.nonzero_parameters));
+    text += figures_line("MACs/sample", static_cast<double>(before.macs), static_cast<double>(after.macs));
+    text += figures_line("file bytes", static_cast<double>(before.file_bytes), static_cast<double>(after.file_bytes));
+    text += figures_line("gzip bytes", static_cast<double>(before.gzip_bytes), static_cast<double>(after.gzip_bytes));
+    if (acc_before && acc_after) {
+      report["accuracy_before"] = *acc_before;
+      report["accuracy_after"] = *acc_after;
+      text += fmt::format("{:<16} {:>13.2f}% -> {:>13.2f}%  ({:+.2f} points)\n", "val top-1", 100 * *acc_before, 100 * *acc_after,
+                          100 * (*acc_after - *acc_before));
+    }
+    if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
+    if (!o->report.empty()) write_report(report, o->report);
+    if (o->max_accuracy_drop && 100 * (*acc_before - *acc_after) > *o->max_accuracy_drop) {
+      throw Error(ExitCode::kTargetMissed, fmt::format("accuracy dropped by {:.2f} points, more than --max-accuracy-drop {}",
+                                                       100 * (*acc_before - *acc_after), *o->max_accuracy_drop));
+    }
+  });
+}
+
+}  // namespace scalec::cli

@@ -1,0 +1,272 @@
+// scalec quantize: folds BatchNormalization, calibrates activation ranges on --calib data
+// (streaming observers), and writes a QDQ model (int8 by default), a QOperator model (QLinearConv,
+// QLinearMatMul), a dynamic one (DynamicQuantizeLinear + MatMulInteger, no calibration needed) or a
+// weight-only model (blockwise int4/int8 weights + DequantizeLinear). Optional accuracy tools run
+// first: cross-layer equalization, then bias correction. Layers left in float are listed in the report.
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "calibration/calibrator.h"
+#include "cli/app_context.h"
+#include "cli/dataset.h"
+#include "ir/error.h"
+#include "ir/model_stats.h"
+#include "onnx_io/model_io.h"
+#include "passes/fuse/fold_batchnorm.h"
+#include "passes/quantize/bias_correction.h"
+#include "passes/quantize/dynamic_pass.h"
+#include "passes/quantize/equalize.h"
+#include "passes/quantize/gemm_to_matmul.h"
+#include "passes/quantize/gptq.h"
+#include "passes/quantize/qoperator_pass.h"
+#include "passes/quantize/qdq_pass.h"
+#include "passes/quantize/quant_graph.h"
+#include "passes/quantize/weight_only_pass.h"
+
+namespace scalec::cli {
+
+namespace {
+
+struct QuantizeOptions {
+  std::string model, output, calib, labels = "labels", format = "qdq", method = "minmax", report;
+  int bits = 8;
+  double percentile = 99.99;
+  int64_t calib_samples = 0, block = 0, batch = 32;
+  bool per_tensor = false, per_channel = false, asymmetric = false, keep_io_float = false, no_fold_bn = false;
+  bool in_place = false;
+  bool reduce_range = false, bias_correction = false, equalize = false;  // formats and accuracy tools (Q3)
+  std::vector<std::string> exclude_nodes, exclude_ops;
+  int threads = 0;
+  bool gptq = false;  // GPTQ for weight-only (Q4): --gptq, --act-order, --gptq-damp, --gptq-block
+  passes::GptqOptions gptq_options;
+};
+
+// "a,b" "c" -> {a, b, c}
+std::set<std::string> split_list(const std::vector<std::string>& items) {
+  std::set<std::string> out;
+  for (const std::string& item : items) {
+    std::stringstream s(item);
+    std::string part;
+    while (std::getline(s, part, ',')) {
+      if (!part.empty()) out.insert(part);
+    }
+  }
+  return out;
+}
+
+nlohmann::json report_nodes(const passes::QuantReport& r) {
+  nlohmann::json left = nlohmann::json::array();
+  for (const auto& [node, reason] : r.left_float) left.push_back({{"node", node}, {"reason", reason}});
+  return {{"quantized_nodes", r.quantized}, {"left_float", left}, {"weights_quantized", r.weights_quantized},
+          {"activations_quantized", r.activations_quantized}};
+}
+
+}  // namespace
+
+void add_quantize_command(CLI::App& app) {
+  auto o = std::make_shared<QuantizeOptions>();
+  CLI::App* cmd = app.add_subcommand("quantize", "Quantize weights (k bits) and activations (int8) with calibration");
+  cmd->add_option("model", o->model, "ONNX model (float)")->required();
+  cmd->add_option("-o", o->output, "Output model")->required();
+  cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
+  cmd->add_option("--bits", o->bits, "Weight bits, 2..8 (4 and 8 use int4/int8; others the int8 container)");
+  cmd->add_option("--format", o->format, "qdq (default), weight-only, qoperator or dynamic")
+      ->check(CLI::IsMember({"qdq", "weight-only", "qoperator", "dynamic"}));
+  cmd->add_option("--calib", o->calib, "Calibration data (.npz with arrays named after the inputs); needed by qdq");
+  cmd->add_option("--labels", o->labels, "Key of a labels array in the calibration data (ignored)");
+  cmd->add_option("--method", o->method, "Activation range: minmax, percentile, entropy or mse")
+      ->check(CLI::IsMember({"minmax", "percentile", "entropy", "mse"}));
+  cmd->add_option("--percentile", o->percentile, "percentile method: the percentile kept (e.g. 99.99)");
+  cmd->add_option("--calib-samples", o->calib_samples, "Use the first N calibration samples (default: all)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", o->batch, "Calibration batch size")->check(CLI::PositiveNumber);
+  auto* pt = cmd->add_flag("--per-tensor", o->per_tensor, "One weight scale per tensor");
+  auto* pc = cmd->add_flag("--per-channel", o->per_channel, "One weight scale per output channel (qdq default)");
+  auto* bl = cmd->add_option("--block", o->block, "Blockwise weights, N per block along the input axis (weight-only default 32)")
+                 ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  pt->excludes(pc)->excludes(bl);
+  pc->excludes(bl);
+  cmd->add_flag("--asymmetric", o->asymmetric, "Asymmetric activations, and weights unless per channel (zero point from the range)");
+  cmd->add_option("--exclude-nodes", o->exclude_nodes, "Node names to leave in float (comma-separated, repeatable)");
+  cmd->add_option("--exclude-ops", o->exclude_ops, "Op types to leave in float (comma-separated, repeatable)");
+  cmd->add_flag("--keep-io-float", o->keep_io_float, "Leave nodes that read graph inputs or write graph outputs in float");
+  cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Do not fold BatchNormalization into the preceding Conv/Gemm");
+  // Formats and accuracy tools (qoperator / dynamic formats above).
+  cmd->add_flag("--reduce-range", o->reduce_range,
+                "7-bit weights instead of 8 (ONNX Runtime's reduce_range: its u8s8 int8 kernels saturate otherwise)");
+  cmd->add_flag("--bias-correction", o->bias_correction,
+                "Correct Conv/Gemm biases for the mean output shift of weight quantization (needs --calib)");
+  cmd->add_flag("--equalize", o->equalize, "Cross-layer equalization of Conv -> Relu/Clip -> Conv pairs before quantizing");
+  cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--gptq", o->gptq, "weight-only: GPTQ (Hessian-based error compensation on --calib data) instead of rounding");
+  cmd->add_flag("--act-order", o->gptq_options.act_order, "--gptq: quantize input columns by decreasing Hessian diagonal");
+  cmd->add_option("--gptq-damp", o->gptq_options.damp, "--gptq: dampening, fraction of the mean Hessian diagonal (0.01)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--gptq-block", o->gptq_options.block, "--gptq: columns per lazy-update block (128)")->check(CLI::PositiveNumber);
+  cmd->callback([o] {
+    if (o->bits < 2 || o->bits > 8) throw_bad_input("--bits must be in 2..8, got {}", o->bits);
+    if (o->gptq && o->format != "weight-only") throw Error(ExitCode::kUsage, "--gptq is for --format weight-only");
+    const bool qdq = o->format == "qdq";
+    const bool qoperator = o->format == "qoperator", dynamic = o->format == "dynamic";
+    const bool static_acts = qdq || qoperator;  // activation scales from calibration
+    if (static_acts && o->calib.empty()) {
+      throw Error(ExitCode::kUsage, fmt::format("--format {} needs calibration data: --calib PATH", o->format));
+    }
+    if (o->bias_correction && o->calib.empty()) {
+      throw Error(ExitCode::kUsage, "--bias-correction measures input means on calibration data: --calib PATH");
+    }
+    if ((qoperator || dynamic) && o->block > 0) {
+      throw Error(ExitCode::kUsage, fmt::format("--format {} takes per-tensor or per-channel weights, not --block", o->format));
+    }
+    check_output_is_not_input(o->model, o->output, o->in_place);
+    ir::Model model = onnx_io::load_model(o->model);
+    passes::quant::check_not_quantized(model);
+
+    passes::quant::WeightQuantOptions w;
+    w.bits = o->reduce_range && o->bits == 8 ? 7 : o->bits;
+    w.symmetric = !o->asymmetric;
+    const bool weight_only = o->format == "weight-only";
+    w.granularity = weight_only ? passes::quant::Granularity::kBlock : passes::quant::Granularity::kPerChannel;
+    w.block_size = weight_only ? 32 : 0;
+    if (o->per_tensor) w.granularity = passes::quant::Granularity::kPerTensor;
+    if (o->per_channel) w.granularity = passes::quant::Granularity::kPerChannel;
+    if (o->block > 0) {
+      w.granularity = passes::quant::Granularity::kBlock;
+      w.block_size = o->block;
+    }
+    if (w.granularity != passes::quant::Granularity::kBlock) w.block_size = 0;
+    // ONNX Runtime's QLinearConv needs one zero point for all channels of a per-channel weight.
+    if (w.granularity == passes::quant::Granularity::kPerChannel) w.symmetric = true;
+    if (dynamic) w.symmetric = true;  // MatMulInteger with a zero weight zero point, as quantize_dynamic writes
+
+    nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"output", o->output},
+                        {"format", o->format}, {"bits", o->bits}, {"symmetric", w.symmetric},
+                        {"block_size", w.block_size}, {"weight_bits", w.bits}, {"reduce_range", o->reduce_range}};
+    j["granularity"] = w.granularity == passes::quant::Granularity::kBlock        ? "block"
+                       : w.granularity == passes::quant::Granularity::kPerChannel ? "per-channel"
+                                                                                  : "per-tensor";
+    const ir::ModelStats before = ir::compute_model_stats(*model.graph);
+    std::vector<std::string> lines, steps;
+    if (!o->no_fold_bn) {
+      passes::FoldBatchNorm fold;
+      lines.push_back(fold.run(model));
+      steps.push_back(fold.name());
+    }
+    std::optional<Dataset> data;
+    int64_t samples = 0;
+    if (!o->calib.empty()) {
+      data = load_dataset(model, o->calib, o->labels);
+      samples = o->calib_samples > 0 ? std::min(o->calib_samples, data->samples) : data->samples;
+      if (samples == 0) throw_bad_input("--calib '{}' holds no samples", o->calib);
+    }
+    calibration::BatchSource source{samples, [&data](int64_t b, int64_t e) { return batch_of(*data, b, e); }};
+    if (o->equalize) {
+      passes::CrossLayerEqualization eq(split_list(o->exclude_nodes));
+      lines.push_back(eq.run(model));
+      steps.push_back(eq.name());
+    }
+    if (o->bias_correction) {
+      passes::BiasCorrectionOptions bc;
+      bc.weights = w;
+      bc.exclude_nodes = split_list(o->exclude_nodes);
+      bc.exclude_ops = split_list(o->exclude_ops);
+      bc.keep_io_float = o->keep_io_float;
+      bc.means = passes::channel_means(model, passes::bias_correction_inputs(model, bc), source,
+                                       batch_size_for(model, o->batch, samples), o->threads);
+      passes::BiasCorrection pass(bc);
+      lines.push_back(pass.run(model));
+      steps.push_back(pass.name());
+    }
+    if (qoperator || dynamic) {
+      passes::GemmToMatMul g2m(split_list(o->exclude_nodes), split_list(o->exclude_ops));
+      lines.push_back(g2m.run(model));
+      steps.push_back(g2m.name());
+    }
+    passes::QuantReport rep;
+    if (static_acts || dynamic) {
+      passes::QdqOptions q;
+      q.weights = w;
+      q.activation_symmetric = !o->asymmetric;
+      q.exclude_nodes = split_list(o->exclude_nodes);
+      q.exclude_ops = split_list(o->exclude_ops);
+      q.keep_io_float = o->keep_io_float;
+      if (static_acts) {
+        calibration::CalibrationOptions co;
+        co.method = calibration::parse_method(o->method);
+        co.percentile = o->percentile;
+        co.bits = 8;
+        co.symmetric = q.activation_symmetric;
+        co.batch = batch_size_for(model, o->batch, samples);
+        co.threads = o->threads;
+        const std::vector<std::string> names =
+            qdq ? passes::qdq_calibration_values(model, q) : passes::qoperator_calibration_values(model, q);
+        calibration::CalibrationResult cal = calibration::calibrate(model, names, source, co);
+        q.ranges = cal.ranges;
+        j["calibration"] = {{"method", o->method}, {"samples", cal.samples}, {"values", names.size()},
+                            {"observer_bytes", cal.observer_bytes}, {"peak_activation_bytes", cal.peak_activation_bytes}};
+        if (co.method == calibration::Method::kPercentile) j["calibration"]["percentile"] = o->percentile;
+      }
+      auto run_pass = [&](auto pass, const std::string& step) {
+        lines.push_back(pass.run(model));
+        steps.push_back(step);
+        rep = pass.report();
+      };
+      if (qdq) run_pass(passes::QuantizeQdq(q), fmt::format("quantize-qdq<bits={},method={}>", w.bits, o->method));
+      if (qoperator) {
+        run_pass(passes::QuantizeQOperator(q), fmt::format("quantize-qoperator<bits={},method={}>", w.bits, o->method));
+      }
+      if (dynamic) run_pass(passes::QuantizeDynamic(q), fmt::format("quantize-dynamic<bits={}>", w.bits));
+    } else {
+      passes::WeightOnlyOptions wo;
+      wo.weights = w;
+      wo.exclude_nodes = split_list(o->exclude_nodes);
+      wo.exclude_ops = split_list(o->exclude_ops);
+      wo.keep_io_float = o->keep_io_float;
+      if (o->gptq) {
+        if (!data) throw Error(ExitCode::kUsage, "--gptq measures layer inputs on calibration data: --calib PATH");
+        calibration::CalibrationOptions co;
+        co.batch = batch_size_for(model, o->batch, samples);
+        co.threads = o->threads;
+        const passes::GptqReport gr = passes::run_gptq(model, wo, source, co, o->gptq_options);
+        lines.push_back(gr.summary());
+        steps.push_back(fmt::format("gptq<damp={},block={},act_order={}>", o->gptq_options.damp, o->gptq_options.block,
+                                    o->gptq_options.act_order));
+        nlohmann::json layers = nlohmann::json::array(), skipped = nlohmann::json::array();
+        for (const auto& l : gr.layers) {
+          layers.push_back({{"node", l.node}, {"weight", l.weight}, {"rtn_error", l.rtn_error}, {"gptq_error", l.gptq_error}});
+        }
+        for (const auto& [node, why] : gr.skipped) skipped.push_back({{"node", node}, {"reason", why}});
+        j["gptq"] = {{"samples", gr.samples}, {"hessian_bytes", gr.hessian_bytes}, {"layers", layers}, {"round_to_nearest", skipped}};
+      } else if (o->gptq_options.act_order) {
+        throw Error(ExitCode::kUsage, "--act-order needs --gptq");
+      }
+      passes::QuantizeWeightOnly pass(wo);
+      lines.push_back(pass.run(model));
+      steps.push_back(fmt::format("quantize-weight-only<bits={},block={}>", o->bits, w.block_size));
+      rep = pass.report();
+    }
+    for (const std::string& step : steps) record_provenance(model, step);
+    onnx_io::save_model(model, o->output);
+    const ir::ModelStats after = ir::compute_model_stats(*model.graph);
+    j.update(report_nodes(rep));
+    j["passes"] = lines;
+    j["opset"] = model.opset_version();
+    j["bytes_before"] = before.bytes;
+    j["bytes_after"] = after.bytes;
+    j["peak_rss_bytes"] = peak_rss_bytes();
+    std::string text;
+    for (const std::string& line : lines) text += line + "\n";
+    for (const auto& [node, reason] : rep.left_float) text += fmt::format("  left in float: {} ({})\n", node, reason);
+    text += fmt::format("size         {:.1f} KB -> {:.1f} KB\nwrote        {}\n", static_cast<double>(before.bytes) / 1e3,
+                        static_cast<double>(after.bytes) / 1e3, o->output);
+    if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
+    if (!o->report.empty()) write_report(j, o->report);
+  });
+}
+
+}  // namespace scalec::cli

@@ -1,0 +1,104 @@
+#include "cli/training_cli.h"
+
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "ir/error.h"
+
+namespace scalec::cli {
+
+void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
+  cmd->add_option("--output", opts.output, "Model output holding the logits (default: the first)");
+  cmd->add_option("--batch", opts.batch, "Samples per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", opts.schedule.base_lr, "Learning rate")->check(CLI::PositiveNumber);
+  cmd->add_option("--optimizer", opts.optimizer.kind, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
+  cmd->add_option("--momentum", opts.optimizer.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--nesterov", opts.optimizer.nesterov, "SGD with Nesterov momentum");
+  cmd->add_option("--weight-decay", opts.optimizer.weight_decay, "SGD: L2 in the gradient; AdamW: decoupled")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--schedule", opts.schedule.kind, "constant, step or cosine")
+      ->check(CLI::IsMember({"constant", "step", "cosine"}));
+  cmd->add_option("--warmup-steps", opts.schedule.warmup_steps, "Linear warm-up steps")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--step-size", opts.schedule.step_size, "step schedule: steps between decays")->check(CLI::PositiveNumber);
+  cmd->add_option("--gamma", opts.schedule.gamma, "step schedule: decay factor")->check(CLI::PositiveNumber);
+  cmd->add_option("--label-smoothing", opts.label_smoothing, "Cross-entropy label smoothing")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--l1", opts.l1, "L1 regularization lambda * |W|_1 on weights (rank >= 2)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--freeze", opts.freeze, "Keep initializers matching this glob fixed (repeatable)");
+  cmd->add_option("--seed", opts.seed, "Seed of shuffling and Dropout");
+  cmd->add_option("--threads", opts.threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+}
+
+Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag) {
+  Dataset d = load_dataset(model, path, key);
+  if (!d.labels) throw_bad_input("{} '{}' has no '{}' array: training needs integer labels (--labels NAME)", flag, path, key);
+  if (d.samples == 0) throw_bad_input("{} '{}' holds no samples", flag, path);
+  return d;
+}
+
+distill::TrainingData training_data(const Dataset& d) {
+  return {d.samples, [&d](std::span<const int64_t> rows) { return pick_batch(d, rows); },
+          [&d](std::span<const int64_t> rows) { return pick_rows(*d.labels, rows); }};
+}
+
+int64_t plan_steps(const ir::Model& model, distill::TrainerOptions& t, int64_t samples, int64_t epochs) {
+  t.batch = batch_size_for(model, t.batch, samples);
+  const int64_t steps_per_epoch = (samples + t.batch - 1) / t.batch;
+  t.schedule.total_steps = steps_per_epoch * epochs;
+  return steps_per_epoch;
+}
+
+nlohmann::json run_epochs(distill::Trainer& trainer, const distill::TrainingData& train,
+                          const std::optional<distill::TrainingData>& val, int64_t first, int64_t epochs, bool quiet,
+                          const std::function<void(int64_t epoch)>& after_epoch) {
+  nlohmann::json records = nlohmann::json::array();
+  for (int64_t e = first; e < epochs; ++e) {
+    distill::EpochStats s = trainer.train_epoch(train, e);
+    if (!std::isfinite(s.loss)) throw_bad_input("training diverged in epoch {} (loss {}): lower --lr", e + 1, s.loss);
+    std::string line = fmt::format("epoch {:>3}/{}  loss {:.4f}  acc {:.2f}%", e + 1, epochs, s.loss, 100 * s.accuracy);
+    nlohmann::json je = {{"epoch", e + 1}, {"loss", s.loss}, {"accuracy", s.accuracy}, {"seconds", s.seconds},
+                         {"samples_per_second", s.samples_per_second}};
+    if (val) {
+      distill::EvalStats v = trainer.evaluate(*val);
+      line += fmt::format("  val loss {:.4f}  val acc {:.2f}%", v.loss, 100 * v.accuracy);
+      je["val_loss"] = v.loss;
+      je["val_accuracy"] = v.accuracy;
+    }
+    line += fmt::format("  ({:.1f} s, {:.0f} samples/s)\n", s.seconds, s.samples_per_second);
+    if (!quiet) std::fputs(line.c_str(), stdout);
+    std::fflush(stdout);
+    records.push_back(je);
+    if (after_epoch) after_epoch(e);
+  }
+  return records;
+}
+
+double top1_accuracy(const ir::Model& model, const Dataset& data, int64_t batch, int threads, const std::string& output) {
+  kernels::ExecutorOptions eo;
+  eo.threads = threads;
+  kernels::Executor exec(model, eo);
+  batch = batch_size_for(model, batch, data.samples);
+  int64_t correct = 0;
+  for (int64_t b = 0; b < data.samples; b += batch) {
+    const int64_t end = std::min(data.samples, b + batch);
+    kernels::NamedTensors outs = exec.run(batch_of(data, b, end));
+    const ir::Tensor* scores = &outs.front().second;
+    for (const auto& [name, t] : outs) {
+      if (name == output) scores = &t;
+    }
+    if (scores->rank() != 2 || scores->shape()[0] != end - b) {
+      throw_bad_input("accuracy needs [N, classes] scores; the model's output has shape {}", ir::shape_to_string(scores->shape()));
+    }
+    const int64_t classes = scores->shape()[1];
+    for (int64_t i = 0; i < end - b; ++i) {
+      int64_t best = 0;
+      for (int64_t c = 1; c < classes; ++c) {
+        if (scores->element_as_double(i * classes + c) > scores->element_as_double(i * classes + best)) best = c;
+      }
+      correct += best == static_cast<int64_t>(data.labels->element_as_double(b + i));
+    }
+  }
+  return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(data.samples, 1));
+}
+
+}  // namespace scalec::cli

@@ -1,0 +1,37 @@
+#pragma once
+// What the training commands (finetune, prune with recovery, distill) share: their training options,
+// labelled data, the epoch loop with its log lines, and top-1 accuracy for before/after figures.
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/dataset.h"
+#include "distill/trainer.h"
+
+namespace scalec::cli {
+
+/// Registers --output, --batch, --lr, --optimizer ... --seed, --threads on `cmd`, writing into `opts`.
+void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts);
+
+/// Loads `path` for training or validation: it must carry labels under `key` and hold samples.
+Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag);
+
+/// Cuts rows of `d` into feeds and labels for the Trainer (`d` must outlive the result).
+distill::TrainingData training_data(const Dataset& d);
+
+/// Sets batch (from the model), schedule.total_steps for `epochs` over `samples`; returns steps per epoch.
+int64_t plan_steps(const ir::Model& model, distill::TrainerOptions& t, int64_t samples, int64_t epochs);
+
+/// Runs epochs [first, epochs), printing one line each (unless `quiet`), evaluating `val` when given;
+/// `after_epoch(e)` runs after each (checkpoints). Returns the per-epoch JSON records.
+nlohmann::json run_epochs(distill::Trainer& trainer, const distill::TrainingData& train,
+                          const std::optional<distill::TrainingData>& val, int64_t first, int64_t epochs, bool quiet,
+                          const std::function<void(int64_t epoch)>& after_epoch = {});
+
+/// Top-1 accuracy of `model` (inference) on labelled data; `output` names the logits ("" = first).
+double top1_accuracy(const ir::Model& model, const Dataset& data, int64_t batch, int threads, const std::string& output);
+
+}  // namespace scalec::cli

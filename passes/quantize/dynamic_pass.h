@@ -1,0 +1,37 @@
+#pragma once
+// quantize-dynamic: weights int8 ahead of time, activations quantized at run time, as ONNX
+// Runtime's quantize_dynamic writes transformers (no calibration data needed).
+//
+//   Before: x -> MatMul(W [K, N]) -> y
+//   After:  x -> DynamicQuantizeLinear -> (x_u8, x_scale, x_zero_point)
+//           MatMulInteger(x_u8, W_int8, x_zero_point, w_zero_point) -> int32 -> Cast(float) -> Mul(s) -> y
+//           s = Mul(x_scale, w_scale)    (w_scale: scalar, or [N] per output column)
+//
+// One DynamicQuantizeLinear per activation, shared by the MatMuls that read it (q, k, v). Weights:
+// symmetric int8 (k-bit in the int8 container) per tensor or per output column, zero point 0 (an
+// explicit tensor, as ORT writes it). Gemm is handled by running gemm-to-matmul first. MatMul of
+// two activations (attention) stays float. Needs opset 11 (DynamicQuantizeLinear); older models are
+// upgraded. Preconditions: a float model (a quantized one is refused).
+#include <string>
+
+#include "passes/core/pass.h"
+#include "passes/quantize/qdq_pass.h"
+
+namespace scalec::passes {
+
+/// Dynamic quantization of MatMul with constant 2-D weights (see the file comment); takes
+/// QdqOptions (weights, exclusions, keep_io_float; ranges are not used).
+class QuantizeDynamic final : public Pass {
+ public:
+  explicit QuantizeDynamic(QdqOptions options) : options_(std::move(options)) {}
+  std::string name() const override { return "quantize-dynamic"; }
+  std::string run(ir::Model& model) override;
+  /// The report of the last run.
+  const QuantReport& report() const { return report_; }
+
+ private:
+  QdqOptions options_;
+  QuantReport report_;
+};
+
+}  // namespace scalec::passes

@@ -1,0 +1,129 @@
+// run_gptq(): picks the layers the weight-only pass will quantize that GPTQ can handle, collects
+// their Hessians in one calibration run, and quantizes each weight with GPTQ. Per layer, the
+// relative output error ||(W - Wq) X||^2 / ||W X||^2 on the calibration rows is measured for
+// round-to-nearest and for GPTQ; where GPTQ does not beat round-to-nearest (it minimizes that error
+// only greedily), the round-to-nearest weight is kept, so GPTQ never makes a layer worse on the data.
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "ir/error.h"
+#include "passes/quantize/gptq.h"
+#include "passes/quantize/quant_graph.h"
+
+namespace scalec::passes {
+
+namespace {
+
+kernels::ConvAttrs conv_attrs_of(const ir::Node& n) {
+  kernels::ConvAttrs a;
+  if (const ir::Attribute* x = n.attribute("auto_pad")) a.auto_pad = x->s;
+  if (const ir::Attribute* x = n.attribute("group")) a.group = x->i;
+  if (const ir::Attribute* x = n.attribute("kernel_shape")) a.kernel_shape = x->ints;
+  if (const ir::Attribute* x = n.attribute("strides")) a.strides = x->ints;
+  if (const ir::Attribute* x = n.attribute("dilations")) a.dilations = x->ints;
+  if (const ir::Attribute* x = n.attribute("pads")) a.pads = x->ints;
+  return a;
+}
+
+struct Candidate {
+  const ir::Node* node;
+  std::string label;
+  const ir::Tensor* weight;
+  quant::WeightAxes axes;
+};
+
+// Why GPTQ cannot take `n` (empty: it can), filling `layer` when it can.
+std::string gptq_layer(const ir::Node& n, const ir::Tensor& w, calibration::HessianLayer& layer) {
+  const std::string& op = n.op_type();
+  const ir::Value* x = n.input(0);
+  if (op == "ConvTranspose") return "GPTQ handles Conv, Gemm and MatMul";
+  if (n.input(1)->uses().size() != 1) return "weight shared by several nodes";
+  if (!x || x->is_initializer()) return "input 0 is constant";
+  layer.input = x->name();
+  if (op == "MatMul") {
+    if (w.rank() != 2) return "MatMul weight of rank != 2";
+    layer.k = w.shape()[0];
+  } else if (op == "Gemm") {
+    const ir::Attribute* ta = n.attribute("transA");
+    layer.layout = ta && ta->i != 0 ? calibration::HessianLayout::kColumns : calibration::HessianLayout::kRows;
+    const quant::WeightAxes axes = quant::weight_axes(n, w.rank());
+    layer.k = w.shape()[static_cast<size_t>(axes.reduction)];
+  } else {  // Conv
+    layer.layout = calibration::HessianLayout::kConv;
+    layer.conv = conv_attrs_of(n);
+    layer.weight_shape = w.shape();
+    if (w.rank() < 3 || w.rank() > 5) return "Conv weight of rank outside 3..5";
+    layer.k = w.numel() / w.shape()[0];
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string GptqReport::summary() const {
+  double rtn = 0, gptq = 0;
+  int64_t kept_rtn = 0;
+  for (const GptqLayerReport& l : layers) {
+    rtn += l.rtn_error;
+    gptq += std::min(l.gptq_error, l.rtn_error);
+    if (l.gptq_error >= l.rtn_error) ++kept_rtn;
+  }
+  const double n = layers.empty() ? 1.0 : static_cast<double>(layers.size());
+  return fmt::format("gptq: {} layers on {} samples, mean relative output error {:.3e} (round-to-nearest) -> {:.3e}; "
+                     "{} kept round-to-nearest, {} not handled",
+                     layers.size(), samples, rtn / n, gptq / n, kept_rtn, skipped.size());
+}
+
+GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, const calibration::BatchSource& data,
+                    const calibration::CalibrationOptions& calib, const GptqOptions& options) {
+  const ir::Graph& g = *model.graph;
+  GptqReport report;
+  std::vector<Candidate> cands;
+  std::vector<calibration::HessianLayer> layers;
+  for (const ir::Node* n : g.topological_order()) {
+    const std::string& op = n->op_type();
+    if (!n->domain().empty() || (op != "Conv" && op != "ConvTranspose" && op != "Gemm" && op != "MatMul")) continue;
+    if (weight_only.exclude_nodes.count(n->name) || weight_only.exclude_ops.count(op)) continue;
+    const ir::Tensor* w = quant::float_weight(g, n->input(1));
+    if (!w || w->rank() < 2) continue;  // the weight-only pass leaves it in float and says why
+    const std::string label = quant::node_label(g, n);
+    calibration::HessianLayer layer;
+    layer.node = label;
+    const std::string why = gptq_layer(*n, *w, layer);
+    if (!why.empty()) {
+      report.skipped.emplace_back(label, why);
+      continue;
+    }
+    cands.push_back({n, label, w, quant::weight_axes(*n, w->rank())});
+    layers.push_back(std::move(layer));
+  }
+  if (layers.empty()) return report;
+  const calibration::HessianResult hr = calibration::collect_hessians(model, layers, data, calib);
+  report.samples = hr.samples;
+  report.hessian_bytes = hr.state_bytes;
+  const quant::WeightQuantOptions& wq = weight_only.weights;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const Candidate& c = cands[i];
+    const calibration::HessianObserver& obs = hr.observers[i];
+    std::vector<std::vector<double>> hs;
+    for (int64_t grp = 0; grp < obs.groups(); ++grp) hs.push_back(obs.hessian(grp));
+    const quant::QuantizedWeight rtn = quant::quantize_weight(*c.weight, c.axes.channel, c.axes.reduction, wq);
+    quant::QuantizedWeight gq;
+    try {
+      gq = gptq_quantize_weight(*c.weight, c.axes, hs, wq, options);
+    } catch (const Error& e) {
+      report.skipped.emplace_back(c.label, e.what());
+      continue;
+    }
+    GptqLayerReport l{c.label, c.node->input(1)->name(), 0, 0};
+    l.rtn_error = gptq_relative_error(*c.weight, quant::dequantize_weight(rtn), c.axes, hs);
+    l.gptq_error = gptq_relative_error(*c.weight, quant::dequantize_weight(gq), c.axes, hs);
+    if (l.gptq_error < l.rtn_error) weight_only.prequantized[l.weight] = std::move(gq);
+    report.layers.push_back(std::move(l));
+  }
+  return report;
+}
+
+}  // namespace scalec::passes

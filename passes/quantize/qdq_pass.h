@@ -1,0 +1,69 @@
+#pragma once
+// quantize-qdq: static quantization in the QDQ format ONNX Runtime and TensorRT expect.
+//
+//   Before: x -> Conv(W, B) -> y
+//   After:  x -> QuantizeLinear(sx, 0) -> DequantizeLinear(sx, 0) -> Conv(DQ(W_int8, sw, axis 0),
+//                                                                        DQ(B_int32, sx * sw, axis 0)) -> y
+//
+// Weights of Conv, ConvTranspose, Gemm and MatMul (constant float initializers) become int8 (or k-bit
+// in the int8 container, or int4 at opset 21) behind a DequantizeLinear; activation inputs of those
+// nodes get a Q -> DQ pair with int8 symmetric per-tensor parameters (zero point 0) from the
+// calibrated ranges. Add, Concat, MaxPool and AveragePool whose inputs are all float activations
+// are quantized too, with one scale shared by all their inputs and output (the union of the
+// calibrated ranges), so a runtime can run them on int8 without rescaling. Conv / ConvTranspose bias
+// is int32 with scale x_scale * w_scale (per channel), as ONNX Runtime's quantizer writes it; Gemm
+// bias stays float (ONNX Runtime 1.20 misreads an int32 C when it fuses DQ -> Gemm without output Q).
+// Preconditions: a float model (an already quantized one is refused, Error kBadInput); per channel
+// needs opset 13 and int4 weights opset 21 — lower opsets are upgraded explicitly.
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "calibration/calibrator.h"
+#include "passes/core/pass.h"
+#include "passes/quantize/quant_math.h"
+
+namespace scalec::passes {
+
+/// What to quantize and how (DESIGN.md defaults: int8 symmetric per-channel weights, int8
+/// symmetric per-tensor activations).
+struct QdqOptions {
+  quant::WeightQuantOptions weights;
+  bool activation_signed = true;
+  bool activation_symmetric = true;
+  std::set<std::string> exclude_nodes;  ///< node names left in float
+  std::set<std::string> exclude_ops;    ///< op types left in float
+  /// Nodes that read a graph input or write a graph output (first and last layers) stay float.
+  bool keep_io_float = false;
+  /// Calibrated range per activation value (see qdq_calibration_values).
+  std::map<std::string, calibration::Range> ranges;
+};
+
+/// What a quantization pass did: nodes quantized, and candidate nodes left in float with why.
+struct QuantReport {
+  std::vector<std::string> quantized;
+  std::vector<std::pair<std::string, std::string>> left_float;  ///< (node, reason)
+  size_t weights_quantized = 0;
+  size_t activations_quantized = 0;
+};
+
+/// The activation values whose ranges the QDQ pass needs for `options` (main-graph value names).
+std::vector<std::string> qdq_calibration_values(const ir::Model& model, const QdqOptions& options);
+
+/// Static QDQ quantization (see the file comment).
+class QuantizeQdq final : public Pass {
+ public:
+  explicit QuantizeQdq(QdqOptions options) : options_(std::move(options)) {}
+  std::string name() const override { return "quantize-qdq"; }
+  std::string run(ir::Model& model) override;
+  /// The report of the last run.
+  const QuantReport& report() const { return report_; }
+
+ private:
+  QdqOptions options_;
+  QuantReport report_;
+};
+
+}  // namespace scalec::passes

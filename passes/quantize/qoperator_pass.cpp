@@ -1,0 +1,169 @@
+#include "passes/quantize/qoperator_pass.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "ir/error.h"
+#include "kernels/common/quantize_math.h"
+#include "passes/quantize/quant_graph.h"
+
+namespace scalec::passes {
+
+namespace {
+
+// Why `n` (a Conv or MatMul) stays float, or "" when it becomes an integer op.
+std::string float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o) {
+  if (o.exclude_nodes.count(n->name)) return "excluded by --exclude-nodes";
+  if (o.exclude_ops.count(n->op_type())) return "excluded by --exclude-ops";
+  const ir::Value* x = n->input(0);
+  if (!x || x->is_initializer() || !quant::is_float_value(x)) return "input 0 is not a float activation";
+  if (o.keep_io_float && quant::is_graph_input(g, x)) return "reads a graph input (--keep-io-float)";
+  if (o.keep_io_float && quant::is_graph_output(g, n->output(0))) return "writes a graph output (--keep-io-float)";
+  const ir::Tensor* w = quant::float_weight(g, n->input(1));
+  if (!w) return "weight (input 1) is not a constant float initializer";
+  if (n->op_type() == "MatMul" && w->rank() != 2) return "QLinearMatMul needs a 2-D weight for per-column scales";
+  if (n->op_type() == "Conv" && w->rank() < 3) return "Conv weight of rank < 3";
+  if (n->input(2) && !quant::float_weight(g, n->input(2))) return "bias is not a constant float initializer";
+  return {};
+}
+
+std::vector<ir::Node*> plan(const ir::Graph& g, const QdqOptions& o, QuantReport* report) {
+  std::vector<ir::Node*> nodes;
+  for (ir::Node* n : g.topological_order()) {
+    if (!n->domain().empty() || (n->op_type() != "Conv" && n->op_type() != "MatMul")) continue;
+    // MatMul of two activations (attention scores) is not a weighted layer: not a candidate.
+    if (n->op_type() == "MatMul" && !(n->input(1) && n->input(1)->is_initializer())) continue;
+    std::string reason = float_reason(g, n, o);
+    if (reason.empty()) {
+      nodes.push_back(n);
+    } else if (report) {
+      report->left_float.emplace_back(quant::node_label(g, n), reason);
+    }
+  }
+  return nodes;
+}
+
+// int32 bias with scale sx * sw[m]; false when a value does not fit.
+bool quantize_bias(const ir::Tensor& b, float sx, const ir::Tensor& w_scale, ir::Tensor* out) {
+  auto ws = w_scale.values<float>();
+  auto bv = b.values<float>();
+  ir::Tensor q(ir::DType::kInt32, {b.numel()});
+  auto qv = q.mutable_values<int32_t>();
+  constexpr double kMax = std::numeric_limits<int32_t>::max();
+  for (size_t m = 0; m < bv.size(); ++m) {
+    const double s = static_cast<double>(sx * ws[ws.size() == 1 ? 0 : m]);
+    if (!(s > 0.0)) return false;
+    const double r = kernels::round_half_even(static_cast<double>(bv[m]) / s);
+    if (std::fabs(r) > kMax) return false;
+    qv[m] = static_cast<int32_t>(r);
+  }
+  *out = std::move(q);
+  return true;
+}
+
+void copy_attributes(const ir::Node& from, ir::Node* to) {
+  for (const ir::Attribute& a : from.attributes()) to->set_attribute(a);
+}
+
+}  // namespace
+
+std::vector<std::string> qoperator_calibration_values(const ir::Model& model, const QdqOptions& options) {
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const ir::Node* n : plan(*model.graph, options, nullptr)) {
+    for (const ir::Value* v : {n->input(0), n->output(0)}) {
+      if (seen.insert(v->name()).second) names.push_back(v->name());
+    }
+  }
+  return names;
+}
+
+std::string QuantizeQOperator::run(ir::Model& model) {
+  report_ = {};
+  quant::check_not_quantized(model);
+  quant::WeightQuantOptions wo = options_.weights;
+  (void)quant::int_range(wo.bits, wo.is_signed, wo.symmetric);  // validates bits
+  if (wo.granularity == quant::Granularity::kBlock) {
+    throw_bad_input("--format qoperator takes per-tensor or per-channel weights, not blocks (QLinearConv has no block_size)");
+  }
+  if (wo.granularity == quant::Granularity::kPerChannel) wo.symmetric = true;  // one zero point for all channels
+  quant::require_opset(model, 10, "QLinearConv / QLinearMatMul");
+  ir::Graph& g = *model.graph;
+  const std::vector<ir::Node*> nodes = plan(g, options_, &report_);
+
+  const quant::IntRange act_range = quant::int_range(8, options_.activation_signed, options_.activation_symmetric);
+  const ir::DType act_dtype = options_.activation_signed ? ir::DType::kInt8 : ir::DType::kUInt8;
+  struct Act {
+    quant::QuantParams p;
+    ir::Value *scale = nullptr, *zero_point = nullptr;
+  };
+  std::map<const ir::Value*, Act> acts;
+  auto act = [&](ir::Value* v) -> Act& {
+    auto it = acts.find(v);
+    if (it != acts.end()) return it->second;
+    auto r = options_.ranges.find(v->name());
+    if (r == options_.ranges.end()) throw_bad_input("no calibration range for value '{}'", v->name());
+    Act a;
+    a.p = quant::params_from_range(r->second.min, r->second.max, act_range, options_.activation_symmetric);
+    a.scale = g.add_initializer(g.unique_name(v->name() + "_scale"), ir::Tensor::from_floats({}, std::vector<float>{a.p.scale}));
+    a.zero_point = g.add_initializer(g.unique_name(v->name() + "_zero_point"), quant::int_scalar(act_dtype, a.p.zero_point));
+    return acts.emplace(v, a).first->second;
+  };
+  std::map<const ir::Value*, ir::Value*> int8_of;  // float value -> its quantized twin
+  auto quantized = [&](ir::Value* v) {
+    auto it = int8_of.find(v);
+    if (it != int8_of.end()) return it->second;
+    Act& a = act(v);
+    ir::Value* q = g.create_value(g.unique_name(v->name() + "_quantized"));
+    g.add_node("QuantizeLinear", {v, a.scale, a.zero_point}, {q})->name = g.unique_name(v->name() + "_QuantizeLinear");
+    return int8_of.emplace(v, q).first->second;
+  };
+
+  for (ir::Node* n : nodes) {
+    const std::string label = quant::node_label(g, n);
+    const bool conv = n->op_type() == "Conv";
+    const ir::Tensor w = *quant::float_weight(g, n->input(1));
+    const quant::WeightAxes axes = quant::weight_axes(*n, w.rank());
+    quant::QuantizedWeight qw = quant::to_8bit_container(quant::quantize_weight(w, axes.channel, axes.reduction, wo));
+    ir::Value* x = n->input(0);
+    ir::Value* y = n->output(0);
+    Act& ax = act(x);
+    Act& ay = act(y);
+    ir::Tensor bias;
+    const bool has_bias = conv && n->input(2) != nullptr;
+    if (has_bias && !quantize_bias(*quant::float_weight(g, n->input(2)), ax.p.scale, qw.scale, &bias)) {
+      report_.left_float.emplace_back(label, "bias does not fit int32 at scale x_scale * w_scale");
+      continue;
+    }
+    const std::string base = n->input(1)->name();
+    std::vector<ir::Value*> ins = {quantized(x), ax.scale, ax.zero_point,
+                                   g.add_initializer(g.unique_name(base + "_quantized"), qw.q),
+                                   g.add_initializer(g.unique_name(base + "_scale"), qw.scale),
+                                   g.add_initializer(g.unique_name(base + "_zero_point"), qw.zero_point),
+                                   ay.scale, ay.zero_point};
+    if (has_bias) ins.push_back(g.add_initializer(g.unique_name(n->input(2)->name() + "_quantized"), bias));
+    ir::Value* yq = g.create_value(g.unique_name(y->name() + "_quantized"));
+    const std::string name = n->name;
+    ir::Node* q = g.add_node(conv ? "QLinearConv" : "QLinearMatMul", ins, {yq});
+    if (conv) copy_attributes(*n, q);
+    q->name = name.empty() ? g.unique_name(q->op_type()) : name;
+    quant::remove_keeping_output(g, n);
+    g.add_node("DequantizeLinear", {yq, ay.scale, ay.zero_point}, {y})->name = g.unique_name(y->name() + "_DequantizeLinear");
+    int8_of[y] = yq;
+    report_.quantized.push_back(label);
+    ++report_.weights_quantized;
+  }
+  report_.activations_quantized = acts.size();
+  g.sort_topologically();
+  quant::remove_dead_dequantize(g);
+  quant::remove_unused_initializers(g);
+  g.sort_topologically();
+  return fmt::format("quantize-qoperator: {} nodes quantized ({} weights int{}, {} activations {}), {} left in float",
+                     report_.quantized.size(), report_.weights_quantized, wo.bits, report_.activations_quantized,
+                     options_.activation_signed ? "int8" : "uint8", report_.left_float.size());
+}
+
+}  // namespace scalec::passes

@@ -1,0 +1,72 @@
+#include "passes/quantize/weight_only_pass.h"
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "passes/quantize/quant_graph.h"
+
+namespace scalec::passes {
+
+std::string QuantizeWeightOnly::run(ir::Model& model) {
+  report_ = {};
+  quant::check_not_quantized(model);
+  const quant::WeightQuantOptions& wo = options_.weights;
+  (void)quant::int_range(wo.bits, wo.is_signed, wo.symmetric);  // validates bits
+  const bool needs_21 = wo.bits == 4 || wo.granularity == quant::Granularity::kBlock;
+  quant::require_opset(model, needs_21 ? 21 : 13, needs_21 ? "int4 or blockwise DequantizeLinear" : "per-channel DequantizeLinear");
+  ir::Graph& g = *model.graph;
+  std::vector<ir::Node*> todo;
+  for (ir::Node* n : g.topological_order()) {
+    const std::string& op = n->op_type();
+    if (!n->domain().empty() || (op != "Conv" && op != "ConvTranspose" && op != "Gemm" && op != "MatMul")) continue;
+    const std::string label = quant::node_label(g, n);
+    std::string reason;
+    const ir::Tensor* w = quant::float_weight(g, n->input(1));
+    if (options_.exclude_nodes.count(n->name)) reason = "excluded by --exclude-nodes";
+    else if (options_.exclude_ops.count(op)) reason = "excluded by --exclude-ops";
+    else if (!w) reason = "weight (input 1) is not a constant float initializer";
+    else if (w->rank() < 2) reason = "weight of rank < 2";
+    if (reason.empty() && options_.keep_io_float) {
+      for (const ir::Value* v : n->inputs()) {
+        if (v && quant::is_graph_input(g, v) && !v->is_initializer()) reason = "reads a graph input (--keep-io-float)";
+      }
+      if (n->output(0) && quant::is_graph_output(g, n->output(0))) reason = "writes a graph output (--keep-io-float)";
+    }
+    if (!reason.empty()) {
+      report_.left_float.emplace_back(label, reason);
+      continue;
+    }
+    report_.quantized.push_back(label);
+    todo.push_back(n);
+  }
+  // A weight shared by several nodes is quantized once, if they agree on its axes.
+  std::map<std::pair<const ir::Value*, int64_t>, ir::Value*> done;
+  for (ir::Node* n : todo) {
+    ir::Value* wv = n->input(1);
+    const ir::Tensor w = *wv->initializer;
+    const quant::WeightAxes axes = quant::weight_axes(*n, w.rank());
+    const auto key = std::make_pair(static_cast<const ir::Value*>(wv), axes.channel * 64 + axes.reduction);
+    auto it = done.find(key);
+    if (it == done.end()) {
+      auto pre = options_.prequantized.find(wv->name());
+      quant::QuantizedWeight qw = pre != options_.prequantized.end()
+                                      ? pre->second
+                                      : quant::quantize_weight(w, axes.channel, axes.reduction, wo);
+      const bool zp = !(wo.symmetric && wo.is_signed);
+      it = done.emplace(key, quant::add_dequantize_weight(g, n, qw, wv->name(), zp)).first;
+      ++report_.weights_quantized;
+    }
+    n->set_input(1, it->second);
+  }
+  quant::remove_unused_initializers(g);
+  g.sort_topologically();
+  const char* gran = wo.granularity == quant::Granularity::kBlock      ? "blockwise"
+                     : wo.granularity == quant::Granularity::kPerChannel ? "per-channel"
+                                                                          : "per-tensor";
+  return fmt::format("quantize-weight-only: {} weights int{} {}{}, {} nodes left in float", report_.weights_quantized,
+                     wo.bits, gran, wo.block_size > 0 ? fmt::format(" (block {})", wo.block_size) : std::string(),
+                     report_.left_float.size());
+}
+
+}  // namespace scalec::passes

@@ -1,0 +1,299 @@
+// QOperator (QLinearConv / QLinearMatMul) and dynamic (DynamicQuantizeLinear + MatMulInteger)
+// formats, gemm-to-matmul, and the accuracy tools bias-correction and equalize: structure (op
+// counts, dtypes) and numerics (outputs against fp32 on seeded random inputs), verifier after each.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+#include "ir/error.h"
+#include "ir/verifier.h"
+#include "kernels/exec/executor.h"
+#include "onnx_io/model_io.h"
+#include "passes/fuse/fold_batchnorm.h"
+#include "passes/quantize/bias_correction.h"
+#include "passes/quantize/dynamic_pass.h"
+#include "passes/quantize/equalize.h"
+#include "passes/quantize/gemm_to_matmul.h"
+#include "passes/quantize/qdq_pass.h"
+#include "passes/quantize/qoperator_pass.h"
+#include "passes/quantize/weight_only_pass.h"
+#include "support/test_support.h"
+
+namespace scalec {
+namespace {
+
+ir::Model load(const std::string& stem) {
+  return onnx_io::load_model((test::source_dir() / "test_models" / (stem + ".onnx")).string());
+}
+
+ir::Tensor random_input(std::vector<int64_t> shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = d(rng);
+  return ir::Tensor::from_floats(std::move(shape), v);
+}
+
+kernels::NamedTensors tokens(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> d(0, 99);
+  std::vector<int64_t> v(static_cast<size_t>(n * 16));
+  for (int64_t& x : v) x = d(rng);
+  return {{"tokens", ir::Tensor::from_int64s({n, 16}, v)}};
+}
+
+ir::Tensor run1(const ir::Model& m, const kernels::NamedTensors& feeds) {
+  kernels::ExecutorOptions o;
+  o.threads = 1;
+  kernels::Executor ex(m, o);
+  return ex.run(feeds).at(0).second;
+}
+
+double max_abs(const ir::Tensor& a) {
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.element_as_double(i)));
+  return worst;
+}
+
+double max_abs_diff(const ir::Tensor& a, const ir::Tensor& b) {
+  REQUIRE(a.numel() == b.numel());
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.element_as_double(i) - b.element_as_double(i)));
+  return worst;
+}
+
+double mse(const ir::Tensor& a, const ir::Tensor& b) {
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += std::pow(a.element_as_double(i) - b.element_as_double(i), 2);
+  return s / static_cast<double>(a.numel());
+}
+
+size_t count_ops(const ir::Model& m, const std::string& op) {
+  return static_cast<size_t>(std::count_if(m.graph->nodes().begin(), m.graph->nodes().end(),
+                                            [&](const auto& n) { return n->op_type() == op; }));
+}
+
+const ir::Node* first_op(const ir::Model& m, const std::string& op) {
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() == op) return n.get();
+  }
+  return nullptr;
+}
+
+// Min-max ranges of `names` over `feeds` (a stand-in for calibration::calibrate).
+std::map<std::string, calibration::Range> minmax(const ir::Model& m, const std::vector<std::string>& names,
+                                                 const kernels::NamedTensors& feeds) {
+  std::map<std::string, calibration::Range> r;
+  kernels::Executor ex(m);
+  auto observe = [&r](const std::string& name, const ir::Tensor& t) {
+    auto v = t.values<float>();
+    auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    auto [it, fresh] = r.emplace(name, calibration::Range{*lo, *hi});
+    if (!fresh) it->second = {std::min(it->second.min, *lo), std::max(it->second.max, *hi)};
+  };
+  for (const std::string& name : names) {
+    const ir::Value* v = m.graph->find_value(name);
+    REQUIRE(v != nullptr);
+    if (v->producer()) ex.add_tap(v, [observe](const ir::Value& val, const ir::Tensor& t) { observe(val.name(), t); });
+  }
+  for (const auto& [name, t] : feeds) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) observe(name, t);
+  }
+  ex.run(feeds);
+  return r;
+}
+
+calibration::BatchSource source_of(const kernels::NamedTensors& feeds) {
+  const int64_t n = feeds.at(0).second.shape()[0];
+  return {n, [feeds](int64_t, int64_t) { return feeds; }};
+}
+
+TEST_CASE("gemm-to-matmul on mlp: MatMul + Add, same outputs", "[quantize][formats]") {
+  ir::Model m = load("mlp");
+  const kernels::NamedTensors in = {{"input", random_input({32, 64}, 11)}};
+  const ir::Tensor before = run1(m, in);
+  passes::GemmToMatMul pass({"/net/net.4/Gemm"}, {});
+  CHECK(pass.run(m) == "gemm-to-matmul: 2 Gemm nodes rewritten as MatMul + Add");
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "Gemm") == 1);
+  CHECK(count_ops(m, "MatMul") == 2);
+  CHECK(max_abs_diff(run1(m, in), before) < 1e-5);
+}
+
+TEST_CASE("quantize-qoperator on mobilenet_block: QLinearConv with int32 bias, QLinearMatMul", "[quantize][formats]") {
+  ir::Model m = load("mobilenet_block");
+  const kernels::NamedTensors calib = {{"input", random_input({64, 8, 16, 16}, 1)}};
+  const kernels::NamedTensors in = {{"input", random_input({32, 8, 16, 16}, 2)}};
+  const ir::Tensor fp32 = run1(m, in);
+  passes::GemmToMatMul({}, {}).run(m);
+  passes::QdqOptions o;
+  o.ranges = minmax(m, passes::qoperator_calibration_values(m, o), calib);
+  passes::QuantizeQOperator pass(o);
+  CHECK(pass.run(m) == "quantize-qoperator: 4 nodes quantized (4 weights int8, 8 activations int8), 0 left in float");
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "QLinearConv") == 3);
+  CHECK(count_ops(m, "QLinearMatMul") == 1);
+  CHECK(count_ops(m, "Conv") == 0);
+  const ir::Node* qc = first_op(m, "QLinearConv");
+  REQUIRE(qc->inputs().size() == 9);
+  CHECK(qc->input(3)->initializer->dtype() == ir::DType::kInt8);
+  CHECK(qc->input(4)->initializer->shape() == std::vector<int64_t>{32});  // per-channel w_scale
+  CHECK(qc->input(8)->initializer->dtype() == ir::DType::kInt32);
+  const ir::Tensor q = run1(m, in);
+  INFO("max |int8 - fp32| = " << max_abs_diff(q, fp32) << " of " << max_abs(fp32));
+  CHECK(max_abs_diff(q, fp32) < 0.05 * max_abs(fp32));
+}
+
+TEST_CASE("quantize-qoperator: chains pass int8 directly, other ops sit between DQ and Q", "[quantize][formats]") {
+  ir::Model m = load("lenet_digits");
+  const kernels::NamedTensors calib = {{"input", random_input({64, 1, 8, 8}, 3)}};
+  passes::GemmToMatMul({}, {}).run(m);
+  passes::QdqOptions o;
+  o.exclude_nodes = {};
+  o.ranges = minmax(m, passes::qoperator_calibration_values(m, o), calib);
+  passes::QuantizeQOperator pass(o);
+  pass.run(m);
+  ir::verify_or_throw(m);
+  // Every QuantizeLinear reads a float value, every DequantizeLinear's output is read by a float op.
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() == "DequantizeLinear") {
+      const auto& outs = m.graph->outputs;
+      CHECK((!n->output(0)->uses().empty() || std::find(outs.begin(), outs.end(), n->output(0)) != outs.end()));
+      CHECK(n->input(0)->producer() != nullptr);  // activations only: weights are read as int8 directly
+    }
+  }
+  CHECK(count_ops(m, "QuantizeLinear") >= 1);
+  CHECK(pass.report().left_float.empty());
+}
+
+TEST_CASE("quantize-qoperator refuses blocks and quantized models", "[quantize][formats][bad_input]") {
+  ir::Model m = load("mlp");
+  passes::QdqOptions o;
+  o.weights.granularity = passes::quant::Granularity::kBlock;
+  o.weights.block_size = 32;
+  CHECK_THROWS_AS(passes::QuantizeQOperator(o).run(m), Error);
+  ir::Model d = load("transformer_block");
+  passes::QuantizeDynamic(passes::QdqOptions{}).run(d);
+  try {
+    passes::QuantizeDynamic(passes::QdqOptions{}).run(d);
+    FAIL("a quantized model was accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::kBadInput);
+    CHECK(std::string(e.what()).find("already quantized") != std::string::npos);
+  }
+}
+
+TEST_CASE("quantize-dynamic on transformer_block: MatMulInteger with shared DynamicQuantizeLinear", "[quantize][formats]") {
+  ir::Model m = load("transformer_block");
+  const kernels::NamedTensors in = tokens(64, 5);
+  const ir::Tensor fp32 = run1(m, in);
+  passes::GemmToMatMul({}, {}).run(m);
+  passes::QuantizeDynamic pass{passes::QdqOptions{}};
+  CHECK(pass.run(m) ==
+        "quantize-dynamic: 7 MatMul nodes quantized (7 weights int8, 5 activations uint8 at run time), 0 left in float");
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "MatMulInteger") == 7);
+  CHECK(count_ops(m, "DynamicQuantizeLinear") == 5);  // q, k and v share one
+  CHECK(count_ops(m, "MatMul") == 2);                 // attention scores and context stay float
+  const ir::Node* mmi = first_op(m, "MatMulInteger");
+  CHECK(mmi->input(1)->initializer->dtype() == ir::DType::kInt8);
+  CHECK(mmi->input(3)->initializer->shape() == std::vector<int64_t>{32});  // per-column zero point
+  const ir::Tensor q = run1(m, in);
+  INFO("max |dynamic - fp32| = " << max_abs_diff(q, fp32) << " of " << max_abs(fp32));
+  CHECK(max_abs_diff(q, fp32) < 0.05 * max_abs(fp32));
+}
+
+// Output error of weight-only quantization (activations float), so only the weight error counts.
+double weight_quant_mse(ir::Model m, const passes::quant::WeightQuantOptions& w, const kernels::NamedTensors& in,
+                        const ir::Tensor& fp32) {
+  passes::WeightOnlyOptions o;
+  o.weights = w;
+  passes::QuantizeWeightOnly(o).run(m);
+  return mse(run1(m, in), fp32);
+}
+
+TEST_CASE("bias-correction removes the mean output shift of 3-bit weights on mobilenet_block", "[quantize][bias_correction]") {
+  ir::Model m = load("mobilenet_block");
+  // Inputs with a per-channel offset, so E[x] != 0 and the weight error shifts the outputs.
+  ir::Tensor x = random_input({64, 8, 16, 16}, 21);
+  auto xv = x.mutable_values<float>();
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] += 0.5f + 0.25f * static_cast<float>((i / 256) % 8);
+  const kernels::NamedTensors calib = {{"input", x}};
+  const kernels::NamedTensors in = {{"input", random_input({64, 8, 16, 16}, 22)}};
+  auto shifted = in;
+  auto sv = shifted[0].second.mutable_values<float>();
+  for (size_t i = 0; i < sv.size(); ++i) sv[i] += 0.5f + 0.25f * static_cast<float>((i / 256) % 8);
+  const ir::Tensor fp32 = run1(m, shifted);
+  passes::quant::WeightQuantOptions w;
+  w.bits = 3;
+  w.granularity = passes::quant::Granularity::kPerTensor;
+  const double plain = weight_quant_mse(load("mobilenet_block"), w, shifted, fp32);
+  passes::BiasCorrectionOptions bc;
+  bc.weights = w;
+  bc.means = passes::channel_means(m, passes::bias_correction_inputs(m, bc), source_of(calib), 64, 1);
+  CHECK(bc.means.size() == 4);  // 3 Conv inputs and the Gemm input
+  const std::string line = passes::BiasCorrection(bc).run(m);
+  CHECK(line.rfind("bias-correction: 4 biases corrected", 0) == 0);
+  ir::verify_or_throw(m);
+  const double corrected = weight_quant_mse(std::move(m), w, shifted, fp32);
+  INFO("output MSE vs fp32: plain " << plain << ", bias-corrected " << corrected);
+  CHECK(corrected < 0.8 * plain);
+}
+
+TEST_CASE("bias-correction on a Gemm without bias adds one; unquantized weights need no shift", "[quantize][bias_correction]") {
+  ir::Model m = load("mlp");
+  const kernels::NamedTensors in = {{"input", random_input({16, 64}, 31)}};
+  passes::BiasCorrectionOptions bc;
+  bc.weights.bits = 8;
+  bc.means = passes::channel_means(m, passes::bias_correction_inputs(m, bc), source_of(in), 16, 1);
+  REQUIRE(bc.means.at("input").size() == 64);
+  double mean0 = 0;
+  for (int64_t i = 0; i < 16; ++i) mean0 += in[0].second.element_as_double(i * 64) / 16.0;
+  CHECK(std::fabs(bc.means.at("input")[0] - mean0) < 1e-9);
+  const ir::Tensor before = run1(m, in);
+  passes::BiasCorrection(bc).run(m);
+  ir::verify_or_throw(m);
+  // 8-bit per-channel weights move the outputs only by the tiny mean shift.
+  CHECK(max_abs_diff(run1(m, in), before) < 1e-2);
+}
+
+TEST_CASE("equalize on mobilenet_block: same fp32 outputs, smaller per-tensor weight error", "[quantize][equalize]") {
+  ir::Model m = load("mobilenet_block");
+  const kernels::NamedTensors in = {{"input", random_input({32, 8, 16, 16}, 41)}};
+  const ir::Tensor fp32 = run1(m, in);
+  passes::quant::WeightQuantOptions w;
+  w.granularity = passes::quant::Granularity::kPerTensor;
+  const double plain = weight_quant_mse(load("mobilenet_block"), w, in, fp32);
+  passes::CrossLayerEqualization pass;
+  const std::string line = pass.run(m);
+  CHECK(line.rfind("equalize: 2 Conv pairs equalized", 0) == 0);
+  CHECK(line.find("(2 Clip(0, m) made per-channel)") != std::string::npos);
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "Clip") == 0);
+  CHECK(count_ops(m, "Min") == 2);
+  const ir::Tensor eq = run1(m, in);
+  CHECK(max_abs_diff(eq, fp32) <= 1e-5 * std::max(1.0, max_abs(fp32)));
+  const double equalized = weight_quant_mse(std::move(m), w, in, fp32);
+  INFO("int8 per-tensor weight MSE: plain " << plain << ", equalized " << equalized);
+  CHECK(equalized < plain);
+}
+
+TEST_CASE("equalize leaves non-homogeneous Clip pairs and shared weights alone", "[quantize][equalize]") {
+  ir::Model m = load("resnet_bn");
+  passes::FoldBatchNorm().run(m);
+  const kernels::NamedTensors in = {{"input", random_input({8, 3, 16, 16}, 51)}};
+  const ir::Tensor before = run1(m, in);
+  const std::string line = passes::CrossLayerEqualization().run(m);
+  // conv1 -> Relu -> conv2 inside each residual block (the stem's Relu output feeds an Add too).
+  CHECK(line.rfind("equalize: 2 Conv pairs", 0) == 0);
+  ir::verify_or_throw(m);
+  CHECK(max_abs_diff(run1(m, in), before) <= 1e-5 * std::max(1.0, max_abs(before)));
+}
+
+}  // namespace
+}  // namespace scalec

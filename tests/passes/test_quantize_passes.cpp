@@ -1,0 +1,308 @@
+// fold-batchnorm keeps outputs; quantize-qdq places Q/DQ as runtimes expect (int8 weights behind
+// DequantizeLinear, int32 bias, shared scales on Add/MaxPool) and keeps lenet_digits' accuracy
+// within a point; quantize-weight-only upgrades to opset 21 for blockwise int4; opset upgrade turns
+// attributes into inputs without changing results; quantized models are refused.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+#include "ir/error.h"
+#include "ir/graph_builder.h"
+#include "ir/verifier.h"
+#include "kernels/exec/executor.h"
+#include "onnx_io/data_files.h"
+#include "onnx_io/model_io.h"
+#include "passes/core/opset_upgrade.h"
+#include "passes/fuse/fold_batchnorm.h"
+#include "passes/quantize/qdq_pass.h"
+#include "passes/quantize/weight_only_pass.h"
+#include "support/test_support.h"
+
+namespace scalec {
+namespace {
+
+ir::Model load(const std::string& stem) {
+  return onnx_io::load_model((test::source_dir() / "test_models" / (stem + ".onnx")).string());
+}
+
+kernels::NamedTensors npz(const std::string& rel) {
+  return onnx_io::read_npz((test::source_dir() / "test_models" / rel).string());
+}
+
+ir::Tensor run1(const ir::Model& m, const kernels::NamedTensors& feeds) {
+  kernels::ExecutorOptions o;
+  o.threads = 1;
+  kernels::Executor ex(m, o);
+  return ex.run(feeds).at(0).second;
+}
+
+double max_abs_diff(const ir::Tensor& a, const ir::Tensor& b) {
+  REQUIRE(a.numel() == b.numel());
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.element_as_double(i) - b.element_as_double(i)));
+  return worst;
+}
+
+size_t count_ops(const ir::Model& m, const std::string& op) {
+  return static_cast<size_t>(std::count_if(m.graph->nodes().begin(), m.graph->nodes().end(),
+                                            [&](const auto& n) { return n->op_type() == op; }));
+}
+
+// Min-max ranges of `names` over `feeds` (a test stand-in for calibration::calibrate).
+std::map<std::string, calibration::Range> minmax(const ir::Model& m, const std::vector<std::string>& names,
+                                                 const kernels::NamedTensors& feeds) {
+  std::map<std::string, calibration::Range> r;
+  kernels::Executor ex(m);
+  auto observe = [&r](const std::string& name, const ir::Tensor& t) {
+    auto v = t.values<float>();
+    auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    auto [it, fresh] = r.emplace(name, calibration::Range{*lo, *hi});
+    if (!fresh) it->second = {std::min(it->second.min, *lo), std::max(it->second.max, *hi)};
+  };
+  for (const std::string& name : names) {
+    const ir::Value* v = m.graph->find_value(name);
+    REQUIRE(v != nullptr);
+    if (v->producer()) ex.add_tap(v, [observe](const ir::Value& val, const ir::Tensor& t) { observe(val.name(), t); });
+  }
+  for (const auto& [name, t] : feeds) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) observe(name, t);
+  }
+  ex.run(feeds);
+  return r;
+}
+
+double accuracy(const ir::Model& m, const kernels::NamedTensors& data) {
+  const ir::Tensor& labels = data.at(1).second;
+  ir::Tensor logits = run1(m, {data.at(0)});
+  const int64_t n = logits.shape()[0], c = logits.shape()[1];
+  int64_t right = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < c; ++j) best = logits.element_as_double(i * c + j) > logits.element_as_double(i * c + best) ? j : best;
+    right += best == static_cast<int64_t>(labels.element_as_double(i));
+  }
+  return static_cast<double>(right) / static_cast<double>(n);
+}
+
+TEST_CASE("fold-batchnorm on resnet_bn: no BatchNormalization left, same outputs", "[quantize][fold_bn]") {
+  ir::Model m = load("resnet_bn");
+  auto in = npz("golden/resnet_bn.in.npz");
+  const ir::Tensor before = run1(m, in);
+  const size_t bns = count_ops(m, "BatchNormalization");
+  REQUIRE(bns > 0);
+  passes::FoldBatchNorm pass;
+  CHECK(pass.run(m) == "fold-batchnorm: 5 of 5 BatchNormalization nodes folded");
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "BatchNormalization") == 0);
+  CHECK(max_abs_diff(run1(m, in), before) < 1e-4);
+  CHECK(max_abs_diff(run1(m, in), npz("golden/resnet_bn.out.npz").at(0).second) < 1e-4);
+}
+
+TEST_CASE("fold-batchnorm into grouped ConvTranspose and Gemm", "[quantize][fold_bn]") {
+  ir::Model m;
+  m.opset_imports = {{"", 13}};
+  m.ir_version = 7;
+  m.graph = std::make_unique<ir::Graph>("g");
+  ir::GraphBuilder b(*m.graph);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f), pos(0.5f, 2.0f);
+  auto rand = [&](std::vector<int64_t> shape, bool positive = false) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = positive ? pos(rng) : u(rng);
+    return ir::Tensor::from_floats(std::move(shape), v);
+  };
+  auto bn = [&](ir::Value* x, int64_t c) {
+    return b.op("BatchNormalization", {x, b.initializer(m.graph->unique_name("gamma"), rand({c})),
+                                       b.initializer(m.graph->unique_name("beta"), rand({c})),
+                                       b.initializer(m.graph->unique_name("mean"), rand({c})),
+                                       b.initializer(m.graph->unique_name("var"), rand({c}, true))});
+  };
+  ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{2, 4, 3, 3});
+  // ConvTranspose W [C=4, M/g=3, 2, 2], group 2: 6 output channels.
+  ir::Value* t = b.op("ConvTranspose", {x, b.initializer("wt", rand({4, 3, 2, 2})), b.initializer("bt", rand({6}))},
+                      {ir::GraphBuilder::attr("group", int64_t{2})});
+  ir::Value* y = bn(t, 6);
+  ir::Value* f = b.op("Flatten", {y});
+  ir::Value* gm = b.op("Gemm", {f, b.initializer("wg", rand({5, 96})), b.initializer("bg", rand({5}))},
+                       {ir::GraphBuilder::attr("transB", int64_t{1}), ir::GraphBuilder::attr("beta", 0.5f)});
+  b.output(bn(gm, 5));
+  kernels::NamedTensors in = {{"x", rand({2, 4, 3, 3})}};
+  const ir::Tensor before = run1(m, in);
+  passes::FoldBatchNorm pass;
+  CHECK(pass.run(m) == "fold-batchnorm: 2 of 2 BatchNormalization nodes folded");
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "BatchNormalization") == 0);
+  CHECK(count_ops(m, "Identity") == 1);  // the graph output keeps its name
+  CHECK(max_abs_diff(run1(m, in), before) < 1e-4);
+}
+
+TEST_CASE("quantize-qdq on lenet_digits: structure, accuracy within a point", "[quantize][qdq]") {
+  ir::Model m = load("lenet_digits");
+  const ir::Model fp32 = load("lenet_digits");
+  passes::QdqOptions o;
+  const std::vector<std::string> names = passes::qdq_calibration_values(m, o);
+  CHECK(std::find(names.begin(), names.end(), "input") != names.end());
+  auto train = npz("digits_train.npz");
+  o.ranges = minmax(m, names, {train.at(0)});
+  passes::QuantizeQdq pass(o);
+  const std::string line = pass.run(m);
+  INFO(line);
+  ir::verify_or_throw(m);
+  CHECK(pass.report().weights_quantized == 4);
+  CHECK(pass.report().left_float.empty());
+  CHECK(count_ops(m, "Conv") == 2);
+  // 4 weights + 2 Conv biases (Gemm keeps a float bias) + one DQ per quantized activation.
+  CHECK(count_ops(m, "DequantizeLinear") == 6 + count_ops(m, "QuantizeLinear"));
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() != "Conv" && n->op_type() != "Gemm") continue;
+    const bool conv = n->op_type() == "Conv";
+    for (size_t i = 0; i < (conv ? 3u : 2u); ++i) {
+      INFO(n->name << " input " << i);
+      REQUIRE(n->input(i)->producer() != nullptr);
+      CHECK(n->input(i)->producer()->op_type() == "DequantizeLinear");
+    }
+    if (conv) {
+      const ir::Value* bias_q = n->input(2)->producer()->input(0);
+      CHECK(bias_q->initializer->dtype() == ir::DType::kInt32);
+    } else {
+      CHECK(n->input(2)->is_initializer());
+    }
+    CHECK(n->input(1)->producer()->input(0)->initializer->dtype() == ir::DType::kInt8);
+  }
+  // MaxPool shares one scale between its input and output.
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() != "MaxPool") continue;
+    const ir::Node* dq_in = n->input(0)->producer();
+    REQUIRE(dq_in->op_type() == "DequantizeLinear");
+    const ir::Node* q_out = n->output(0)->uses().at(0).node;
+    REQUIRE(q_out->op_type() == "QuantizeLinear");
+    CHECK(dq_in->input(1)->initializer->values<float>()[0] == q_out->input(1)->initializer->values<float>()[0]);
+  }
+  auto val = npz("digits_val.npz");
+  const double acc32 = accuracy(fp32, val), acc8 = accuracy(m, val);
+  INFO("fp32 " << acc32 << " int8 " << acc8);
+  CHECK(acc32 == Approx(0.9861).margin(1e-3));
+  CHECK(acc8 >= acc32 - 0.01);
+  // Saved and loaded back, the model still runs the same.
+  test::TempDir tmp;
+  onnx_io::save_model(m, (tmp / "q.onnx").string());
+  ir::Model back = onnx_io::load_model((tmp / "q.onnx").string());
+  CHECK(accuracy(back, val) == acc8);
+  // An already quantized model is refused.
+  passes::QuantizeQdq again(o);
+  try {
+    again.run(back);
+    FAIL("a quantized model was accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::kBadInput);
+    CHECK_THAT(e.what(), Catch::Contains("already quantized"));
+  }
+}
+
+TEST_CASE("quantize-qdq on resnet_bn: shared scales on Add, exclusions reported", "[quantize][qdq]") {
+  ir::Model m = load("resnet_bn");
+  passes::FoldBatchNorm().run(m);
+  const ir::Model folded = load("resnet_bn");
+  auto in = npz("golden/resnet_bn.in.npz");
+  passes::QdqOptions o;
+  o.exclude_ops = {"Gemm"};
+  o.keep_io_float = true;
+  const auto names = passes::qdq_calibration_values(m, o);
+  CHECK(std::find(names.begin(), names.end(), "input") == names.end());
+  o.ranges = minmax(m, names, in);
+  passes::QuantizeQdq pass(o);
+  pass.run(m);
+  ir::verify_or_throw(m);
+  const auto& lf = pass.report().left_float;
+  CHECK(std::count_if(lf.begin(), lf.end(), [](const auto& p) { return p.second.find("exclude-ops") != std::string::npos; }) == 1);
+  CHECK(std::count_if(lf.begin(), lf.end(), [](const auto& p) { return p.second.find("keep-io-float") != std::string::npos; }) == 1);
+  size_t adds = 0;
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() != "Add") continue;
+    ++adds;
+    std::vector<float> scales;
+    for (const ir::Value* v : n->inputs()) {
+      REQUIRE(v->producer()->op_type() == "DequantizeLinear");
+      scales.push_back(v->producer()->input(1)->initializer->values<float>()[0]);
+    }
+    scales.push_back(n->output(0)->uses().at(0).node->input(1)->initializer->values<float>()[0]);
+    CHECK(std::adjacent_find(scales.begin(), scales.end(), std::not_equal_to<>()) == scales.end());
+  }
+  CHECK(adds == 2);
+  const ir::Tensor ref = run1(folded, in), got = run1(m, in);
+  double scale = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) scale = std::max(scale, std::fabs(ref.element_as_double(i)));
+  CHECK(max_abs_diff(got, ref) < 0.1 * scale);
+}
+
+TEST_CASE("quantize-weight-only: blockwise int4 at opset 21 on the transformer block", "[quantize][weight_only]") {
+  ir::Model m = load("transformer_block");
+  auto in = npz("golden/transformer_block.in.npz");
+  const ir::Tensor ref = run1(m, in);
+  passes::WeightOnlyOptions o;
+  o.weights.bits = 4;
+  o.weights.granularity = passes::quant::Granularity::kBlock;
+  o.weights.block_size = 32;
+  passes::QuantizeWeightOnly pass(o);
+  INFO(pass.run(m));
+  ir::verify_or_throw(m);
+  CHECK(m.opset_version() == 21);
+  CHECK(m.ir_version >= 10);
+  CHECK(pass.report().weights_quantized == 7);
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() != "DequantizeLinear") continue;
+    CHECK(n->input(0)->initializer->dtype() == ir::DType::kInt4);
+    REQUIRE(n->attribute("block_size") != nullptr);
+    CHECK(n->attribute("block_size")->i == 32);
+  }
+  CHECK(count_ops(m, "ReduceMean") == 1);
+  const ir::Tensor got = run1(m, in);
+  double scale = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) scale = std::max(scale, std::fabs(ref.element_as_double(i)));
+  CHECK(max_abs_diff(got, ref) < 0.2 * scale);
+  test::TempDir tmp;
+  onnx_io::save_model(m, (tmp / "w4.onnx").string());
+  CHECK(max_abs_diff(run1(onnx_io::load_model((tmp / "w4.onnx").string()), in), got) == 0.0);
+}
+
+TEST_CASE("opset upgrade to 21 turns attributes into inputs and keeps results", "[quantize][opset_upgrade]") {
+  ir::Model m;
+  m.opset_imports = {{"", 10}};
+  m.ir_version = 5;
+  m.graph = std::make_unique<ir::Graph>("g");
+  ir::GraphBuilder b(*m.graph);
+  ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{2, 3, 1});
+  ir::Value* s = b.op("Squeeze", {x}, {ir::GraphBuilder::attr("axes", std::vector<int64_t>{2})});
+  ir::Value* r = b.op("ReduceMean", {s}, {ir::GraphBuilder::attr("axes", std::vector<int64_t>{1}),
+                                          ir::GraphBuilder::attr("keepdims", int64_t{0})});
+  ir::Value* u = b.op("Unsqueeze", {r}, {ir::GraphBuilder::attr("axes", std::vector<int64_t>{1})});
+  ir::Value* c = b.op("Clip", {u}, {ir::GraphBuilder::attr("min", -0.5f), ir::GraphBuilder::attr("max", 0.5f)});
+  b.output(c);
+  kernels::NamedTensors in = {{"x", ir::Tensor::from_floats({2, 3, 1}, std::vector<float>{1, -2, 0.25f, 0.1f, 0.2f, 0.3f})}};
+  const ir::Tensor before = run1(m, in);
+  passes::upgrade_opset(m, 21);
+  ir::verify_or_throw(m);
+  CHECK(m.opset_version() == 21);
+  for (const auto& n : m.graph->nodes()) {
+    INFO(n->op_type());
+    CHECK(n->attribute("axes") == nullptr);
+    CHECK(n->attribute("min") == nullptr);
+    CHECK(n->inputs().size() >= 2);
+  }
+  CHECK(max_abs_diff(run1(m, in), before) == 0.0);
+  // Ops whose meaning cannot be carried over are refused by name.
+  ir::Model old;
+  old.opset_imports = {{"", 9}};
+  old.graph = std::make_unique<ir::Graph>("g");
+  ir::GraphBuilder ob(*old.graph);
+  ob.output(ob.op("Upsample", {ob.input("x", ir::DType::kFloat, std::vector<int64_t>{1, 1, 2, 2})}));
+  CHECK_THROWS_WITH(passes::upgrade_opset(old, 21), Catch::Contains("Upsample"));
+}
+
+}  // namespace
+}  // namespace scalec
