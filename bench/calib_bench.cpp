@@ -1,11 +1,13 @@
 // calib_bench: peak memory of streaming calibration, for bench/calib_memory.py.
 //   calib_bench MODEL DATA.npz --samples N [--method entropy] [--batch 32] [--threads T] [--load rows|whole]
+//               [--trace-rss]
 // Calibrates every node output (and the graph inputs) of MODEL on the first N rows of DATA and
 // prints one JSON line: peak RSS (getrusage ru_maxrss), observer bytes, the Executor's peak
 // activation bytes and wall time. `--load rows` streams batches with NpzRowReader (what
 // `scalec quantize` is meant to do); `--load whole` reads the arrays with read_npz first, the
 // memory-hungry way, for contrast.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +29,16 @@ namespace {
 
 using namespace scalec;
 
+// Resident memory now, from /proc/self/statm (its second field counts pages).
+double current_rss_mib() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
 double peak_rss_mib() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
@@ -43,7 +55,7 @@ ir::Tensor rows_of(const ir::Tensor& t, int64_t b, int64_t e) {
 }
 
 void run(const std::string& model_path, const std::string& data_path, int64_t samples, const std::string& method,
-         int64_t batch, int threads, const std::string& load) {
+         int64_t batch, int threads, const std::string& load, bool trace_rss) {
   const auto t0 = std::chrono::steady_clock::now();
   ir::Model model = onnx_io::load_model(model_path);
   std::vector<std::string> inputs, values;
@@ -86,6 +98,14 @@ void run(const std::string& model_path, const std::string& data_path, int64_t sa
   }
   if (samples > available) throw_bad_input("'{}' holds {} samples, {} asked", data_path, available, samples);
   source.samples = samples;
+  // Resident memory before each batch is read (with --trace-rss), to tell a plateau from a creep.
+  std::vector<double> rss_trace;
+  if (trace_rss) {
+    source.batch = [inner = source.batch, &rss_trace](int64_t b, int64_t e) {
+      rss_trace.push_back(current_rss_mib());
+      return inner(b, e);
+    };
+  }
   calibration::CalibrationOptions options;
   options.method = calibration::parse_method(method);
   options.batch = batch;
@@ -101,6 +121,7 @@ void run(const std::string& model_path, const std::string& data_path, int64_t sa
                       {"peak_activation_bytes", r.peak_activation_bytes},
                       {"peak_rss_mib", peak_rss_mib()},
                       {"seconds", seconds}};
+  if (trace_rss) j["rss_mib_before_each_batch"] = rss_trace;
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -111,6 +132,7 @@ int main(int argc, char** argv) {
   std::string model, data, method = "entropy", load = "rows";
   int64_t samples = 100, batch = 32;
   int threads = 0;
+  bool trace_rss = false;
   app.add_option("model", model, "ONNX model")->required();
   app.add_option("data", data, "Calibration .npz (arrays named after the model inputs)")->required();
   app.add_option("--samples", samples, "Samples to calibrate on (the first N rows)")->check(CLI::PositiveNumber);
@@ -118,9 +140,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "Rows per Executor run")->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
   app.add_option("--load", load, "rows: NpzRowReader batches; whole: read_npz first")->check(CLI::IsMember({"rows", "whole"}));
+  app.add_flag("--trace-rss", trace_rss, "Add the resident MiB before each batch");
   try {
     app.parse(argc, argv);
-    run(model, data, samples, method, batch, threads, load);
+    run(model, data, samples, method, batch, threads, load, trace_rss);
     return 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);

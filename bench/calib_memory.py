@@ -9,8 +9,9 @@ The calibration data (2,000 seeded N(0, 1) samples of float32 [3, 224, 224], 1.2
 layout) is written once to --data-dir (default /tmp/scalec_calib; not in the repository), one
 batch of samples at a time, so this script itself stays small. calib_bench then calibrates every
 node output of the model (entropy by default) on the first N rows, streamed with NpzRowReader,
-and reports its peak RSS (ru_maxrss), the observers' bytes and the Executor's peak activation
-bytes. With --contrast it also runs `--load whole` (read_npz first) at the largest N, the way
+and reports its peak RSS (ru_maxrss), the largest resident size seen between batches (after a
+batch's tensors are freed: a creep with the samples would show here), the observers' bytes and
+the Executor's peak activation bytes. With --contrast it also runs `--load whole` (read_npz first) at the largest N, the way
 that grows with the samples. The table goes to stdout and to bench/results/calib_memory.md.
 """
 import argparse
@@ -44,12 +45,15 @@ def write_calibration_npz(path, samples, chunk=50):
 
 def run_bench(binary, model, data, samples, method, batch, threads, load):
     cmd = [binary, model, data, "--samples", str(samples), "--method", method, "--batch", str(batch),
-           "--load", load]
+           "--load", load, "--trace-rss"]
     if threads:
         cmd += ["--threads", str(threads)]
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    r = json.loads(out.strip().splitlines()[-1])
+    trace = r.pop("rss_mib_before_each_batch")
+    r["between_batches_mib"] = max(trace[1:] or trace)  # resident after each batch was freed
+    return r
 
 
 def main():
@@ -86,11 +90,12 @@ def main():
              f"{datetime.date.today().isoformat()}, `.venv/bin/python bench/calib_memory.py"
              f"{' --contrast' if args.contrast else ''}`; every node output and the input observed.",
              "",
-             "| samples | data read | peak RSS (MiB) | observer state (KiB) | peak activations (MiB) | wall (s) |",
-             "|---:|---|---:|---:|---:|---:|"]
+             "| samples | data read | peak RSS (MiB) | RSS between batches (MiB, max) | observer state (KiB) "
+             "| peak activations (MiB) | wall (s) |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['samples']} | {'NpzRowReader rows' if r['load'] == 'rows' else 'read_npz whole'} | "
-                     f"{r['peak_rss_mib']:.0f} | {r['observer_bytes'] / 1024:.0f} | "
+                     f"{r['peak_rss_mib']:.0f} | {r['between_batches_mib']:.0f} | {r['observer_bytes'] / 1024:.0f} | "
                      f"{r['peak_activation_bytes'] / 2**20:.0f} | {r['seconds']:.0f} |")
     streamed = [r for r in rows if r["load"] == "rows"]
     if len(streamed) >= 2:

@@ -183,7 +183,7 @@ void add_quantize_command(CLI::App& app) {
       steps.push_back(pass.name());
     }
     if (qoperator || dynamic) {
-      passes::GemmToMatMul g2m(split_list(o->exclude_nodes), split_list(o->exclude_ops));
+      passes::GemmToMatMul g2m(split_list(o->exclude_nodes), split_list(o->exclude_ops), o->keep_io_float);
       lines.push_back(g2m.run(model));
       steps.push_back(g2m.name());
     }

@@ -14,7 +14,11 @@ std::string RemoveDropout::run(ir::Model& model) {
     if (mask && (!mask->uses().empty() || std::count(g.outputs.begin(), g.outputs.end(), mask))) continue;
     dropouts.push_back(n.get());
   }
+  std::vector<ir::Value*> orphans;  // ratio / training_mode initializers only these Dropouts read
   for (ir::Node* n : dropouts) {
+    for (size_t i : {1u, 2u}) {
+      if (n->input(i) && n->input(i)->is_initializer()) orphans.push_back(n->input(i));
+    }
     ir::Value* x = n->input(0);
     ir::Value* y = n->output(0);
     auto out = std::find(g.outputs.begin(), g.outputs.end(), y);
@@ -32,6 +36,10 @@ std::string RemoveDropout::run(ir::Model& model) {
     g.add_node("Identity", {x}, {y})->name = name;
     g.outputs.insert(g.outputs.begin() + static_cast<std::ptrdiff_t>(index), y);
   }
+  std::erase_if(g.initializers, [&](ir::Value* v) {
+    return v->uses().empty() && std::count(orphans.begin(), orphans.end(), v) &&
+           !std::count(g.inputs.begin(), g.inputs.end(), v) && !std::count(g.outputs.begin(), g.outputs.end(), v);
+  });
   g.remove_unused_values();
   g.sort_topologically();
   const size_t removed = dropouts.size();

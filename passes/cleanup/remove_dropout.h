@@ -4,7 +4,8 @@
 //   Before: x -> Dropout -> y -> consumers        After: x -> consumers
 //           (y a graph output: x -> Identity -> y, so the model keeps its output names)
 //
-// Preconditions: the Dropout's mask output (if declared) is unused.
+// Preconditions: the Dropout's mask output (if declared) is unused. Its ratio and training_mode
+// initializers go too when nothing else reads them.
 #include "passes/core/pass.h"
 
 namespace scalec::passes {

@@ -48,6 +48,11 @@ std::string QuantizeDynamic::run(ir::Model& model) {
   ir::Graph& g = *model.graph;
   std::vector<ir::Node*> nodes;
   for (ir::Node* n : g.topological_order()) {
+    if (n->domain().empty() && n->op_type() == "Gemm") {
+      report_.left_float.emplace_back(quant::node_label(g, n),
+                                      quant::gemm_float_reason(g, *n, options_.exclude_nodes, options_.exclude_ops,
+                                                               options_.keep_io_float));
+    }
     if (!n->domain().empty() || n->op_type() != "MatMul") continue;
     if (!(n->input(1) && n->input(1)->is_initializer())) continue;  // activation x activation: not a layer
     std::string reason = float_reason(g, n, options_);

@@ -44,6 +44,7 @@ std::string GemmToMatMul::run(ir::Model& model) {
     if (n->op_type() != "Gemm" || !n->domain().empty() || exclude_ops_.count("Gemm") || exclude_nodes_.count(n->name)) {
       continue;
     }
+    if (keep_io_float_ && (quant::is_graph_input(g, n->input(0)) || quant::is_graph_output(g, n->output(0)))) continue;
     if (convertible(g, *n)) todo.push_back(n.get());
   }
   for (ir::Node* n : todo) {

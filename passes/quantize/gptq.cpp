@@ -7,6 +7,8 @@
 #include <limits>
 #include <numeric>
 
+#include <fmt/format.h>
+
 #include "ir/error.h"
 #include "kernels/common/quantize_math.h"
 #include "kernels/cpu/gemm.h"
@@ -193,7 +195,9 @@ void gptq_rows(std::vector<double>& w, std::vector<int64_t>& q, const Grouping& 
     for (int64_t i = 0; i < n; ++i) hd[at(i, i, n)] += damp * mean_diag;
     if (upper_cholesky_of_inverse(std::move(hd), n, u)) break;
     // An ill-conditioned H (few samples, collinear inputs) needs more dampening, as the authors' code does.
-    if (attempt == 6 || !(mean_diag > 0)) throw_bad_input("GPTQ: the Hessian of {} is not positive definite", where);
+    if (attempt == 6 || !(mean_diag > 0)) {
+      throw_bad_input("GPTQ: the Hessian of {} is not positive definite, even dampened by {}", where, damp);
+    }
     damp = damp > 0 ? damp * 10 : 0.01;
   }
   Grouping local;  // group ids of the permuted rows, for fit_params
@@ -306,7 +310,7 @@ quant::QuantizedWeight gptq_quantize_weight(const ir::Tensor& w, const quant::We
   const int64_t per = m.rows / groups;
   for (int64_t g = 0; g < groups; ++g) {
     gptq_rows(wd, q, gr, m.cols, g * per, (g + 1) * per, hessians[static_cast<size_t>(g)], wq, options, params,
-              "a weight");
+              fmt::format("output channels {}..{}", g * per, (g + 1) * per - 1));
   }
   // Back to the stored layout.
   std::vector<int64_t> stored(q.size());

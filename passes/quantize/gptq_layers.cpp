@@ -88,6 +88,12 @@ GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, cons
     if (weight_only.exclude_nodes.count(n->name) || weight_only.exclude_ops.count(op)) continue;
     const ir::Tensor* w = quant::float_weight(g, n->input(1));
     if (!w || w->rank() < 2) continue;  // the weight-only pass leaves it in float and says why
+    if (weight_only.keep_io_float) {
+      const bool reads_input = std::any_of(n->inputs().begin(), n->inputs().end(), [&](const ir::Value* v) {
+        return v && quant::is_graph_input(g, v) && !v->is_initializer();
+      });
+      if (reads_input || (n->output(0) && quant::is_graph_output(g, n->output(0)))) continue;
+    }
     const std::string label = quant::node_label(g, n);
     calibration::HessianLayer layer;
     layer.node = label;

@@ -33,6 +33,10 @@ std::string float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions
 std::vector<ir::Node*> plan(const ir::Graph& g, const QdqOptions& o, QuantReport* report) {
   std::vector<ir::Node*> nodes;
   for (ir::Node* n : g.topological_order()) {
+    if (report && n->domain().empty() && n->op_type() == "Gemm") {
+      report->left_float.emplace_back(quant::node_label(g, n), quant::gemm_float_reason(g, *n, o.exclude_nodes, o.exclude_ops,
+                                                                                        o.keep_io_float));
+    }
     if (!n->domain().empty() || (n->op_type() != "Conv" && n->op_type() != "MatMul")) continue;
     // MatMul of two activations (attention scores) is not a weighted layer: not a candidate.
     if (n->op_type() == "MatMul" && !(n->input(1) && n->input(1)->is_initializer())) continue;

@@ -1,6 +1,7 @@
 #pragma once
 // Graph helpers the quantization passes share: refusing quantized models, telling float values,
 // and adding QuantizeLinear / DequantizeLinear nodes with their parameter initializers.
+#include <set>
 #include <string>
 
 #include "ir/graph.h"
@@ -42,6 +43,10 @@ QuantizedWeight to_8bit_container(QuantizedWeight qw);
 
 /// A scalar int8/uint8 tensor holding `v`.
 ir::Tensor int_scalar(ir::DType dtype, int64_t v);
+
+/// Why a Gemm stays float in the QOperator and dynamic formats (gemm-to-matmul left it alone).
+std::string gemm_float_reason(const ir::Graph& g, const ir::Node& gemm, const std::set<std::string>& exclude_nodes,
+                              const std::set<std::string>& exclude_ops, bool keep_io_float);
 
 /// Drops initializers nothing reads any more (and values left dangling).
 void remove_unused_initializers(ir::Graph& g);

@@ -98,6 +98,16 @@ TEST_CASE("Hessian of MatMul rows is 2/n X^T X, streamed over batches", "[gptq][
       CHECK(h[static_cast<size_t>(i * 5 + j)] == Approx(2.0 * s / 30).epsilon(1e-5).margin(1e-6));
     }
   }
+  // Gemm with transA=1 reads x^T [K, rows]: the same Hessian.
+  ir::Tensor xt(ir::DType::kFloat, {5, 30});
+  for (int64_t r = 0; r < 30; ++r) {
+    for (int64_t c = 0; c < 5; ++c) xt.mutable_values<float>()[static_cast<size_t>(c * 30 + r)] = xv[static_cast<size_t>(r * 5 + c)];
+  }
+  calibration::HessianObserver cols(5, 1);
+  cols.observe(xt, {"gemm", "a", calibration::HessianLayout::kColumns, 5, {}, {}});
+  CHECK(cols.rows() == 30);
+  const std::vector<double> hc = cols.hessian();
+  for (size_t i = 0; i < h.size(); ++i) CHECK(hc[i] == Approx(h[i]).epsilon(1e-5).margin(1e-6));
 }
 
 TEST_CASE("Hessian of a grouped, strided, padded Conv is 2/n sum of its im2col columns", "[gptq][hessian]") {
