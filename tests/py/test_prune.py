@@ -128,3 +128,22 @@ def test_bad_input_is_refused_clearly(scalec, tmp_path):
     rc, _, err = scalec("prune", LENET, "--sparsity", 0.95, "--prune-first", "--prune-last", "--val", VAL,
                         "--max-accuracy-drop", 0.5, "-o", out)
     assert rc == 3 and "more than --max-accuracy-drop" in err, err
+
+
+def test_every_test_model_prunes_verifies_and_runs_in_onnx_runtime(scalec, tmp_path):
+    from conftest import TEST_MODEL_NAMES
+    for name in TEST_MODEL_NAMES:
+        src = TEST_MODELS_DIR / f"{name}.onnx"
+        golden = dict(np.load(TEST_MODELS_DIR / "golden" / f"{name}.in.npz"))
+        for method in ("unstructured", "2:4", "channel"):
+            out = tmp_path / f"{name}_{method.replace(':', '')}.onnx"
+            rc, _, err = scalec("prune", src, "--method", method, "--sparsity", 0.5, "-o", out)
+            assert rc == 0, (name, method, err)
+            onnx.checker.check_model(onnx.load(str(out)), full_check=True)
+            sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            y = sess.run(None, golden)[0]
+            assert y.shape == (4, 10) and np.isfinite(y).all(), (name, method)
+            # scalec's own runtime computes what ONNX Runtime computes on the pruned model.
+            rc, _, err = scalec("infer", out, "--data", TEST_MODELS_DIR / "golden" / f"{name}.in.npz", "-o", tmp_path / "y.npz")
+            assert rc == 0, err
+            np.testing.assert_allclose(np.load(tmp_path / "y.npz")["logits"], y, rtol=1e-4, atol=1e-4)
