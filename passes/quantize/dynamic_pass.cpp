@@ -12,15 +12,8 @@ namespace scalec::passes {
 namespace {
 
 std::string float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o) {
-  if (o.exclude_nodes.count(n->name)) return "excluded by --exclude-nodes";
-  if (o.exclude_ops.count(n->op_type())) return "excluded by --exclude-ops";
-  const ir::Value* x = n->input(0);
-  if (!x || x->is_initializer() || !quant::is_float_value(x)) return "input 0 is not a float activation";
-  if (o.keep_io_float && quant::is_graph_input(g, x)) return "reads a graph input (--keep-io-float)";
-  if (o.keep_io_float && quant::is_graph_output(g, n->output(0))) return "writes a graph output (--keep-io-float)";
-  const ir::Tensor* w = quant::float_weight(g, n->input(1));
-  if (!w) return "weight (input 1) is not a constant float initializer";
-  if (w->rank() != 2) return "MatMul weight is not 2-D";
+  if (std::string why = weighted_float_reason(g, n, o); !why.empty()) return why;
+  if (quant::float_weight(g, n->input(1))->rank() != 2) return "MatMul weight is not 2-D";
   return {};
 }
 

@@ -14,6 +14,33 @@ namespace scalec::passes {
 
 namespace {
 
+// The exclusion and --keep-io-float reasons every node shares.
+std::string io_float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o) {
+  if (o.exclude_nodes.count(n->name)) return "excluded by --exclude-nodes";
+  if (o.exclude_ops.count(n->op_type())) return "excluded by --exclude-ops";
+  if (o.keep_io_float) {
+    for (const ir::Value* v : n->inputs()) {
+      if (v && quant::is_graph_input(g, v) && !v->is_initializer()) return "reads a graph input (--keep-io-float)";
+    }
+    for (const ir::Value* v : n->outputs()) {
+      if (v && quant::is_graph_output(g, v)) return "writes a graph output (--keep-io-float)";
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string weighted_float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o) {
+  if (std::string why = io_float_reason(g, n, o); !why.empty()) return why;
+  const ir::Value* x = n->input(0);
+  if (!x || x->is_initializer() || !quant::is_float_value(x)) return "input 0 is not a float activation";
+  if (!quant::float_weight(g, n->input(1))) return "weight (input 1) is not a constant float initializer";
+  return {};
+}
+
+namespace {
+
 bool is_weighted_op(const std::string& op) {
   return op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul";
 }
@@ -48,25 +75,12 @@ struct Plan {
 
 // Why node `n` stays float, or "" when it can be quantized.
 std::string float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o) {
-  if (o.exclude_nodes.count(n->name)) return "excluded by --exclude-nodes";
-  if (o.exclude_ops.count(n->op_type())) return "excluded by --exclude-ops";
-  if (o.keep_io_float) {
-    for (const ir::Value* v : n->inputs()) {
-      if (v && quant::is_graph_input(g, v) && !v->is_initializer()) return "reads a graph input (--keep-io-float)";
-    }
-    for (const ir::Value* v : n->outputs()) {
-      if (v && quant::is_graph_output(g, v)) return "writes a graph output (--keep-io-float)";
-    }
-  }
-  const ir::Value* x = n->input(0);
   if (is_weighted_op(n->op_type())) {
-    if (!x || x->is_initializer() || !quant::is_float_value(x)) return "input 0 is not a float activation";
-    const ir::Tensor* w = quant::float_weight(g, n->input(1));
-    if (!w) return "weight (input 1) is not a constant float initializer";
-    if (n->op_type() == "MatMul" && w->rank() < 2) return "MatMul weight of rank < 2";
-    if (n->op_type() != "MatMul" && w->rank() < 2) return "weight of rank < 2";
+    if (std::string why = weighted_float_reason(g, n, o); !why.empty()) return why;
+    if (quant::float_weight(g, n->input(1))->rank() < 2) return "weight of rank < 2";
     return {};
   }
+  if (std::string why = io_float_reason(g, n, o); !why.empty()) return why;
   for (const ir::Value* v : n->inputs()) {
     if (!v || v->is_initializer() || !quant::is_float_value(v)) return "an input is a constant or not float";
   }

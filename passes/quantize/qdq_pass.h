@@ -49,6 +49,10 @@ struct QuantReport {
   size_t activations_quantized = 0;
 };
 
+/// Why a Conv/ConvTranspose/Gemm/MatMul `n` stays float in every format (exclusions, --keep-io-float,
+/// input 0 not a float activation, input 1 not a constant float weight), or "".
+std::string weighted_float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o);
+
 /// The activation values whose ranges the QDQ pass needs for `options` (main-graph value names).
 std::vector<std::string> qdq_calibration_values(const ir::Model& model, const QdqOptions& options);
 

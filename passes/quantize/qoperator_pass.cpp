@@ -16,14 +16,8 @@ namespace {
 
 // Why `n` (a Conv or MatMul) stays float, or "" when it becomes an integer op.
 std::string float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o) {
-  if (o.exclude_nodes.count(n->name)) return "excluded by --exclude-nodes";
-  if (o.exclude_ops.count(n->op_type())) return "excluded by --exclude-ops";
-  const ir::Value* x = n->input(0);
-  if (!x || x->is_initializer() || !quant::is_float_value(x)) return "input 0 is not a float activation";
-  if (o.keep_io_float && quant::is_graph_input(g, x)) return "reads a graph input (--keep-io-float)";
-  if (o.keep_io_float && quant::is_graph_output(g, n->output(0))) return "writes a graph output (--keep-io-float)";
+  if (std::string why = weighted_float_reason(g, n, o); !why.empty()) return why;
   const ir::Tensor* w = quant::float_weight(g, n->input(1));
-  if (!w) return "weight (input 1) is not a constant float initializer";
   if (n->op_type() == "MatMul" && w->rank() != 2) return "QLinearMatMul needs a 2-D weight for per-column scales";
   if (n->op_type() == "Conv" && w->rank() < 3) return "Conv weight of rank < 3";
   if (n->input(2) && !quant::float_weight(g, n->input(2))) return "bias is not a constant float initializer";

@@ -146,6 +146,21 @@ def test_qoperator_models_load_in_onnxruntime_and_agree(scalec, tmp_path, model)
     assert (fp32.argmax(1) == ours.argmax(1)).mean() >= 0.9
 
 
+def test_qoperator_keep_io_float_lists_first_and_last_layers(scalec, tmp_path):
+    out, report = tmp_path / "q.onnx", tmp_path / "r.json"
+    rc, _, err = scalec("quantize", LENET, "--format", "qoperator", "--calib", DIGITS_TRAIN, "--keep-io-float",
+                        "-o", out, "--report", report)
+    assert rc == 0, err
+    left = {e["node"]: e["reason"] for e in json.loads(report.read_text())["left_float"]}
+    assert left == {"/features/features.0/Conv": "reads a graph input (--keep-io-float)",
+                    "/classifier/classifier.3/Gemm": "writes a graph output (--keep-io-float)"}
+    ops = [n.op_type for n in onnx.load(out).graph.node]
+    assert ops.count("QLinearConv") == 1 and ops.count("QLinearMatMul") == 1 and ops.count("Gemm") == 1
+    val = np.load(DIGITS_VAL)
+    ours, theirs = scalec_infer(scalec, out, DIGITS_VAL, tmp_path), ort_run(out, {"input": val["input"]})
+    assert (theirs.argmax(1) == ours.argmax(1)).mean() >= 0.999
+
+
 def test_transformer_dynamic_needs_no_calibration_and_matches_onnxruntime(scalec, tmp_path):
     data = tmp_path / "data.npz"
     feeds = random_data("transformer_block", 1000, 3)
