@@ -11,39 +11,12 @@
 #include "onnx_io/model_io.h"
 #include "passes/prune/prunable.h"
 #include "support/test_support.h"
+#include "train/digits_data.h"
 
 using namespace scalec;
+using test::rows;
 
 namespace {
-
-struct Digits {
-  ir::Tensor x, y;
-};
-
-Digits digits(const std::string& file) {
-  Digits d;
-  for (auto& [k, t] : onnx_io::read_npz((test::source_dir() / "test_models" / file).string())) {
-    if (k == "input") d.x = t;
-    if (k == "labels") d.y = t;
-  }
-  return d;
-}
-
-ir::Tensor rows(const ir::Tensor& t, std::span<const int64_t> picked) {
-  std::vector<int64_t> shape = t.shape();
-  const size_t row = t.storage_bytes() / static_cast<size_t>(shape[0]);
-  shape[0] = static_cast<int64_t>(picked.size());
-  ir::Tensor out(t.dtype(), shape);
-  for (size_t i = 0; i < picked.size(); ++i) {
-    std::memcpy(out.mutable_bytes().data() + i * row, t.bytes().data() + static_cast<size_t>(picked[i]) * row, row);
-  }
-  return out;
-}
-
-distill::TrainingData data_of(const Digits& d) {
-  return {d.x.shape()[0], [&d](std::span<const int64_t> r) { return kernels::NamedTensors{{"input", rows(d.x, r)}}; },
-          [&d](std::span<const int64_t> r) { return rows(d.y, r); }};
-}
 
 distill::TrainerOptions options() {
   distill::TrainerOptions o;
@@ -89,8 +62,8 @@ TEST_CASE("masked weights stay zero through SGD steps with momentum and weight d
   std::map<std::string, ir::Tensor> before;
   for (const auto& [name, mask] : r.masks) before[name] = *model.graph->find_value(name)->initializer;
   trainer.set_masks(r.masks);
-  Digits d = digits("digits_train.npz");
-  distill::TrainingData data = data_of(d);
+  test::Digits d = test::digits("digits_train.npz");
+  distill::TrainingData data = test::training_data(d);
   trainer.train_epoch(data, 0);
   for (const auto& [name, mask] : r.masks) {
     const ir::Tensor& w = *model.graph->find_value(name)->initializer;
@@ -112,8 +85,8 @@ TEST_CASE("gradual pruning reaches 80% and the pruned model still classifies dig
   po.sparsity = 0.8;
   distill::GradualPruner pruner(trainer, model, po, {0.0, 0.8, 0, 60, 10});
   trainer.set_step_hook([&](int64_t step) { pruner.on_step(step); });
-  Digits train = digits("digits_train.npz"), val = digits("digits_val.npz");
-  for (int64_t e = 0; e < 3; ++e) trainer.train_epoch(data_of(train), e);
+  test::Digits train = test::digits("digits_train.npz"), val = test::digits("digits_val.npz");
+  for (int64_t e = 0; e < 3; ++e) trainer.train_epoch(test::training_data(train), e);
   CHECK(pruner.current_sparsity() == 0.8);
   for (const passes::LayerPruneResult& l : pruner.last().layers) {
     if (!l.note.empty()) continue;
@@ -122,7 +95,7 @@ TEST_CASE("gradual pruning reaches 80% and the pruned model still classifies dig
     for (int64_t i = 0; i < w.numel(); ++i) z += w.element_as_double(i) == 0.0;
     CHECK(z >= std::llround(0.8 * static_cast<double>(w.numel())));
   }
-  CHECK(trainer.evaluate(data_of(val)).accuracy > 0.93);  // unpruned: 0.986
+  CHECK(trainer.evaluate(test::training_data(val)).accuracy > 0.93);  // unpruned: 0.986
 }
 
 TEST_CASE("distillation from an identical teacher with weight 1 has zero loss", "[train][prune]") {
@@ -132,7 +105,7 @@ TEST_CASE("distillation from an identical teacher with weight 1 has zero loss", 
   o.distill_alpha = 1.0;
   o.temperature = 3.0;
   distill::Trainer trainer(student, o);
-  Digits d = digits("digits_val.npz");
+  test::Digits d = test::digits("digits_val.npz");
   std::vector<int64_t> r{0, 1, 2, 3, 4, 5, 6, 7};
   distill::LossResult first = trainer.train_step({{"input", rows(d.x, r)}}, rows(d.y, r));
   CHECK(std::fabs(first.loss) < 1e-9);

@@ -11,35 +11,16 @@
 #include "passes/core/name_match.h"
 #include "support/test_support.h"
 #include "support/tolerance.h"
+#include "train/digits_data.h"
 
 using namespace scalec;
+using test::Digits;
+using test::digits;
+using test::rows;
 
 namespace {
 
 std::filesystem::path reference(const std::string& name) { return test::source_dir() / "tests" / "reference" / name; }
-
-struct Digits {
-  ir::Tensor x, y;
-};
-
-Digits digits() {
-  Digits d;
-  for (auto& [k, t] : onnx_io::read_npz((test::source_dir() / "test_models" / "digits_train.npz").string())) {
-    if (k == "input") d.x = t;
-    if (k == "labels") d.y = t;
-  }
-  return d;
-}
-
-// Rows [begin, end) of a float or int64 tensor.
-ir::Tensor rows(const ir::Tensor& t, int64_t begin, int64_t end) {
-  std::vector<int64_t> shape = t.shape();
-  const size_t row = t.storage_bytes() / static_cast<size_t>(shape[0]);
-  shape[0] = end - begin;
-  ir::Tensor out(t.dtype(), shape);
-  std::memcpy(out.mutable_bytes().data(), t.bytes().data() + static_cast<size_t>(begin) * row, row * static_cast<size_t>(end - begin));
-  return out;
-}
 
 distill::TrainerOptions sgd_options() {
   distill::TrainerOptions o;
