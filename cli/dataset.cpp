@@ -4,7 +4,10 @@
 
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "ir/error.h"
+#include "onnx_io/npz_rows.h"
 #include "onnx_io/data_files.h"
 
 namespace scalec::cli {
@@ -79,6 +82,45 @@ Dataset load_dataset(const ir::Model& model, const std::string& path, const std:
   }
   d.samples = d.inputs.empty() || d.inputs[0].second.rank() == 0 ? 1 : d.inputs[0].second.shape()[0];
   return d;
+}
+
+struct DataStream::Impl {
+  std::optional<onnx_io::NpzRowReader> npz;  // .npz: rows on demand
+  Dataset whole;                             // .npy: the mapped array
+  std::vector<std::string> inputs;
+};
+
+DataStream::DataStream(const ir::Model& model, const std::string& path, const std::string& labels_key) {
+  auto impl = std::make_shared<Impl>();
+  if (ends_with(path, ".npy")) {
+    impl->whole = load_dataset(model, path, labels_key);
+    samples_ = impl->whole.samples;
+  } else {
+    onnx_io::NpzRowOptions ro;
+    ro.load_unstreamable = true;
+    impl->npz.emplace(path, ro);
+    std::vector<onnx_io::ArrayInfo> infos;
+    for (const onnx_io::NpzMember& m : impl->npz->members()) {
+      infos.push_back({m.name, m.dtype, m.shape});
+      if (!m.streamed) spdlog::warn("'{}': array '{}' is compressed, so it is read whole (np.savez streams)", path, m.name);
+    }
+    onnx_io::check_arrays_match(*model.graph, infos, labels_key, path);
+    for (const ir::Value* v : feed_inputs(model)) impl->inputs.push_back(v->name());
+    const onnx_io::NpzMember* first = impl->inputs.empty() ? nullptr : impl->npz->find(impl->inputs[0]);
+    samples_ = first == nullptr || first->shape.empty() ? 1 : first->shape[0];
+  }
+  impl_ = std::move(impl);
+}
+
+DataStream::~DataStream() = default;
+
+kernels::NamedTensors DataStream::batch(int64_t begin, int64_t end) const {
+  if (!impl_->npz) return batch_of(impl_->whole, begin, end);
+  kernels::NamedTensors out;
+  for (const std::string& name : impl_->inputs) {
+    out.emplace_back(name, impl_->npz->read_rows(name, begin, end));
+  }
+  return out;
 }
 
 kernels::NamedTensors batch_of(const Dataset& data, int64_t begin, int64_t end) {

@@ -1,5 +1,6 @@
 #pragma once
 // Data files for infer/eval: read .npz/.npy, check them against the model, and cut batches.
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -19,6 +20,24 @@ struct Dataset {
 
 /// Reads `path` (.npz, or .npy for a one-input model); Error(kBadInput) names what does not fit.
 Dataset load_dataset(const ir::Model& model, const std::string& path, const std::string& labels_key);
+
+/// Model inputs read a batch at a time, so memory holds one batch whatever the file's size: stored
+/// .npz members are read row by row (onnx_io::NpzRowReader); a compressed member is read whole, with
+/// a warning; an .npy file is mapped.
+class DataStream {
+ public:
+  /// Opens and checks `path` against the model's inputs (Error kBadInput naming what does not fit).
+  DataStream(const ir::Model& model, const std::string& path, const std::string& labels_key);
+  ~DataStream();
+  int64_t samples() const { return samples_; }
+  /// Rows [begin, end) of every input, in model order.
+  kernels::NamedTensors batch(int64_t begin, int64_t end) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+  int64_t samples_ = 0;
+};
 
 /// Rows [begin, end) along axis 0 of every input.
 kernels::NamedTensors batch_of(const Dataset& data, int64_t begin, int64_t end);

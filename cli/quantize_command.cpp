@@ -157,14 +157,14 @@ void add_quantize_command(CLI::App& app) {
       lines.push_back(fold.run(model));
       steps.push_back(fold.name());
     }
-    std::optional<Dataset> data;
+    std::optional<DataStream> data;  // read a batch at a time: memory does not grow with the samples
     int64_t samples = 0;
     if (!o->calib.empty()) {
-      data = load_dataset(model, o->calib, o->labels);
-      samples = o->calib_samples > 0 ? std::min(o->calib_samples, data->samples) : data->samples;
+      data.emplace(model, o->calib, o->labels);
+      samples = o->calib_samples > 0 ? std::min(o->calib_samples, data->samples()) : data->samples();
       if (samples == 0) throw_bad_input("--calib '{}' holds no samples", o->calib);
     }
-    calibration::BatchSource source{samples, [&data](int64_t b, int64_t e) { return batch_of(*data, b, e); }};
+    calibration::BatchSource source{samples, [&data](int64_t b, int64_t e) { return data->batch(b, e); }};
     if (o->equalize) {
       passes::CrossLayerEqualization eq(split_list(o->exclude_nodes));
       lines.push_back(eq.run(model));

@@ -59,14 +59,17 @@ class BlockCache {
   static constexpr size_t kMinBytes = size_t{256} << 10;
   static constexpr size_t kMaxCachedBytes = size_t{512} << 20;
 
-  void* take(size_t bytes) {
+  /// The smallest cached block of at least `bytes` and at most twice that (a smaller last batch
+  /// reuses a full batch's blocks instead of growing the heap); its size goes to `*got`.
+  void* take(size_t bytes, size_t* got) {
     if (!enabled()) return nullptr;
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = blocks_.find(bytes);
-    if (it == blocks_.end()) return nullptr;
+    auto it = blocks_.lower_bound(bytes);
+    if (it == blocks_.end() || it->first > 2 * bytes) return nullptr;
     void* p = it->second;
+    *got = it->first;
+    cached_ -= it->first;
     blocks_.erase(it);
-    cached_ -= bytes;
     return p;
   }
   /// Keeps `p` for reuse; false when the cache is full (the caller frees it).
@@ -103,12 +106,13 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
   auto s = std::shared_ptr<Storage>(new Storage());
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
-  void* p = rounded >= BlockCache::kMinBytes ? block_cache().take(rounded) : nullptr;
+  size_t capacity = rounded;
+  void* p = rounded >= BlockCache::kMinBytes ? block_cache().take(rounded, &capacity) : nullptr;
   if (p == nullptr) p = std::aligned_alloc(kAlignment, rounded);
   if (p == nullptr) throw std::bad_alloc();
   std::memset(p, 0, rounded);
   s->owned_ = static_cast<std::byte*>(p);
-  s->capacity_ = rounded;
+  s->capacity_ = capacity;
   s->data_ = s->owned_;
   s->size_ = bytes;
   return s;

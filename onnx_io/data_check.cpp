@@ -25,30 +25,30 @@ bool is_integer(DType t) {
   }
 }
 
-std::string describe(const ir::Tensor& t) { return numpy_dtype_name(t.dtype()) + ir::shape_to_string(t.shape()); }
+std::string describe(const ArrayInfo& a) { return numpy_dtype_name(a.dtype) + ir::shape_to_string(a.shape); }
 
 // Dtype, rank and the fixed dims past axis 0 (axis 0 counts samples; symbolic dims take any size).
-void check_one(const ir::Value& input, const ir::Tensor& a, const std::string& file) {
+void check_one(const ir::Value& input, const ArrayInfo& a, const std::string& file) {
   if (!input.type) return;  // the model records no type: nothing to check against
   const ir::TypeInfo& type = *input.type;
   const std::string& name = input.name();
   if (type.kind != ir::TypeInfo::Kind::kTensor) {
     throw_bad_input("'{}': the model's input '{}' is not a tensor, so no array can feed it", file, name);
   }
-  if (type.elem_type != 0 && a.dtype() != type.dtype()) {
+  if (type.elem_type != 0 && a.dtype != type.dtype()) {
     throw_bad_input("'{}': array '{}' is {} but the model's input '{}' is {} (no silent casts: convert the array)",
-                    file, name, numpy_dtype_name(a.dtype()), name, ir::dtype_name(type.dtype()));
+                    file, name, numpy_dtype_name(a.dtype), name, ir::dtype_name(type.dtype()));
   }
   if (!type.shape) return;
   const auto& dims = *type.shape;
-  if (static_cast<int64_t>(dims.size()) != a.rank()) {
+  if (static_cast<int64_t>(dims.size()) != static_cast<int64_t>(a.shape.size())) {
     throw_bad_input("'{}': array '{}' is {} (rank {}) but the model's input '{}' is {} (rank {})", file, name,
-                    describe(a), a.rank(), name, ir::type_to_string(type), dims.size());
+                    describe(a), static_cast<int64_t>(a.shape.size()), name, ir::type_to_string(type), dims.size());
   }
   for (size_t k = 1; k < dims.size(); ++k) {
-    if (dims[k].value && *dims[k].value != a.shape()[k]) {
+    if (dims[k].value && *dims[k].value != a.shape[k]) {
       throw_bad_input("'{}': array '{}' is {} but the model's input '{}' is {}: axis {} must be {}, not {}", file,
-                      name, describe(a), name, ir::type_to_string(type), k, *dims[k].value, a.shape()[k]);
+                      name, describe(a), name, ir::type_to_string(type), k, *dims[k].value, a.shape[k]);
     }
   }
 }
@@ -57,9 +57,16 @@ void check_one(const ir::Value& input, const ir::Tensor& a, const std::string& f
 
 void check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& arrays,
                         const std::string& labels_key, const std::string& file) {
-  auto find = [&](const std::string& name) -> const ir::Tensor* {
-    for (const auto& [n, t] : arrays) {
-      if (n == name) return &t;
+  std::vector<ArrayInfo> infos;
+  for (const auto& [n, t] : arrays) infos.push_back({n, t.dtype(), t.shape()});
+  check_arrays_match(graph, infos, labels_key, file);
+}
+
+void check_arrays_match(const ir::Graph& graph, const std::vector<ArrayInfo>& arrays, const std::string& labels_key,
+                        const std::string& file) {
+  auto find = [&](const std::string& name) -> const ArrayInfo* {
+    for (const ArrayInfo& a : arrays) {
+      if (a.name == name) return &a;
     }
     return nullptr;
   };
@@ -71,7 +78,8 @@ void check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& 
     input_names.push_back(v->name());
     if (find(v->name()) == nullptr) missing.push_back(v->name());
   }
-  for (const auto& [n, t] : arrays) {
+  for (const ArrayInfo& arr : arrays) {
+    const std::string& n = arr.name;
     array_names.push_back(n);
     bool is_input = std::find(input_names.begin(), input_names.end(), n) != input_names.end();
     if (!is_input && n != labels_key) extra.push_back(n);
@@ -87,17 +95,17 @@ void check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& 
   // Every array that counts samples on axis 0: the inputs (rank >= 1) and the labels.
   std::vector<std::pair<std::string, int64_t>> samples;
   for (const ir::Value* v : inputs) {
-    const ir::Tensor& a = *find(v->name());
+    const ArrayInfo& a = *find(v->name());
     check_one(*v, a, file);
-    if (a.rank() > 0) samples.emplace_back(v->name(), a.shape()[0]);
+    if (!a.shape.empty()) samples.emplace_back(v->name(), a.shape[0]);
   }
   bool labels_are_input = std::find(input_names.begin(), input_names.end(), labels_key) != input_names.end();
-  if (const ir::Tensor* labels = find(labels_key); labels != nullptr && !labels_are_input) {
-    if (!is_integer(labels->dtype()) || labels->rank() != 1) {
+  if (const ArrayInfo* labels = find(labels_key); labels != nullptr && !labels_are_input) {
+    if (!is_integer(labels->dtype) || labels->shape.size() != 1) {
       throw_bad_input("'{}': labels '{}' must be an integer array of shape [N] (class indices), found {}", file,
                       labels_key, describe(*labels));
     }
-    samples.emplace_back(labels_key, labels->shape()[0]);
+    samples.emplace_back(labels_key, labels->shape[0]);
   }
   for (const auto& [n, count] : samples) {
     if (count != samples.front().second) {

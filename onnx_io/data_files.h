@@ -42,11 +42,21 @@ void write_tensor_pb(const std::string& path, const ir::Tensor& t, const std::st
 /// NumPy's name of a dtype ("float32", "int64", "bool"); ONNX's name for types NumPy lacks.
 std::string numpy_dtype_name(ir::DType t);
 
+/// What a data file says about one array, without its data.
+struct ArrayInfo {
+  std::string name;
+  ir::DType dtype = ir::DType::kUndefined;
+  std::vector<int64_t> shape;
+};
+
 /// Checks data arrays against the graph's non-initializer inputs: one array per input, same dtype,
 /// same rank, same fixed dims past axis 0; axis 0 (samples) equal across arrays and labels; labels
 /// (key `labels_key`, if present) an integer array of shape [N]; no other arrays. `file` names the
 /// data in the Error(kBadInput) thrown.
 void check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& arrays,
                         const std::string& labels_key, const std::string& file);
+/// The same check from array headers (streamed files).
+void check_arrays_match(const ir::Graph& graph, const std::vector<ArrayInfo>& arrays, const std::string& labels_key,
+                        const std::string& file);
 
 }  // namespace scalec::onnx_io

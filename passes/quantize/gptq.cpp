@@ -21,53 +21,61 @@ using quant::QuantParams;
 
 size_t at(int64_t r, int64_t c, int64_t cols) { return static_cast<size_t>(r * cols + c); }
 
+// a . b over n doubles, in four independent sums (the compiler vectorizes them; one sum would
+// be a serial chain of dependent adds).
+double dot(const double* a, const double* b, int64_t n) {
+  double acc[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int64_t k = 0; k < 4; ++k) acc[k] += a[i + k] * b[i + k];
+  }
+  for (; i < n; ++i) acc[0] += a[i] * b[i];
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 // In place: the lower Cholesky factor of the n x n matrix `a` (upper part left as is); false
 // when `a` is not positive definite.
 bool cholesky_lower(std::vector<double>& a, int64_t n) {
   for (int64_t j = 0; j < n; ++j) {
     const double* rj = &a[at(j, 0, n)];
-    double d = rj[j];
-    for (int64_t p = 0; p < j; ++p) d -= rj[p] * rj[p];
-    if (!(d > 0) || !std::isfinite(d)) return false;
-    d = std::sqrt(d);
+    const double d2 = rj[j] - dot(rj, rj, j);
+    if (!(d2 > 0) || !std::isfinite(d2)) return false;
+    const double d = std::sqrt(d2);
     a[at(j, j, n)] = d;
     for (int64_t i = j + 1; i < n; ++i) {
       double* ri = &a[at(i, 0, n)];
-      double s = ri[j];
-      for (int64_t p = 0; p < j; ++p) s -= ri[p] * rj[p];
-      ri[j] = s / d;
+      ri[j] = (ri[j] - dot(ri, rj, j)) / d;
     }
   }
   return true;
 }
 
-// U, upper triangular with U^T U = H^-1 (H symmetric positive definite), row-major n x n.
-// Returns false when H is not positive definite.
-bool upper_cholesky_of_inverse(std::vector<double> h, int64_t n, std::vector<double>& u) {
-  if (!cholesky_lower(h, n)) return false;
-  // Linv: the inverse of the lower factor L, column by column (L x = e_j).
-  std::vector<double> linv(static_cast<size_t>(n * n), 0.0);
-  for (int64_t j = 0; j < n; ++j) {
-    for (int64_t i = j; i < n; ++i) {
-      double s = i == j ? 1.0 : 0.0;
-      const double* ri = &h[at(i, 0, n)];
-      for (int64_t p = j; p < i; ++p) s -= ri[p] * linv[at(p, j, n)];
-      linv[at(i, j, n)] = s / ri[i];
-    }
+// U, upper triangular with U^T U = H^-1 (H symmetric positive definite), row-major n x n; false
+// when H is not positive definite. With J the order-reversing permutation and J H J = L L^T,
+// H^-1 = J L^-T L^-1 J = U^T U for U = J L^-1 J: one Cholesky and one triangular inverse.
+bool upper_cholesky_of_inverse(const std::vector<double>& h, int64_t n, std::vector<double>& u) {
+  std::vector<double> l(static_cast<size_t>(n * n));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) l[at(i, j, n)] = h[at(n - 1 - i, n - 1 - j, n)];
   }
-  // H^-1 = Linv^T Linv.
-  std::vector<double> inv(static_cast<size_t>(n * n), 0.0);
-  kernels::GemmArgs<double> g;
-  g.trans_a = true;
-  g.m = g.n = g.k = n;
-  g.a = g.b = linv.data();
-  g.lda = g.ldb = g.ldc = n;
-  g.c = inv.data();
-  kernels::gemm(g);
-  if (!cholesky_lower(inv, n)) return false;
+  if (!cholesky_lower(l, n)) return false;
+  // Rows of L^-1 in turn: row i = (e_i - sum_{p<i} L[i][p] * row p) / L[i][i]; row p is zero past p.
+  std::vector<double> linv(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    double* out = &linv[at(i, 0, n)];
+    const double* li = &l[at(i, 0, n)];
+    out[i] = 1.0;
+    for (int64_t p = 0; p < i; ++p) {
+      const double f = li[p];
+      const double* rp = &linv[at(p, 0, n)];
+      for (int64_t c = 0; c <= p; ++c) out[c] -= f * rp[c];
+    }
+    const double inv_d = 1.0 / li[i];
+    for (int64_t c = 0; c <= i; ++c) out[c] *= inv_d;
+  }
   u.assign(static_cast<size_t>(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = i; j < n; ++j) u[at(i, j, n)] = inv[at(j, i, n)];
+    for (int64_t j = i; j < n; ++j) u[at(i, j, n)] = linv[at(n - 1 - i, n - 1 - j, n)];
   }
   return true;
 }
@@ -193,7 +201,7 @@ void gptq_rows(std::vector<double>& w, std::vector<int64_t>& q, const Grouping& 
   for (int attempt = 0;; ++attempt) {
     std::vector<double> hd = hp;
     for (int64_t i = 0; i < n; ++i) hd[at(i, i, n)] += damp * mean_diag;
-    if (upper_cholesky_of_inverse(std::move(hd), n, u)) break;
+    if (upper_cholesky_of_inverse(hd, n, u)) break;
     // An ill-conditioned H (few samples, collinear inputs) needs more dampening, as the authors' code does.
     if (attempt == 6 || !(mean_diag > 0)) {
       throw_bad_input("GPTQ: the Hessian of {} is not positive definite, even dampened by {}", where, damp);

@@ -4,9 +4,11 @@
 // round-to-nearest and for GPTQ; where GPTQ does not beat round-to-nearest (it minimizes that error
 // only greedily), the round-to-nearest weight is kept, so GPTQ never makes a layer worse on the data.
 #include <algorithm>
+#include <chrono>
 #include <numeric>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "ir/error.h"
 #include "passes/quantize/gptq.h"
@@ -115,6 +117,7 @@ GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, cons
     const calibration::HessianObserver& obs = hr.observers[i];
     std::vector<std::vector<double>> hs;
     for (int64_t grp = 0; grp < obs.groups(); ++grp) hs.push_back(obs.hessian(grp));
+    const auto start = std::chrono::steady_clock::now();
     const quant::QuantizedWeight rtn = quant::quantize_weight(*c.weight, c.axes.channel, c.axes.reduction, wq);
     quant::QuantizedWeight gq;
     try {
@@ -127,6 +130,9 @@ GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, cons
     l.rtn_error = gptq_relative_error(*c.weight, quant::dequantize_weight(rtn), c.axes, hs);
     l.gptq_error = gptq_relative_error(*c.weight, quant::dequantize_weight(gq), c.axes, hs);
     if (l.gptq_error < l.rtn_error) weight_only.prequantized[l.weight] = std::move(gq);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    spdlog::debug("gptq: {} (K = {}) relative output error {:.3e} -> {:.3e} in {:.2f} s", c.label, obs.k(), l.rtn_error,
+                  l.gptq_error, secs);
     report.layers.push_back(std::move(l));
   }
   return report;
