@@ -54,6 +54,7 @@ struct Plan {
   std::vector<ir::Node*> weighted, shared;
   std::set<const ir::Node*> quantized;
   std::vector<ir::Value*> activations;  ///< values that get Q -> DQ, first-seen order
+  std::set<const ir::Value*> outputs;   ///< weighted nodes' outputs: every use reads the DQ
   std::map<const ir::Value*, const ir::Value*> parent;  ///< union-find over shared scales
   std::vector<std::pair<std::string, std::string>> left_float;
 
@@ -107,6 +108,17 @@ Plan make_plan(const ir::Model& model, const QdqOptions& o) {
     if (weighted) {
       p.weighted.push_back(n);
       p.add_activation(n->input(0));
+      // The output gets Q -> DQ too, so a runtime fuses DQ -> Conv -> Q into one integer kernel
+      // (ONNX Runtime: QLinearConv / QLinearMatMul). It goes on the node's own output, before a
+      // following Relu / Clip: ONNX Runtime fuses no DQ -> Conv -> Relu -> Q, and drops the Relu
+      // only where the zero point is the type's minimum (asymmetric); with the default zero point 0
+      // the Relu runs on the dequantized values between two pairs.
+      // Graph outputs stay float (the logits keep full precision).
+      ir::Value* y = n->output(0);
+      if (y && quant::is_float_value(y) && !y->uses().empty() && !quant::is_graph_output(g, y)) {
+        p.add_activation(y);
+        p.outputs.insert(y);
+      }
       continue;
     }
     p.shared.push_back(n);
@@ -125,17 +137,28 @@ ir::Tensor scalar(ir::DType dtype, int64_t v) {
 }
 
 // Inserts x -> QuantizeLinear -> DequantizeLinear for `v` and points `users` at the DQ output.
+// Each consuming node gets its own pair (same scale and zero point): ONNX Runtime converts an
+// int8 pair to uint8 (what its x86 QLinearConv needs) only where the Q feeds a single DQ.
 void insert_qdq(ir::Graph& g, ir::Value* v, const quant::QuantParams& qp, ir::DType dtype,
                 const std::vector<ir::Use>& users) {
   ir::Tensor s(ir::DType::kFloat, {});
   s.mutable_values<float>()[0] = qp.scale;
-  ir::Value* scale = g.add_initializer(g.unique_name(v->name() + "_scale"), s);
-  ir::Value* zp = g.add_initializer(g.unique_name(v->name() + "_zero_point"), scalar(dtype, qp.zero_point));
-  ir::Value* q = g.create_value(g.unique_name(v->name() + "_quantized"));
-  ir::Value* dq = g.create_value(g.unique_name(v->name() + "_dequantized"));
-  g.add_node("QuantizeLinear", {v, scale, zp}, {q})->name = g.unique_name(v->name() + "_QuantizeLinear");
-  g.add_node("DequantizeLinear", {q, scale, zp}, {dq})->name = g.unique_name(v->name() + "_DequantizeLinear");
-  for (const ir::Use& u : users) u.node->set_input(u.input_index, dq);
+  std::map<const ir::Node*, ir::Value*> dq_of;
+  for (const ir::Use& u : users) {
+    ir::Value*& dq = dq_of[u.node];
+    if (!dq) {
+      // Own scale and zero point initializers too: ONNX Runtime's common-subexpression pass would
+      // merge two Q nodes that read the same ones.
+      ir::Value* scale = g.add_initializer(g.unique_name(v->name() + "_scale"), s);
+      ir::Value* zp = g.add_initializer(g.unique_name(v->name() + "_zero_point"), scalar(dtype, qp.zero_point));
+      ir::Value* q = g.create_value(g.unique_name(v->name() + "_quantized"));
+      dq = g.create_value(g.unique_name(v->name() + "_dequantized"));
+      const std::string tag = dq_of.size() == 1 ? "" : fmt::format("_{}", dq_of.size() - 1);  // unique node names
+      g.add_node("QuantizeLinear", {v, scale, zp}, {q})->name = g.unique_name(v->name() + "_QuantizeLinear" + tag);
+      g.add_node("DequantizeLinear", {q, scale, zp}, {dq})->name = g.unique_name(v->name() + "_DequantizeLinear" + tag);
+    }
+    u.node->set_input(u.input_index, dq);
+  }
 }
 
 // Replaces a float bias with DQ(int32 bias, x_scale * w_scale); false when it does not fit int32.
@@ -218,19 +241,23 @@ std::string QuantizeQdq::run(ir::Model& model) {
     quant::QuantizedWeight qw = quant::quantize_weight(w, axes.channel, axes.reduction, wo);
     n->set_input(1, quant::add_dequantize_weight(g, n, qw, n->input(1)->name(), true));
     ++report_.weights_quantized;
-    // Gemm keeps a float bias: ONNX Runtime 1.20 fuses DQ -> Gemm (no output Q) into a float-output
-    // QGemm that misreads an int32 C (outputs off by up to 30% of the logit range on mlp.onnx, while
-    // its unoptimized run matches scalec to 1e-7); with a float C they agree exactly.
-    if ((n->op_type() == "Conv" || n->op_type() == "ConvTranspose") && n->input(2)) {
+    // A Gemm writing a graph output keeps a float bias: ONNX Runtime 1.20 fuses DQ -> Gemm (no
+    // output Q) into a float-output QGemm that misreads an int32 C (outputs off by up to 30% of the
+    // logit range on mlp.onnx, while its unoptimized run matches scalec to 1e-7); with a float C they
+    // agree exactly. A Gemm whose output gets Q -> DQ fuses into an int8-output QGemm, which needs
+    // the int32 C (and then matches the unfused run exactly on lenet_digits).
+    const bool int_bias = n->op_type() == "Conv" || n->op_type() == "ConvTranspose" ||
+                          (n->op_type() == "Gemm" && p.outputs.count(n->output(0)));
+    if (int_bias && n->input(2)) {
       quantize_bias(g, n, params.at(n->input(0)).scale, qw);
     }
   }
   for (ir::Value* v : p.activations) {
     std::vector<ir::Use> users;
-    const bool shared_output = v->producer() && p.quantized.count(v->producer()) &&
-                               is_shared_scale_op(v->producer()->op_type());
+    const bool all_uses = p.outputs.count(v) || (v->producer() && p.quantized.count(v->producer()) &&
+                                                 is_shared_scale_op(v->producer()->op_type()));
     for (const ir::Use& u : v->uses()) {
-      if (shared_output || p.quantized.count(u.node)) users.push_back(u);
+      if (all_uses || p.quantized.count(u.node)) users.push_back(u);
     }
     insert_qdq(g, v, params.at(v), act_dtype, users);
     ++report_.activations_quantized;

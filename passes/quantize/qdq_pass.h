@@ -1,18 +1,27 @@
 #pragma once
 // quantize-qdq: static quantization in the QDQ format ONNX Runtime and TensorRT expect.
 //
-//   Before: x -> Conv(W, B) -> y
+//   Before: x -> Conv(W, B) -> y -> Relu
 //   After:  x -> QuantizeLinear(sx, 0) -> DequantizeLinear(sx, 0) -> Conv(DQ(W_int8, sw, axis 0),
-//                                                                        DQ(B_int32, sx * sw, axis 0)) -> y
+//                                                                        DQ(B_int32, sx * sw, axis 0))
+//             -> y -> QuantizeLinear(sy, 0) -> DequantizeLinear(sy, 0) -> Relu
 //
 // Weights of Conv, ConvTranspose, Gemm and MatMul (constant float initializers) become int8 (or k-bit
-// in the int8 container, or int4 at opset 21) behind a DequantizeLinear; activation inputs of those
-// nodes get a Q -> DQ pair with int8 symmetric per-tensor parameters (zero point 0) from the
-// calibrated ranges. Add, Concat, MaxPool and AveragePool whose inputs are all float activations
+// in the int8 container, or int4 at opset 21) behind a DequantizeLinear; activation inputs and
+// outputs of those nodes get a Q -> DQ pair with int8 symmetric per-tensor parameters (zero point 0)
+// from the calibrated ranges, so ONNX Runtime fuses DQ -> Conv -> Q into QLinearConv (QGemm,
+// QLinearMatMul). The output pair sits on the node's own output, before a following Relu / Clip
+// (ONNX Runtime fuses no DQ -> Conv -> Relu -> Q, and drops the Relu only for an asymmetric pair);
+// a graph output stays float. A value read by several quantized nodes gets one pair per reader,
+// each with its own scale initializers (ONNX Runtime turns an int8 pair into the uint8 its x86
+// kernels need only where one Q feeds one DQ). On x86 without VNNI those u8s8 kernels saturate
+// with full-range int8 weights: 7-bit weights (--reduce-range) avoid it.
+// Add, Concat, MaxPool and AveragePool whose inputs are all float activations
 // are quantized too, with one scale shared by all their inputs and output (the union of the
 // calibrated ranges), so a runtime can run them on int8 without rescaling. Conv / ConvTranspose bias
-// is int32 with scale x_scale * w_scale (per channel), as ONNX Runtime's quantizer writes it; Gemm
-// bias stays float (ONNX Runtime 1.20 misreads an int32 C when it fuses DQ -> Gemm without output Q).
+// is int32 with scale x_scale * w_scale (per channel), as ONNX Runtime's quantizer writes it, and so
+// is the bias of a Gemm whose output is quantized; a Gemm writing a graph output keeps a float bias
+// (ONNX Runtime 1.20 misreads an int32 C when it fuses DQ -> Gemm without output Q).
 // Preconditions: a float model (an already quantized one is refused, Error kBadInput); per channel
 // needs opset 13 and int4 weights opset 21 — lower opsets are upgraded explicitly.
 #include <map>

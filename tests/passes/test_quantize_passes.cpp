@@ -156,17 +156,19 @@ TEST_CASE("quantize-qdq on lenet_digits: structure, accuracy within a point", "[
   CHECK(pass.report().weights_quantized == 4);
   CHECK(pass.report().left_float.empty());
   CHECK(count_ops(m, "Conv") == 2);
-  // 4 weights + 2 Conv biases (Gemm keeps a float bias) + one DQ per quantized activation.
-  CHECK(count_ops(m, "DequantizeLinear") == 6 + count_ops(m, "QuantizeLinear"));
+  // 4 weights + 3 biases (the last Gemm, writing the logits without an output Q, keeps a float
+  // bias) + one DQ per quantized activation.
+  CHECK(count_ops(m, "DequantizeLinear") == 7 + count_ops(m, "QuantizeLinear"));
   for (const auto& n : m.graph->nodes()) {
     if (n->op_type() != "Conv" && n->op_type() != "Gemm") continue;
     const bool conv = n->op_type() == "Conv";
-    for (size_t i = 0; i < (conv ? 3u : 2u); ++i) {
+    const bool int_bias = conv || n->output(0) != m.graph->outputs.at(0);
+    for (size_t i = 0; i < (int_bias ? 3u : 2u); ++i) {
       INFO(n->name << " input " << i);
       REQUIRE(n->input(i)->producer() != nullptr);
       CHECK(n->input(i)->producer()->op_type() == "DequantizeLinear");
     }
-    if (conv) {
+    if (int_bias) {
       const ir::Value* bias_q = n->input(2)->producer()->input(0);
       CHECK(bias_q->initializer->dtype() == ir::DType::kInt32);
     } else {
@@ -238,6 +240,71 @@ TEST_CASE("quantize-qdq on resnet_bn: shared scales on Add, exclusions reported"
   double scale = 0;
   for (int64_t i = 0; i < ref.numel(); ++i) scale = std::max(scale, std::fabs(ref.element_as_double(i)));
   CHECK(max_abs_diff(got, ref) < 0.1 * scale);
+}
+
+TEST_CASE("quantize-qdq quantizes the output of each Conv(+Relu) group, one pair per consumer", "[quantize][qdq]") {
+  // lenet: Conv -> Relu -> MaxPool -> Conv -> Relu -> MaxPool -> Flatten -> Gemm -> Relu -> Gemm.
+  ir::Model m = load("lenet_digits");
+  passes::QdqOptions o;
+  const std::vector<std::string> names = passes::qdq_calibration_values(m, o);
+  std::vector<std::string> weighted_outputs;
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() == "Conv" || n->op_type() == "Gemm") weighted_outputs.push_back(n->output(0)->name());
+  }
+  REQUIRE(weighted_outputs.size() == 4);
+  // Every Conv / Gemm output is calibrated, except the logits (a graph output stays float).
+  for (size_t i = 0; i < weighted_outputs.size(); ++i) {
+    INFO(weighted_outputs[i]);
+    const bool listed = std::find(names.begin(), names.end(), weighted_outputs[i]) != names.end();
+    CHECK(listed == (i + 1 < weighted_outputs.size()));
+  }
+  o.ranges = minmax(m, names, {npz("digits_train.npz").at(0)});
+  passes::QuantizeQdq(o).run(m);
+  ir::verify_or_throw(m);
+  auto only_use = [](const ir::Value* v) -> const ir::Node* {
+    REQUIRE(v->uses().size() == 1);
+    return v->uses()[0].node;
+  };
+  size_t groups = 0;
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() != "Conv" && n->op_type() != "Gemm") continue;
+    if (n->output(0) == m.graph->outputs.at(0)) continue;
+    INFO(n->name);
+    // weighted node -> Q -> DQ -> Relu -> Q -> DQ: the runtime fuses DQ -> Conv -> Q into QLinearConv.
+    const ir::Node* q = only_use(n->output(0));
+    REQUIRE(q->op_type() == "QuantizeLinear");
+    const ir::Node* dq = only_use(q->output(0));
+    REQUIRE(dq->op_type() == "DequantizeLinear");
+    const ir::Node* relu = only_use(dq->output(0));
+    REQUIRE(relu->op_type() == "Relu");
+    CHECK(only_use(relu->output(0))->op_type() == "QuantizeLinear");
+    ++groups;
+  }
+  CHECK(groups == 3);
+
+  // resnet_bn: a Relu output read by the next Conv and by the residual Add gets one Q -> DQ pair
+  // per consumer, each with its own scale initializer (ONNX Runtime merges Q nodes with the same
+  // inputs, and then cannot fuse them), all with the same value.
+  ir::Model r = load("resnet_bn");
+  passes::FoldBatchNorm().run(r);
+  passes::QdqOptions ro;
+  ro.ranges = minmax(r, passes::qdq_calibration_values(r, ro), npz("golden/resnet_bn.in.npz"));
+  passes::QuantizeQdq(ro).run(r);
+  ir::verify_or_throw(r);
+  size_t shared = 0;
+  for (const auto& n : r.graph->nodes()) {
+    if (n->op_type() == "QuantizeLinear") CHECK(n->output(0)->uses().size() == 1);
+    if (n->op_type() == "Conv") CHECK(only_use(n->output(0))->op_type() == "QuantizeLinear");
+    std::vector<const ir::Node*> qs;
+    for (const ir::Use& u : n->output(0)->uses()) {
+      if (u.node->op_type() == "QuantizeLinear") qs.push_back(u.node);
+    }
+    if (qs.size() < 2) continue;
+    ++shared;
+    CHECK(qs[0]->input(1) != qs[1]->input(1));
+    CHECK(qs[0]->input(1)->initializer->values<float>()[0] == qs[1]->input(1)->initializer->values<float>()[0]);
+  }
+  CHECK(shared == 2);  // the stem's and the first block's output, each read by a Conv and an Add
 }
 
 TEST_CASE("quantize-weight-only: blockwise int4 at opset 21 on the transformer block", "[quantize][weight_only]") {
