@@ -62,12 +62,19 @@ passes::MagnitudePruneOptions magnitude_options(const PruneOptions& o) {
   return m;
 }
 
-// Zeros now in each layer's weight (training may move a weight the mask kept onto exactly 0).
-void recount(const ir::Model& model, std::vector<passes::LayerPruneResult>& layers) {
+int64_t zeros_in(const ir::Model& model, const std::string& weight) {
+  const ir::Tensor& w = *model.graph->find_value(weight)->initializer;
+  int64_t z = 0;
+  for (int64_t i = 0; i < w.numel(); ++i) z += w.element_as_double(i) == 0.0;
+  return z;
+}
+
+// Zeros in each layer's weight before (in `original`) and now (training may move a kept weight
+// onto exactly 0; gradual pruning's last table counts from an already pruned model).
+void recount(const ir::Model& original, const ir::Model& model, std::vector<passes::LayerPruneResult>& layers) {
   for (passes::LayerPruneResult& l : layers) {
-    const ir::Tensor& w = *model.graph->find_value(l.weight)->initializer;
-    l.zeros_after = 0;
-    for (int64_t i = 0; i < w.numel(); ++i) l.zeros_after += w.element_as_double(i) == 0.0;
+    l.zeros_before = zeros_in(original, l.weight);
+    l.zeros_after = zeros_in(model, l.weight);
   }
 }
 
@@ -168,6 +175,7 @@ void add_prune_command(CLI::App& app) {
     check_output_is_not_input(o->model, o->output, o->in_place);
 
     ir::Model model = onnx_io::load_model(o->model);
+    const ir::Model original = onnx_io::load_model(o->model);  // the before figures, and the teacher
     std::optional<Dataset> train, val;
     if (!o->data.empty()) train = labelled(model, o->data, o->labels, "--data");
     if (!o->val.empty()) val = labelled(model, o->val, o->labels, "--val");
@@ -183,9 +191,7 @@ void add_prune_command(CLI::App& app) {
 
     nlohmann::json epochs;
     if (train) {
-      std::optional<ir::Model> teacher;
-      if (o->distill) teacher = onnx_io::load_model(o->model);  // the unpruned model
-      t.teacher = teacher ? &*teacher : nullptr;
+      t.teacher = o->distill ? &original : nullptr;
       const int64_t steps_per_epoch = plan_steps(model, t, train->samples, o->epochs);
       const int64_t total = steps_per_epoch * o->epochs;
       distill::Trainer trainer(model, t);
@@ -218,7 +224,7 @@ void add_prune_command(CLI::App& app) {
       layers = pass.result().layers;
     }
     if (!channel) {
-      recount(model, layers);
+      recount(original, model, layers);
       table = layer_table(layers);
       report["layers"] = layers_json(layers);
       report["prunable_sparsity"] = passes::overall_sparsity(layers);
