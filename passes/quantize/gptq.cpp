@@ -146,22 +146,6 @@ void fit_params(const std::vector<double>& w, const Grouping& gr, int64_t cols, 
   }
 }
 
-// Integers into a tensor of `dtype` (4-bit types packed two per byte, low nibble first), as
-// quant::quantize_weight stores them.
-ir::Tensor integer_tensor(ir::DType dtype, std::vector<int64_t> shape, const std::vector<int64_t>& v) {
-  ir::Tensor t(dtype, std::move(shape));
-  auto bytes = t.mutable_values<uint8_t>();
-  if (dtype == ir::DType::kInt4 || dtype == ir::DType::kUInt4) {
-    for (size_t i = 0; i < v.size(); i += 2) {
-      const int high = i + 1 < v.size() ? static_cast<int>(v[i + 1]) : 0;
-      bytes[i / 2] = kernels::pack_4bit(static_cast<int>(v[i]), high);
-    }
-  } else {
-    for (size_t i = 0; i < v.size(); ++i) bytes[i] = static_cast<uint8_t>(static_cast<int8_t>(v[i]));
-  }
-  return t;
-}
-
 // The GPTQ column loop over rows [r0, r1) of `w` (all cols), with H of those rows. Writes the
 // integers to q and leaves the dequantized values in w.
 void gptq_rows(std::vector<double>& w, std::vector<int64_t>& q, const Grouping& gr, int64_t cols, int64_t r0,
@@ -325,7 +309,7 @@ quant::QuantizedWeight gptq_quantize_weight(const ir::Tensor& w, const quant::We
   for (size_t e = 0; e < q.size(); ++e) stored[static_cast<size_t>(m.index[e])] = q[e];
   quant::QuantizedWeight out;
   const ir::DType dtype = quant::storage_dtype(wq.bits, wq.is_signed);
-  out.q = integer_tensor(dtype, w.shape(), stored);
+  out.q = quant::make_integer_tensor(dtype, w.shape(), stored);
   out.scale = ir::Tensor(ir::DType::kFloat, gr.scale_shape);
   auto scales = out.scale.mutable_values<float>();
   std::vector<int64_t> zps(params.size());
@@ -333,7 +317,7 @@ quant::QuantizedWeight gptq_quantize_weight(const ir::Tensor& w, const quant::We
     scales[g] = params[g].scale;
     zps[g] = params[g].zero_point;
   }
-  out.zero_point = integer_tensor(dtype, gr.scale_shape, zps);
+  out.zero_point = quant::make_integer_tensor(dtype, gr.scale_shape, zps);
   out.axis = wq.granularity == quant::Granularity::kBlock        ? axes.reduction
              : wq.granularity == quant::Granularity::kPerChannel ? axes.channel
                                                                  : 0;

@@ -67,25 +67,6 @@ std::vector<int64_t> integer_values(const ir::Tensor& q) {
   return out;
 }
 
-namespace {
-
-// Writes integers into a tensor of `dtype` (packing 4-bit types two per byte, low nibble first).
-ir::Tensor make_integer_tensor(ir::DType dtype, std::vector<int64_t> shape, const std::vector<int64_t>& v) {
-  ir::Tensor t(dtype, std::move(shape));
-  auto bytes = t.mutable_values<uint8_t>();
-  if (dtype == ir::DType::kInt4 || dtype == ir::DType::kUInt4) {
-    for (size_t i = 0; i < v.size(); i += 2) {
-      const int high = i + 1 < v.size() ? static_cast<int>(v[i + 1]) : 0;
-      bytes[i / 2] = kernels::pack_4bit(static_cast<int>(v[i]), high);
-    }
-  } else {
-    for (size_t i = 0; i < v.size(); ++i) bytes[i] = static_cast<uint8_t>(static_cast<int8_t>(v[i]));
-  }
-  return t;
-}
-
-}  // namespace
-
 QuantizedWeight quantize_weight(const ir::Tensor& w, int64_t channel_axis, int64_t reduction_axis,
                                 const WeightQuantOptions& options) {
   check_bits(options.bits);
@@ -198,6 +179,20 @@ WeightAxes weight_axes(const ir::Node& node, int64_t rank) {
   }
   if (op == "MatMul") return {rank - 1, std::max<int64_t>(rank - 2, 0)};
   throw_internal("weight_axes: {} has no known weight layout", op);
+}
+
+ir::Tensor make_integer_tensor(ir::DType dtype, std::vector<int64_t> shape, const std::vector<int64_t>& v) {
+  ir::Tensor t(dtype, std::move(shape));
+  auto bytes = t.mutable_values<uint8_t>();
+  if (dtype == ir::DType::kInt4 || dtype == ir::DType::kUInt4) {
+    for (size_t i = 0; i < v.size(); i += 2) {
+      const int high = i + 1 < v.size() ? static_cast<int>(v[i + 1]) : 0;
+      bytes[i / 2] = kernels::pack_4bit(static_cast<int>(v[i]), high);
+    }
+  } else {
+    for (size_t i = 0; i < v.size(); ++i) bytes[i] = static_cast<uint8_t>(static_cast<int8_t>(v[i]));
+  }
+  return t;
 }
 
 }  // namespace scalec::passes::quant

@@ -84,4 +84,8 @@ struct WeightAxes {
 /// WeightAxes for the weight of `node` (Conv, ConvTranspose, Gemm input 1, MatMul input 1) of rank `rank`.
 WeightAxes weight_axes(const ir::Node& node, int64_t rank);
 
+/// Integers into a tensor of `dtype` (int8/uint8 one per byte; int4/uint4 packed two per byte, low
+/// nibble first), as quantize_weight stores them.
+ir::Tensor make_integer_tensor(ir::DType dtype, std::vector<int64_t> shape, const std::vector<int64_t>& v);
+
 }  // namespace scalec::passes::quant

@@ -20,6 +20,7 @@
 #include "passes/quantize/qdq_pass.h"
 #include "passes/quantize/qoperator_pass.h"
 #include "passes/quantize/weight_only_pass.h"
+#include "passes/minmax_ranges.h"
 #include "support/test_support.h"
 
 namespace scalec {
@@ -85,28 +86,7 @@ const ir::Node* first_op(const ir::Model& m, const std::string& op) {
   return nullptr;
 }
 
-// Min-max ranges of `names` over `feeds` (a stand-in for calibration::calibrate).
-std::map<std::string, calibration::Range> minmax(const ir::Model& m, const std::vector<std::string>& names,
-                                                 const kernels::NamedTensors& feeds) {
-  std::map<std::string, calibration::Range> r;
-  kernels::Executor ex(m);
-  auto observe = [&r](const std::string& name, const ir::Tensor& t) {
-    auto v = t.values<float>();
-    auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-    auto [it, fresh] = r.emplace(name, calibration::Range{*lo, *hi});
-    if (!fresh) it->second = {std::min(it->second.min, *lo), std::max(it->second.max, *hi)};
-  };
-  for (const std::string& name : names) {
-    const ir::Value* v = m.graph->find_value(name);
-    REQUIRE(v != nullptr);
-    if (v->producer()) ex.add_tap(v, [observe](const ir::Value& val, const ir::Tensor& t) { observe(val.name(), t); });
-  }
-  for (const auto& [name, t] : feeds) {
-    if (std::find(names.begin(), names.end(), name) != names.end()) observe(name, t);
-  }
-  ex.run(feeds);
-  return r;
-}
+using test::minmax;
 
 calibration::BatchSource source_of(const kernels::NamedTensors& feeds) {
   const int64_t n = feeds.at(0).second.shape()[0];
