@@ -204,6 +204,10 @@ void add_prune_command(CLI::App& app) {
         s.end_step = o->end_step >= 0 ? o->end_step : total / 2;
         s.frequency = o->frequency > 0 ? o->frequency : std::max<int64_t>(1, (s.end_step - s.begin_step) / 10);
         if (s.begin_step >= total) throw_bad_input("--prune-begin-step {} is past the run's {} steps", s.begin_step, total);
+        if (s.end_step >= total) {
+          spdlog::warn("--prune-end-step {} is at or past the run's {} steps: the last update may fall short of {:.1f}%",
+                       s.end_step, total, 100 * s.final);
+        }
         pruner.emplace(trainer, model, mopts, s);
         trainer.set_step_hook([&pruner](int64_t step) { pruner->on_step(step); });
         spdlog::info("gradual pruning to {:.1f}% from step {} to {}, masks updated every {} steps; {} steps in all",

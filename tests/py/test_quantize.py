@@ -272,3 +272,24 @@ def test_bad_input_exit_codes(scalec, tmp_path):
     assert rc == 1 and "--calib" in err
     rc, err = bad(scalec, LENET, "--per-tensor", "--block", "32", "--calib", DIGITS_TRAIN, "-o", out)
     assert rc == 1
+
+
+def test_calibration_data_is_streamed_and_read_alike_in_every_container(scalec, tmp_path):
+    # np.savez members are read a batch at a time; a compressed file is read whole with a warning; a
+    # one-input model also takes an .npy. All three give the same model, byte for byte.
+    train = np.load(DIGITS_TRAIN)
+    np.savez_compressed(tmp_path / "z.npz", input=train["input"], labels=train["labels"])
+    np.save(tmp_path / "x.npy", train["input"])
+    outs = []
+    for name, calib in (("plain", DIGITS_TRAIN), ("zipped", tmp_path / "z.npz"), ("npy", tmp_path / "x.npy")):
+        out = tmp_path / f"{name}.onnx"
+        rc, _, err = scalec("quantize", LENET, "--calib", calib, "--calib-samples", 300, "--batch", 64, "-o", out)
+        assert rc == 0, err
+        assert ("compressed" in err) == (name == "zipped"), err
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+    truncated = tmp_path / "t.npz"
+    truncated.write_bytes(DIGITS_TRAIN.read_bytes()[:5000])
+    rc, _, err = scalec("quantize", LENET, "--calib", truncated, "-o", tmp_path / "t.onnx")
+    assert rc == 2 and "t.npz" in err, err
+    assert not (tmp_path / "t.onnx").exists()
