@@ -1,6 +1,6 @@
 // scalec_bench: CPU speed of scalec's own runtime, for bench/run_cpu.py.
 //   scalec_bench sgemm --threads T                 fp32 GEMM GFLOP/s through kernels/cpu/gemm.h
-//   scalec_bench model PATH --batch B --threads T [--seconds S] [--profile]
+//   scalec_bench model PATH --batch B --threads T [--seconds S] [--profile [--nodes N]]
 // Each prints one JSON line on stdout; errors go to stderr with DESIGN.md's exit codes.
 #include <algorithm>
 #include <chrono>
@@ -96,6 +96,8 @@ scalec::kernels::NamedTensors random_feeds(const scalec::ir::Model& model, int64
 struct OpProfile {
   std::vector<std::string> op_types;  ///< one slot per op type
   std::vector<double> seconds;        ///< summed over runs, per slot
+  std::vector<std::string> node_labels;  ///< per tapped node: op type, name and output shape
+  std::vector<double> node_seconds;      ///< summed over runs, per tapped node
   Clock::time_point last;
   double overhead = 0;  ///< after the last tap until run() returns
 
@@ -109,10 +111,15 @@ struct OpProfile {
         op_types.push_back(n->op_type());
         seconds.push_back(0);
       }
-      size_t index = s->second;
-      exec.add_tap(*it, [this, index](const scalec::ir::Value&, const Tensor&) {
+      size_t index = s->second, node = node_labels.size();
+      node_labels.push_back(n->op_type() + " " + n->name);
+      node_seconds.push_back(0);
+      exec.add_tap(*it, [this, index, node](const scalec::ir::Value&, const Tensor& t) {
         auto now = Clock::now();
-        seconds[index] += std::chrono::duration<double>(now - last).count();
+        double dt = std::chrono::duration<double>(now - last).count();
+        seconds[index] += dt;
+        node_seconds[node] += dt;
+        if (node_labels[node].back() != ']') node_labels[node] += " " + scalec::ir::shape_to_string(t.shape());
         last = now;
       });
     }
@@ -123,9 +130,18 @@ struct OpProfile {
     j["(after last node)"] = 1e3 * overhead / runs;
     return j;
   }
+  /// The `top` slowest nodes, one line each on stderr: ms per batch, op type, name, output shape.
+  void print_nodes(int runs, size_t top) const {
+    std::vector<size_t> order(node_labels.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return node_seconds[a] > node_seconds[b]; });
+    for (size_t i = 0; i < std::min(top, order.size()); ++i) {
+      std::fprintf(stderr, "%9.3f ms  %s\n", 1e3 * node_seconds[order[i]] / runs, node_labels[order[i]].c_str());
+    }
+  }
 };
 
-void run_model(const std::string& path, int64_t batch, int threads, double seconds, bool profile) {
+void run_model(const std::string& path, int64_t batch, int threads, double seconds, bool profile, size_t top_nodes) {
   scalec::ir::Model model = scalec::onnx_io::load_model(path);
   scalec::kernels::ExecutorOptions options;
   options.threads = threads;
@@ -159,6 +175,7 @@ void run_model(const std::string& path, int64_t batch, int threads, double secon
   j["runs"] = times.size();
   j["peak_activation_bytes"] = exec.last_stats().peak_activation_bytes;
   if (profile) j["profile_ms_per_batch"] = prof.ms_per_batch(static_cast<int>(times.size()));
+  if (profile) prof.print_nodes(static_cast<int>(times.size()), top_nodes);
   std::printf("%s\n", j.dump().c_str());
 }
 
@@ -174,16 +191,18 @@ int main(int argc, char** argv) {
   int64_t batch = 1;
   double seconds = 5;
   bool profile = false;
+  size_t top_nodes = 0;
   CLI::App* model = app.add_subcommand("model", "Executor samples/s on seeded random input");
   model->add_option("model", path, "ONNX model")->required();
   model->add_option("--batch", batch, "Samples per run (the model's symbolic axis 0)")->check(CLI::PositiveNumber);
   model->add_option("--threads", threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
   model->add_option("--seconds", seconds, "Timed budget after warm-up (at least 3 runs)")->check(CLI::NonNegativeNumber);
   model->add_flag("--profile", profile, "Add per-op-type ms per batch (from taps on every node)");
+  model->add_option("--nodes", top_nodes, "With --profile: print the N slowest nodes on stderr");
   try {
     app.parse(argc, argv);
     if (*sgemm) run_sgemm(threads);
-    if (*model) run_model(path, batch, threads, seconds, profile);
+    if (*model) run_model(path, batch, threads, seconds, profile, top_nodes);
     return 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);

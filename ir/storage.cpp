@@ -103,6 +103,12 @@ BlockCache& block_cache() {
 }  // namespace
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
+  auto s = allocate_uninitialized(bytes);
+  std::memset(s->owned_, 0, bytes);
+  return s;
+}
+
+std::shared_ptr<Storage> Storage::allocate_uninitialized(size_t bytes) {
   auto s = std::shared_ptr<Storage>(new Storage());
   size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
@@ -110,7 +116,6 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes) {
   void* p = rounded >= BlockCache::kMinBytes ? block_cache().take(rounded, &capacity) : nullptr;
   if (p == nullptr) p = std::aligned_alloc(kAlignment, rounded);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, rounded);
   s->owned_ = static_cast<std::byte*>(p);
   s->capacity_ = capacity;
   s->data_ = s->owned_;

@@ -33,6 +33,9 @@ class Storage {
  public:
   /// Zero-initialized, 64-byte aligned owned storage.
   static std::shared_ptr<Storage> allocate(size_t bytes);
+  /// Like allocate() but the bytes are left as they are: for kernels that write every element
+  /// (zero-filling a batch-32 activation is a full extra pass over memory).
+  static std::shared_ptr<Storage> allocate_uninitialized(size_t bytes);
   /// A window [offset, offset + bytes) of a mapped file; no copy.
   static std::shared_ptr<Storage> map(std::shared_ptr<MappedFile> file, size_t offset, size_t bytes);
 

@@ -42,6 +42,15 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> shape)
   }
 }
 
+Tensor Tensor::uninitialized(DType dtype, std::vector<int64_t> shape) {
+  if (dtype == DType::kString) return Tensor(dtype, std::move(shape));
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.storage_ = Storage::allocate_uninitialized(t.storage_bytes());
+  return t;
+}
+
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape, std::shared_ptr<Storage> storage)
     : dtype_(dtype), shape_(std::move(shape)), storage_(std::move(storage)) {
   if (!storage_ || storage_->size() != storage_bytes()) {

@@ -30,6 +30,8 @@ class Tensor {
   Tensor(DType dtype, std::vector<int64_t> shape, std::shared_ptr<Storage> storage);
   /// A string tensor (ONNX STRING elements are variable-length, kept outside Storage).
   static Tensor from_strings(std::vector<int64_t> shape, std::vector<std::string> values);
+  /// An owned numeric tensor whose elements are not initialized: for kernels that write them all.
+  static Tensor uninitialized(DType dtype, std::vector<int64_t> shape);
   /// Copies `values` into a new float tensor (tests and builders).
   static Tensor from_floats(std::vector<int64_t> shape, std::span<const float> values);
   /// Copies `values` into a new int64 tensor.

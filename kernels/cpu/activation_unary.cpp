@@ -2,6 +2,8 @@
 #include <cmath>
 #include <type_traits>
 
+#include <unsupported/Eigen/SpecialFunctions>
+
 #include "kernels/common/activation_math.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/activation_map.h"
@@ -31,6 +33,22 @@ Tensor relu_integer(ThreadPool& pool, const Tensor& x, const std::string& where)
       return unary_map<T, T>(pool, x, [](T v) { return v < T(0) ? T(0) : v; });
     }
   });
+}
+
+// float Erf with Eigen's vectorized rational approximation (a couple of ulp on [-4, 4], exactly
+// +-1 beyond); NaN passes through, which Eigen's clamp does not promise. std::erf per element
+// took 59 of a transformer's 417 ms per batch of 32.
+Tensor erf_float(ThreadPool& pool, const Tensor& x) {
+  Tensor out = Tensor::uninitialized(DType::kFloat, x.shape());
+  const float* px = x.values<float>().data();
+  float* po = out.mutable_values<float>().data();
+  pool.parallel_for(x.numel(), kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+    Eigen::Map<const Eigen::ArrayXf> in(px + lo, hi - lo);
+    Eigen::Map<Eigen::ArrayXf> res(po + lo, hi - lo);
+    res = in.erf();
+    for (int64_t i = lo; i < hi; ++i) po[i] = px[i] != px[i] ? px[i] : po[i];  // Eigen's select is not vectorized
+  });
+  return out;
 }
 
 }  // namespace
@@ -68,7 +86,9 @@ Tensor activation_forward_cpu(ThreadPool& pool, UnaryOp op, const UnaryParams& p
       return map_float(pool, x, where, [a](auto v) { return thresholded_relu(v, static_cast<decltype(v)>(a)); });
     case UnaryOp::kGelu: return map_float(pool, x, where, [](auto v) { return gelu(v); });
     case UnaryOp::kGeluTanh: return map_float(pool, x, where, [](auto v) { return gelu_tanh(v); });
-    case UnaryOp::kErf: return map_float(pool, x, where, [](auto v) { return std::erf(v); });
+    case UnaryOp::kErf:
+      if (x.dtype() == DType::kFloat) return erf_float(pool, x);
+      return map_float(pool, x, where, [](auto v) { return std::erf(v); });
     default: throw_internal("{} unknown activation {}", where, static_cast<int>(op));
   }
 }

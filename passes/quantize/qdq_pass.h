@@ -11,8 +11,9 @@
 // outputs of those nodes get a Q -> DQ pair with int8 symmetric per-tensor parameters (zero point 0)
 // from the calibrated ranges, so ONNX Runtime fuses DQ -> Conv -> Q into QLinearConv (QGemm,
 // QLinearMatMul). The output pair sits on the node's own output, before a following Relu / Clip
-// (ONNX Runtime fuses no DQ -> Conv -> Relu -> Q, and drops the Relu only for an asymmetric pair);
-// a graph output stays float. A value read by several quantized nodes gets one pair per reader,
+// (ONNX Runtime fuses no DQ -> Conv -> Relu -> Q, and drops the Relu only for an asymmetric pair)
+// and, when only Relu reads it, takes the Relu output's range (sy = sr): the negatives the Relu
+// zeroes need no levels; a graph output stays float. A value read by several quantized nodes gets one pair per reader,
 // each with its own scale initializers (ONNX Runtime turns an int8 pair into the uint8 its x86
 // kernels need only where one Q feeds one DQ). On x86 without VNNI those u8s8 kernels saturate
 // with full-range int8 weights: 7-bit weights (--reduce-range) avoid it.
@@ -62,7 +63,8 @@ struct QuantReport {
 /// input 0 not a float activation, input 1 not a constant float weight), or "".
 std::string weighted_float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o);
 
-/// The activation values whose ranges the QDQ pass needs for `options` (main-graph value names).
+/// The activation values whose ranges the QDQ pass needs for `options` (main-graph value names;
+/// a weighted node's output read only by Relu is calibrated through the Relu output).
 std::vector<std::string> qdq_calibration_values(const ir::Model& model, const QdqOptions& options);
 
 /// Static QDQ quantization (see the file comment).

@@ -130,6 +130,7 @@ std::vector<PointwiseCase> pointwise_cases() {
       {"Gelu", 20, {sattr("approximate", "tanh")},
        [](double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); }},
       {"Erf", 13, {}, [](double x) { return std::erf(x); }},
+      {"Erf", 13, {}, [](double x) { return std::erf(x); }, -12.0f, 12.0f},  // float Erf is exactly +-1 past 4
       {"Sqrt", 13, {}, [](double x) { return std::sqrt(x); }, 0.0f, 9.0f},
       {"Exp", 13, {}, [](double x) { return std::exp(x); }},
       {"Log", 13, {}, [](double x) { return std::log(x); }, 0.01f, 9.0f},
@@ -194,10 +195,15 @@ TEST_CASE("Round ties to even; Sign and Relu keep NaN", "[activation]") {
   const float want[] = {-2, -2, -0.0f, 0, 2, 2, 2, 3};
   for (int i = 0; i < 8; ++i) CHECK(y.values<float>()[i] == want[i]);
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (const char* op : {"Relu", "Sign", "Round", "Abs"}) {
+  for (const char* op : {"Relu", "Sign", "Round", "Abs", "Erf"}) {
     Tensor n = run_node(op, 13, {Tensor::from_floats({1}, std::vector<float>{nan})});
     CHECK(std::isnan(n.values<float>()[0]));
   }
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor e = run_node("Erf", 13, {Tensor::from_floats({3}, std::vector<float>{-inf, inf, 0.0f})});
+  CHECK(e.values<float>()[0] == -1.0f);
+  CHECK(e.values<float>()[1] == 1.0f);
+  CHECK(e.values<float>()[2] == 0.0f);
 }
 
 TEST_CASE("Relu, Neg, Abs and Sign on integers", "[activation]") {

@@ -191,6 +191,13 @@ TEST_CASE("Conv matches the naive loop over groups, strides, dilations, pads, 1-
       {"2d groups=2", 2, 4, 6, 2, {{6, 3, 1, 1, 1, 1}, {5, 3, 1, 1, 1, 1}}},
       {"2d depthwise", 2, 5, 5, 5, {{8, 3, 2, 1, 1, 1}, {8, 3, 1, 1, 1, 1}}},
       {"2d depthwise multiplier 2", 1, 3, 6, 3, {{6, 2, 1, 2, 0, 1}, {7, 3, 2, 1, 1, 0}}},
+      {"2d depthwise stride 3 dilated big pads", 2, 4, 4, 4, {{11, 3, 3, 2, 3, 1}, {9, 2, 2, 3, 0, 4}}},
+      {"2d depthwise stride 2 one column", 1, 3, 3, 3, {{9, 3, 2, 1, 1, 1}, {1, 1, 2, 1, 0, 0}}},
+      {"1d depthwise strided", 2, 3, 3, 3, {{12, 3, 2, 1, 1, 2}}},
+      {"2d depthwise double", 1, 2, 2, 2, {{7, 3, 2, 1, 1, 1}, {6, 3, 1, 2, 2, 0}}, "NOTSET", true, DType::kDouble},
+      // Output planes wider than one column tile (K = 576): full, partial and padded tiles.
+      {"2d column tiles", 1, 64, 8, 1, {{30, 3, 1, 1, 1, 1}, {30, 3, 1, 1, 1, 1}}},
+      {"2d column tiles strided", 2, 64, 8, 1, {{61, 3, 2, 1, 1, 1}, {59, 3, 2, 1, 0, 1}}, "NOTSET", false},
       {"2d 1x1 direct", 3, 8, 5, 1, {{4, 1}, {5, 1}}, "NOTSET", false},
       {"2d 1x1 stride 2", 1, 4, 3, 1, {{5, 1, 2}, {6, 1, 2}}},
       {"2d pads larger than kernel", 1, 2, 2, 1, {{3, 2, 1, 1, 3, 2}, {3, 2, 1, 1, 2, 3}}},
