@@ -36,6 +36,15 @@ void apply_epilogue(T* y, int64_t n, const ConvEpilogue& e) {
   }
 }
 
+// even[k] = src[2k], odd[k] = src[2k + 1] for k < n: a loop the compiler vectorizes with shuffles.
+template <typename T>
+void deinterleave2(const T* src, int64_t n, T* even, T* odd) {
+  for (int64_t k = 0; k < n; ++k) {
+    even[k] = src[2 * k];
+    odd[k] = src[2 * k + 1];
+  }
+}
+
 // Depthwise 2-D Conv (groups == C == M), per channel plane. The plane is copied once into zeroed
 // scratch, split by stride phase in both axes: padded element (r, c) goes to sub-plane
 // (r % sh, c % sw) at row r / sh, column c / sw. Every tap (a, b) then reads one sub-plane at a
@@ -55,6 +64,7 @@ void depthwise_run(ThreadPool& pool, const T* x, const T* w, const T* bias, T* y
   const int64_t acc_size = oh * sub_cols;
   pool.parallel_for(g.batch * g.in_channels, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> sub(static_cast<size_t>(sh * sw * sub_size)), acc(static_cast<size_t>(acc_size));
+    std::vector<T> line(static_cast<size_t>(sub_cols * sw), T(0));  // one zero-padded input row
     for (int64_t t = lo; t < hi; ++t) {
       const int64_t c = t % g.in_channels;
       const T* xp = x + t * ih * iw;
@@ -63,23 +73,42 @@ void depthwise_run(ThreadPool& pool, const T* x, const T* w, const T* bias, T* y
       std::fill(sub.begin(), sub.end(), T(0));
       for (int64_t r = 0; r < ih; ++r) {
         const int64_t pr = r + ph;
-        const T* src = xp + r * iw;
-        T* row = sub.data() + (pr % sh) * sw * sub_size + (pr / sh) * sub_cols;
-        for (int64_t p = 0; p < sw; ++p) {  // column phase p: the inputs q with (q + pw) % sw == p
-          const int64_t q0 = ((p - pw) % sw + sw) % sw;
-          T* dst = row + p * sub_size + (q0 + pw) / sw;
-          int64_t k = 0;
-          for (int64_t q = q0; q < iw; q += sw) dst[k++] = src[q];
+        T* row = sub.data() + (pr % sh) * sw * sub_size + (pr / sh) * sub_cols;  // phase 0 of padded row pr
+        if (sw == 1) {
+          std::copy_n(xp + r * iw, iw, row + pw);
+          continue;
+        }
+        std::copy_n(xp + r * iw, iw, line.data() + pw);  // the padded row, then split by phase
+        if (sw == 2) {
+          deinterleave2(line.data(), sub_cols, row, row + sub_size);
+        } else {
+          for (int64_t k = 0; k < sub_cols; ++k) {
+            for (int64_t p = 0; p < sw; ++p) row[p * sub_size + k] = line[static_cast<size_t>(k * sw + p)];
+          }
         }
       }
-      std::fill(acc.begin(), acc.end(), T(0));
-      for (int64_t a = 0; a < kh; ++a) {
-        for (int64_t b = 0; b < kw; ++b) {
-          const int64_t r = a * dh, col = b * dw;
-          const T* s = sub.data() + ((r % sh) * sw + col % sw) * sub_size + (r / sh) * sub_cols + col / sw;
-          const T wv = wp[a * kw + b];
-          T* ap = acc.data();
-          for (int64_t i = 0; i < acc_size; ++i) ap[i] += wv * s[i];
+      const T* taps[9];
+      auto tap_source = [&](int64_t a, int64_t b) {
+        const int64_t r = a * dh, col = b * dw;
+        return sub.data() + ((r % sh) * sw + col % sw) * sub_size + (r / sh) * sub_cols + col / sw;
+      };
+      T* ap = acc.data();
+      if (kh == 3 && kw == 3) {  // all nine taps per element in registers: one store instead of nine
+        for (int64_t k = 0; k < 9; ++k) taps[k] = tap_source(k / 3, k % 3);
+        const T w0 = wp[0], w1 = wp[1], w2 = wp[2], w3 = wp[3], w4 = wp[4], w5 = wp[5], w6 = wp[6], w7 = wp[7],
+                w8 = wp[8];
+        for (int64_t i = 0; i < acc_size; ++i) {
+          ap[i] = w0 * taps[0][i] + w1 * taps[1][i] + w2 * taps[2][i] + w3 * taps[3][i] + w4 * taps[4][i] +
+                  w5 * taps[5][i] + w6 * taps[6][i] + w7 * taps[7][i] + w8 * taps[8][i];
+        }
+      } else {
+        std::fill(acc.begin(), acc.end(), T(0));
+        for (int64_t a = 0; a < kh; ++a) {
+          for (int64_t b = 0; b < kw; ++b) {
+            const T* src = tap_source(a, b);
+            const T wv = wp[a * kw + b];
+            for (int64_t i = 0; i < acc_size; ++i) ap[i] += wv * src[i];
+          }
         }
       }
       const T b0 = bias ? bias[c] : T(0);

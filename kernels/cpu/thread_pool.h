@@ -1,5 +1,6 @@
 #pragma once
 // A fixed pool of worker threads for data-parallel loops in CPU kernels.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -36,8 +37,8 @@ class ThreadPool {
   int64_t chunks_ = 0;
   int64_t chunk_size_ = 0;
   int64_t next_chunk_ = 0;
-  int64_t pending_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<int64_t> pending_ = 0;      ///< chunks of the current job not finished yet
+  std::atomic<uint64_t> generation_ = 0;  ///< bumped per job; workers spin on it before sleeping
   bool stop_ = false;
   std::exception_ptr error_;  ///< first exception a worker threw in the current job
 };

@@ -188,6 +188,37 @@ TEST_CASE("calibration: entropy picks numpy's KL threshold below max on a heavy 
   CHECK(r.max > 5);
 }
 
+TEST_CASE("calibration: entropy is not pulled down by point masses, and asymmetric shares the |x| threshold",
+          "[calibration]") {
+  // A Conv output over blank image regions: every such pixel equals its channel's bias, so a few
+  // values repeat thousands of times. Here laplace(100000) plus 20,000 copies each of 0.5, 1 and 2.
+  // Without flattening them the KL search clipped at 2.87 (symmetric) and, searching the positive
+  // side alone, 2.87 for --asymmetric; without them the threshold is 9.91.
+  std::vector<float> x = laplace(100000);
+  for (float spike : {0.5f, 1.0f, 2.0f}) x.insert(x.end(), 20000, spike);
+  Histogram h;
+  h.observe(x);
+  const Range sym = entropy_range(h, 8, true);
+  CHECK(sym.max > 9);
+  CHECK(sym.max < kLaplaceMax - 1);
+  // Asymmetric on two-signed data: the |x| threshold cut to [min, max] (here both ends), not
+  // each side searched alone.
+  const Range asym = entropy_range(h, 8, false);
+  CHECK(asym.max == sym.max);
+  CHECK(asym.min == -sym.max);
+
+  // One-signed (a ReLU output: zeros, the positive half, point masses): all levels on one side.
+  std::vector<float> relu(50000, 0.0f);
+  for (float v : laplace(100000)) relu.push_back(std::fabs(v));
+  for (float spike : {0.5f, 1.0f, 2.0f}) relu.insert(relu.end(), 20000, spike);
+  Histogram hr;
+  hr.observe(relu);
+  const Range r = entropy_range(hr, 8, false);
+  CHECK(r.min == 0);
+  CHECK(r.max > 9);  // 4.31 without flattening
+  CHECK(r.max < kLaplaceMax);
+}
+
 TEST_CASE("calibration: mse finds the brute-force optimum and clips outliers", "[calibration]") {
   const std::vector<float> x = laplace(100000);
   Histogram h;
