@@ -31,6 +31,10 @@ void write_report(const nlohmann::json& report, const std::string& path);
 /// "scalec.passes" (comma-separated, in the order applied).
 void record_provenance(ir::Model& model, const std::string& step);
 
+/// Prepares a loaded model for inference-only runs (infer, eval): folds BatchNormalization into
+/// the preceding Conv/ConvTranspose/Gemm, as ONNX Runtime does, unless `fold_bn` is false.
+void prepare_for_inference(ir::Model& model, bool fold_bn);
+
 /// Refuses to write over the input unless --in-place was given (exit code 1).
 void check_output_is_not_input(const std::string& input, const std::string& output, bool in_place);
 

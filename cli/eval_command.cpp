@@ -19,6 +19,7 @@ struct EvalOptions {
   std::string model, data, labels = "labels", output_name, report;
   int64_t batch = 32;
   int threads = 0;
+  bool no_fold_bn = false;
 };
 
 // Counts how often the label is the arg-max (top-1) and among the 5 largest scores (top-5).
@@ -60,6 +61,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--output", o->output_name, "Model output that holds the scores (default: the first)");
   cmd->add_option("--batch", o->batch, "Samples per run (0: all at once)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Run BatchNormalization as it is instead of folding it into the Conv before it");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->callback([o] {
     ir::Model model = onnx_io::load_model(o->model);
@@ -75,6 +77,7 @@ void add_eval_command(CLI::App& app) {
       output_index = static_cast<size_t>(it - outs.begin());
     }
     Dataset data = load_dataset(model, o->data, o->labels);
+    prepare_for_inference(model, !o->no_fold_bn);
     kernels::ExecutorOptions opts;
     opts.threads = o->threads;
     kernels::Executor exec(model, opts);

@@ -15,6 +15,7 @@ struct InferOptions {
   std::string model, data, output, labels = "labels";
   int64_t batch = 32;
   int threads = 0;
+  bool no_fold_bn = false;
 };
 }  // namespace
 
@@ -27,9 +28,11 @@ void add_infer_command(CLI::App& app) {
   cmd->add_option("--labels", o->labels, "Key of the labels array in the data, ignored here");
   cmd->add_option("--batch", o->batch, "Samples per run (0: all at once)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Run BatchNormalization as it is instead of folding it into the Conv before it");
   cmd->callback([o] {
     ir::Model model = onnx_io::load_model(o->model);
     Dataset data = load_dataset(model, o->data, o->labels);
+    prepare_for_inference(model, !o->no_fold_bn);
     kernels::ExecutorOptions opts;
     opts.threads = o->threads;
     kernels::Executor exec(model, opts);

@@ -1,5 +1,6 @@
 // CPU Clip (every numeric type, float16 and bfloat16) and PRelu (slope broadcast to X).
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "kernels/cpu/activation.h"
@@ -62,6 +63,16 @@ Tensor clip_forward_cpu(ThreadPool& pool, const Tensor& x, const Tensor* lo, con
   }
   if (x.dtype() == DType::kBFloat16) {
     return relabel(x.dtype(), clip_typed<uint16_t>(pool, x, lo, hi, [](uint16_t h) { return bfloat16_to_float(h); }));
+  }
+  if (x.dtype() == DType::kFloat && !(lo && std::isnan(lo->values<float>()[0])) &&
+      !(hi && std::isnan(hi->values<float>()[0]))) {
+    // Branch-free float path (the generic one does not vectorize): a NaN x stays NaN, as there.
+    const float l = lo ? lo->values<float>()[0] : -std::numeric_limits<float>::infinity();
+    const float h = hi ? hi->values<float>()[0] : std::numeric_limits<float>::infinity();
+    return unary_map<float, float>(pool, x, [l, h](float v) {
+      v = v < l ? l : v;
+      return v > h ? h : v;
+    });
   }
   return dispatch_numeric(x.dtype(), where, [&](auto t) -> Tensor {
     using T = decltype(t);

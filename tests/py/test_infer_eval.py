@@ -41,14 +41,16 @@ def test_eval_batch_size_does_not_change_accuracy(scalec, tmp_path):
 
 
 def test_infer_writes_every_output_by_name(scalec, tmp_path):
-    out = tmp_path / "out.npz"
-    rc, _, err = scalec("infer", TEST_MODELS_DIR / "resnet_bn.onnx", "--data",
-                        TEST_MODELS_DIR / "golden" / "resnet_bn.in.npz", "-o", out, "--batch", "3")
-    assert rc == 0, err
-    with np.load(out) as got, np.load(TEST_MODELS_DIR / "golden" / "resnet_bn.out.npz") as ref:
-        assert sorted(got.files) == sorted(ref.files)
-        for k in ref.files:
-            np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5)
+    # BatchNormalization folded into the Convs (the default) or run as it is: both match PyTorch.
+    for flags in ([], ["--no-fold-bn"]):
+        out = tmp_path / "out.npz"
+        rc, _, err = scalec("infer", TEST_MODELS_DIR / "resnet_bn.onnx", "--data",
+                            TEST_MODELS_DIR / "golden" / "resnet_bn.in.npz", "-o", out, "--batch", "3", *flags)
+        assert rc == 0, err
+        with np.load(out) as got, np.load(TEST_MODELS_DIR / "golden" / "resnet_bn.out.npz") as ref:
+            assert sorted(got.files) == sorted(ref.files)
+            for k in ref.files:
+                np.testing.assert_allclose(got[k], ref[k], rtol=1e-4, atol=1e-5)
 
 
 def test_data_that_does_not_fit_the_model(scalec, tmp_path):
