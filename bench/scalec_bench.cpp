@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,11 +106,17 @@ struct OpProfile {
   void attach(scalec::kernels::Executor& exec, const scalec::ir::Model& model) {
     const scalec::ir::Graph& g = *model.graph;
     std::map<std::string, size_t> slot;
+    // A tap inside a fusion would keep it from fusing: the fused time goes to the chain's last node.
+    std::set<const scalec::ir::Value*> fused_inside;
+    for (const auto& n : g.nodes()) {
+      if (auto f = scalec::kernels::plan_fusion(model, *n)) {
+        for (const auto* v : scalec::kernels::fusion_internal_values(*n, *f)) fused_inside.insert(v);
+      }
+    }
     for (const auto& n : g.nodes()) {
       auto it = std::find_if(n->outputs().begin(), n->outputs().end(), [](auto* v) { return v != nullptr; });
       if (it == n->outputs().end()) continue;
-      // A tap on a fusable Conv's output would keep it from fusing: its time goes to the activation.
-      if (scalec::kernels::plan_conv_fusion(model, *n)) continue;
+      if (fused_inside.contains(*it)) continue;
       auto [s, added] = slot.try_emplace(n->op_type(), op_types.size());
       if (added) {
         op_types.push_back(n->op_type());

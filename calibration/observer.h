@@ -76,7 +76,8 @@ Range minmax_range(const MinMaxObserver& o, bool symmetric);
 /// percentile of x ((100 - p)% below min, (100 - p)% above max). Linear within a bin.
 Range percentile_range(const Histogram& h, double percentile, bool symmetric);
 /// The clip threshold of least KL divergence between the |x| histogram and its `bits`-bit
-/// quantization (TensorRT's entropy calibration; see range_search.cpp for the exact variant).
+/// quantization (TensorRT's entropy calibration; see range_search.cpp for the exact variant);
+/// asymmetric: that threshold cut to [min, max].
 Range entropy_range(const Histogram& h, int bits, bool symmetric);
 /// The clip range of least expected squared quantization error for `bits` bits, assuming values
 /// spread uniformly within each bin.

@@ -35,6 +35,12 @@ ir::Tensor activation_forward_cpu(ThreadPool& pool, UnaryOp op, const UnaryParam
 /// The unary math subset (kSqrt..kAtanh) of activation_forward_cpu.
 ir::Tensor unary_math_forward_cpu(ThreadPool& pool, UnaryOp op, const ir::Tensor& x, const std::string& where);
 
+/// y = (x * (erf(x / divisor) + offset)) * scale in one pass: the Div, Erf, Add, Mul, Mul chain
+/// that exporters write for exact GELU, elementwise bitwise equal to running those ops one by one
+/// (float and double; the constants are rounded to x's type as the ops would see them).
+ir::Tensor erf_gelu_forward_cpu(ThreadPool& pool, const ir::Tensor& x, double divisor, double offset, double scale,
+                                const std::string& where);
+
 /// y = x < 0 ? slope * x : x, slope broadcast to x (numpy rules; the result must keep x's shape).
 ir::Tensor prelu_forward_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& slope, const std::string& where);
 

@@ -1,4 +1,5 @@
 // CPU activations (Relu ... Gelu, Erf) and IsNaN / IsInf. Formulas: kernels/common/activation_math.h.
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -51,7 +52,41 @@ Tensor erf_float(ThreadPool& pool, const Tensor& x) {
   return out;
 }
 
+// The chain of erf_gelu_forward_cpu over [lo, hi) in float, through a block on the stack so the
+// intermediate values stay in L1.
+void erf_gelu_block(const float* x, float* y, int64_t n, float divisor, float offset, float scale) {
+  constexpr int64_t kBlock = 1024;
+  alignas(64) float t[kBlock];
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t m = std::min(kBlock, n - b);
+    for (int64_t i = 0; i < m; ++i) t[i] = x[b + i] / divisor;
+    Eigen::Map<Eigen::ArrayXf> tm(t, m);
+    Eigen::Map<Eigen::ArrayXf> ym(y + b, m);
+    ym = tm.erf();
+    for (int64_t i = 0; i < m; ++i) {
+      const float e = t[i] != t[i] ? t[i] : y[b + i];  // NaN passes through Erf, as in erf_float
+      y[b + i] = (x[b + i] * (e + offset)) * scale;
+    }
+  }
+}
+
 }  // namespace
+
+Tensor erf_gelu_forward_cpu(ThreadPool& pool, const Tensor& x, double divisor, double offset, double scale,
+                            const std::string& where) {
+  if (x.dtype() == DType::kDouble) {
+    return unary_map<double, double>(pool, x, [=](double v) { return (v * (std::erf(v / divisor) + offset)) * scale; });
+  }
+  if (x.dtype() != DType::kFloat) throw_bad_input("{} fused GELU needs float or double, got {}", where, ir::dtype_name(x.dtype()));
+  Tensor out = Tensor::uninitialized(DType::kFloat, x.shape());
+  const float* px = x.values<float>().data();
+  float* po = out.mutable_values<float>().data();
+  const auto d = static_cast<float>(divisor), o = static_cast<float>(offset), s = static_cast<float>(scale);
+  pool.parallel_for(x.numel(), kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+    erf_gelu_block(px + lo, po + lo, hi - lo, d, o, s);
+  });
+  return out;
+}
 
 Tensor activation_forward_cpu(ThreadPool& pool, UnaryOp op, const UnaryParams& p, const Tensor& x,
                               const std::string& where) {

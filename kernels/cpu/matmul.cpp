@@ -98,4 +98,31 @@ Tensor matmul_forward_cpu(ThreadPool& pool, const Tensor& a, const Tensor& b, co
   });
 }
 
+Tensor matmul_bias_forward_cpu(ThreadPool& pool, const Tensor& a, const Tensor& b, const Tensor& bias,
+                               const std::string& where) {
+  Tensor y = matmul_forward_cpu(pool, a, b, where);
+  const bool row_bias = b.rank() == 2 && bias.rank() == 1 && bias.numel() == b.shape()[1] && bias.dtype() == y.dtype() &&
+                        (y.dtype() == ir::DType::kFloat || y.dtype() == ir::DType::kDouble);
+  if (!row_bias) {
+    throw_bad_input("{} a fused bias needs a float matrix B [K, N] and a bias [N] of its type; got {} B {} and {} bias {}",
+                    where, ir::dtype_name(b.dtype()), ir::shape_to_string(b.shape()), ir::dtype_name(bias.dtype()),
+                    ir::shape_to_string(bias.shape()));
+  }
+  const int64_t n = b.shape()[1], rows = n == 0 ? 0 : y.numel() / n;
+  auto add_rows = [&](auto tag) {
+    using T = decltype(tag);
+    T* py = y.mutable_values<T>().data();
+    const T* pb = bias.values<T>().data();
+    pool.parallel_for(rows, std::max<int64_t>(1, int64_t{16384} / std::max<int64_t>(n, 1)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        T* row = py + r * n;
+        for (int64_t j = 0; j < n; ++j) row[j] = row[j] + pb[j];
+      }
+    });
+  };
+  if (y.dtype() == ir::DType::kFloat) add_rows(float{});
+  else add_rows(double{});
+  return y;
+}
+
 }  // namespace scalec::kernels

@@ -13,4 +13,10 @@ class ThreadPool;
 /// not broadcast, unsupported dtype) throw Error(kBadInput) prefixed by `where`.
 ir::Tensor matmul_forward_cpu(ThreadPool& pool, const ir::Tensor& a, const ir::Tensor& b, const std::string& where);
 
+/// matmul(a, b) + bias for a float/double matrix b [K, N] and bias [N] of the same type, adding
+/// the bias in place on the product (no second tensor, no broadcasting pass); bitwise equal to
+/// MatMul then Add.
+ir::Tensor matmul_bias_forward_cpu(ThreadPool& pool, const ir::Tensor& a, const ir::Tensor& b, const ir::Tensor& bias,
+                                   const std::string& where);
+
 }  // namespace scalec::kernels

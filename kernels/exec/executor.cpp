@@ -1,5 +1,6 @@
 #include "kernels/exec/executor.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "ir/error.h"
@@ -13,8 +14,8 @@ struct Executor::Step {
   const ir::Node* node;
   const OpDef* op;
   int64_t opset;
-  std::optional<ConvActFusion> fusion;  ///< Conv only: the activation it absorbs when its output has no tap
-  size_t fused_step = 0;                ///< with `fusion`: the activation's step
+  std::optional<Fusion> fusion;    ///< the chain this node heads, run fused when no tap needs its inside
+  std::vector<size_t> fused_steps;  ///< with `fusion`: the absorbed nodes' steps
 };
 
 namespace {
@@ -46,16 +47,27 @@ Executor::Executor(const ir::Model& model, const ExecutorOptions& options)
       throw_bad_input("[{}] node '{}': unsupported op {}::{} (opset {})", n->op_type(), n->name, domain,
                       n->op_type(), opset);
     }
-    steps_.push_back({n, op, opset, std::nullopt, 0});
+    steps_.push_back({n, op, opset, std::nullopt, {}});
   }
-  // Conv+Relu/Clip fusion: MobileNetV2 batch 1, 2 threads 18-20 -> 27-29 samples/s (3 back-to-back runs).
-  // The training tape needs each Conv's pre-activation output, so only inference runs fuse.
+  // Fusions (kernels/exec/fusion.h). Conv+Relu/Clip: MobileNetV2 batch 1, 2 threads 18-20 -> 27-29
+  // samples/s (3 back-to-back runs). The training tape needs every node's output, so only
+  // inference runs fuse. A node joins at most one fusion.
   if (options_.training) return;
   std::unordered_map<const ir::Node*, size_t> index;
   for (size_t i = 0; i < steps_.size(); ++i) index[steps_[i].node] = i;
-  for (Step& s : steps_) {
-    s.fusion = plan_conv_fusion(model, *s.node);
-    if (s.fusion) s.fused_step = index.at(s.fusion->act);
+  std::vector<char> absorbed(steps_.size(), 0);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (absorbed[i]) continue;
+    std::optional<Fusion> f = plan_fusion(model, *steps_[i].node);
+    if (!f) continue;
+    std::vector<size_t> later;
+    for (const ir::Node* n : f->absorbed) later.push_back(index.at(n));
+    if (std::any_of(later.begin(), later.end(), [&](size_t j) { return j <= i || absorbed[j] || steps_[j].fusion; })) {
+      continue;
+    }
+    for (size_t j : later) absorbed[j] = 1;
+    steps_[i].fusion = std::move(f);
+    steps_[i].fused_steps = std::move(later);
   }
 }
 
@@ -123,7 +135,11 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
   // produces the activation's output and the activation step only releases its inputs.
   std::vector<char> fused(steps_.size(), 0), skipped(steps_.size(), 0);
   for (size_t i = 0; i < steps_.size(); ++i) {
-    if (steps_[i].fusion && !taps_.contains(steps_[i].node->output(0))) fused[i] = skipped[steps_[i].fused_step] = 1;
+    if (!steps_[i].fusion) continue;
+    const auto inside = fusion_internal_values(*steps_[i].node, *steps_[i].fusion);
+    if (std::any_of(inside.begin(), inside.end(), [&](const ir::Value* v) { return taps_.contains(v); })) continue;
+    fused[i] = 1;
+    for (size_t j : steps_[i].fused_steps) skipped[j] = 1;
   }
 
   std::vector<const ir::Tensor*> inputs;
@@ -151,9 +167,9 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
     }
     OpContext ctx(*s.node, s.opset, inputs, *pool_, mode);
     std::vector<ir::Tensor> outs;
-    if (fused[si]) outs.push_back(run_fused_conv(ctx, *s.fusion));
+    if (fused[si]) outs.push_back(run_fusion(ctx, *s.fusion));
     else outs = s.op->forward_cpu(ctx);
-    const ir::Node& out_node = fused[si] ? *s.fusion->act : *s.node;  // whose outputs `outs` are
+    const ir::Node& out_node = fused[si] ? *s.fusion->absorbed.back() : *s.node;  // whose outputs `outs` are
     if (outs.size() < s.node->outputs().size()) {
       throw_internal("{} returned {} outputs, the node declares {}", ctx.where(), outs.size(), s.node->outputs().size());
     }
