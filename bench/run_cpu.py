@@ -219,6 +219,10 @@ def main():
     load1 = os.getloadavg()[0]
     tail = [f"\n1-minute load average: {load0:.2f} at start, {load1:.2f} at end "
             f"(above {args.threads} means other processes shared the CPUs and the numbers are noisy)."]
+    if profiles:
+        tail += ["\nIn the profiles below, a fused scalec step counts under the last node of its chain (as ORT's "
+                 "fused kernels count under one op): Conv+Relu/Clip under Relu/Clip, MatMul+bias under Add, the "
+                 "GELU chain under Mul."]
     for name, batch, table in profiles:
         tail += [f"\n## {name}, batch {batch}: ms per batch by op category\n", table]
     print("\n".join(tail), flush=True)

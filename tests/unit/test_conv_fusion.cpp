@@ -11,6 +11,7 @@
 #include "ir/graph_builder.h"
 #include "kernels/exec/executor.h"
 #include "support/attrs.h"
+#include "support/seeded_tensors.h"
 
 using namespace scalec;
 
@@ -24,20 +25,8 @@ ir::Model model_with(int64_t opset) {
   return m;
 }
 
-// Seeded values in [-scale, scale).
-ir::Tensor random_floats(std::vector<int64_t> shape, uint32_t seed, float scale) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  std::vector<float> v(static_cast<size_t>(n));
-  uint32_t s = seed;
-  for (float& f : v) {
-    s = s * 1664525u + 1013904223u;
-    f = (static_cast<float>(s >> 8) / 16777216.0f * 2.0f - 1.0f) * scale;
-  }
-  return ir::Tensor::from_floats(std::move(shape), v);
-}
-
-ir::Tensor scalar(float v) { return ir::Tensor::from_floats({}, std::vector<float>{v}); }
+using test::scalar_float;
+using test::seeded_floats;
 
 // x -> Conv 3x3 -> Relu -> depthwise Conv 3x3 (stride 2) -> Clip(0, 6) -> Conv 1x1 -> Clip(-1, 1):
 // Clip bounds from a Constant and an initializer (opset 11+) or attributes (opset 10).
@@ -52,8 +41,8 @@ FusionModel build(int64_t opset) {
   ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{2, 4, 9, 9});
   auto conv = [&](ir::Value* in, int64_t m, int64_t c, int64_t k, int64_t group, int64_t stride, uint32_t seed) {
     // fmt, not "w" + std::to_string(): GCC 12 warns falsely (-Wrestrict) on that concatenation.
-    ir::Value* w = b.initializer(fmt::format("w{}", seed), random_floats({m, c / group, k, k}, seed, 1.5f));
-    ir::Value* bias = b.initializer(fmt::format("b{}", seed), random_floats({m}, seed + 7, 1.0f));
+    ir::Value* w = b.initializer(fmt::format("w{}", seed), seeded_floats({m, c / group, k, k}, seed, 1.5f));
+    ir::Value* bias = b.initializer(fmt::format("b{}", seed), seeded_floats({m}, seed + 7, 1.0f));
     const int64_t p = k / 2;
     ir::Value* y = b.op("Conv", {in, w, bias},
                         {test::attr_i("group", group), test::attr_ints("kernel_shape", {k, k}),
@@ -63,8 +52,8 @@ FusionModel build(int64_t opset) {
   };
   auto clip = [&](ir::Value* in, float lo, float hi) {
     if (opset < 11) return b.op("Clip", {in}, {test::attr_f("min", lo), test::attr_f("max", hi)});
-    ir::Value* vlo = b.op("Constant", {}, {test::attr_t("value", scalar(lo))});
-    ir::Value* vhi = b.initializer("hi" + std::to_string(f.convs.size()), scalar(hi));
+    ir::Value* vlo = b.op("Constant", {}, {test::attr_t("value", scalar_float(lo))});
+    ir::Value* vhi = b.initializer("hi" + std::to_string(f.convs.size()), scalar_float(hi));
     return b.op("Clip", {in, vlo, vhi});
   };
   ir::Value* a = b.op("Relu", {conv(x, 6, 4, 3, 1, 1, 11)});
@@ -85,7 +74,7 @@ TEST_CASE("fused Conv+Relu and Conv+Clip match the unfused graph bitwise", "[exe
     for (int threads : {1, 2}) {
       CAPTURE(opset, threads);
       FusionModel f = build(opset);
-      const kernels::NamedTensors feeds = {{"x", random_floats({2, 4, 9, 9}, 5, 3.0f)}};
+      const kernels::NamedTensors feeds = {{"x", seeded_floats({2, 4, 9, 9}, 5, 3.0f)}};
       kernels::Executor fused(f.model, {threads});
       auto y_fused = fused.run(feeds);
       const size_t fused_peak = fused.last_stats().peak_activation_bytes;
@@ -108,7 +97,7 @@ TEST_CASE("fused Conv+Relu and Conv+Clip match the unfused graph bitwise", "[exe
 
 TEST_CASE("a tap added after a fused run turns that pair's fusion off", "[executor][fusion]") {
   FusionModel f = build(13);
-  const kernels::NamedTensors feeds = {{"x", random_floats({2, 4, 9, 9}, 9, 3.0f)}};
+  const kernels::NamedTensors feeds = {{"x", seeded_floats({2, 4, 9, 9}, 9, 3.0f)}};
   kernels::Executor exec(f.model);
   auto first = exec.run(feeds);
   std::vector<float> seen;
@@ -122,7 +111,7 @@ TEST_CASE("a tap added after a fused run turns that pair's fusion off", "[execut
 TEST_CASE("training runs keep Conv and its activation apart for the tape", "[executor][fusion]") {
   FusionModel f = build(13);
   kernels::Executor exec(f.model, {0, true});
-  exec.run({{"x", random_floats({2, 4, 9, 9}, 3, 3.0f)}});
+  exec.run({{"x", seeded_floats({2, 4, 9, 9}, 3, 3.0f)}});
   size_t convs = 0, clips = 0;
   for (const kernels::TapeEntry& e : exec.tape()) {
     convs += e.node->op_type() == "Conv";

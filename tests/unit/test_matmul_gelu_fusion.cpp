@@ -12,25 +12,15 @@
 #include "kernels/exec/executor.h"
 #include "kernels/exec/fusion.h"
 #include "support/attrs.h"
+#include "support/seeded_tensors.h"
 
 using namespace scalec;
 using kernels::Fusion;
 
 namespace {
 
-ir::Tensor random_floats(std::vector<int64_t> shape, uint32_t seed, float scale) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  std::vector<float> v(static_cast<size_t>(n));
-  uint32_t s = seed;
-  for (float& f : v) {
-    s = s * 1664525u + 1013904223u;
-    f = (static_cast<float>(s >> 8) / 16777216.0f * 2.0f - 1.0f) * scale;
-  }
-  return ir::Tensor::from_floats(std::move(shape), v);
-}
-
-ir::Tensor scalar(float v) { return ir::Tensor::from_floats({}, std::vector<float>{v}); }
+using test::scalar_float;
+using test::seeded_floats;
 
 struct Ffn {
   ir::Model model;
@@ -49,17 +39,17 @@ Ffn build_ffn(std::vector<int64_t> bias_shape = {16}, bool bias_is_input = false
   f.model.graph = std::make_unique<ir::Graph>("g");
   ir::GraphBuilder b(*f.model.graph);
   ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{2, 5, 8});
-  ir::Value* w = b.initializer("w", random_floats({8, 16}, 3, 1.0f));
+  ir::Value* w = b.initializer("w", seeded_floats({8, 16}, 3, 1.0f));
   ir::Value* bias = bias_is_input ? b.input("bias", ir::DType::kFloat, bias_shape)
-                                  : b.initializer("bias", random_floats(bias_shape, 4, 0.5f));
+                                  : b.initializer("bias", seeded_floats(bias_shape, 4, 0.5f));
   f.matmul = b.op("MatMul", {x, w});
   ir::Value* h = b.op("Add", {bias, f.matmul});
-  ir::Value* c = b.op("Constant", {}, {test::attr_t("value", scalar(1.41421353816986083984f))});
+  ir::Value* c = b.op("Constant", {}, {test::attr_t("value", scalar_float(1.41421353816986083984f))});
   f.div = b.op("Div", {h, c});
   ir::Value* e = b.op("Erf", {f.div});
-  ir::Value* a = b.op("Add", {e, b.initializer("one", scalar(1.0f))});
+  ir::Value* a = b.op("Add", {e, b.initializer("one", scalar_float(1.0f))});
   f.scaled = b.op("Mul", {h, a});
-  b.output(b.op("Mul", {f.scaled, b.initializer("half", scalar(0.5f))}));
+  b.output(b.op("Mul", {f.scaled, b.initializer("half", scalar_float(0.5f))}));
   return f;
 }
 
@@ -99,7 +89,7 @@ TEST_CASE("plan_fusion takes MatMul+bias and the exported GELU chain", "[executo
 
 TEST_CASE("fused MatMul+bias and GELU match the unfused graph bitwise", "[executor][fusion]") {
   Ffn f = build_ffn();
-  ir::Tensor x = random_floats({2, 5, 8}, 7, 3.0f);
+  ir::Tensor x = seeded_floats({2, 5, 8}, 7, 3.0f);
   x.mutable_values<float>()[3] = std::numeric_limits<float>::quiet_NaN();  // NaN stays NaN through the chain
   x.mutable_values<float>()[4] = 40.0f;                                    // erf saturates
   for (int threads : {1, 2}) {
