@@ -21,17 +21,11 @@ namespace scalec::passes {
 
 /// Dynamic quantization of MatMul with constant 2-D weights (see the file comment); takes
 /// QdqOptions (weights, exclusions, keep_io_float; ranges are not used).
-class QuantizeDynamic final : public Pass {
+class QuantizeDynamic final : public QuantPass {
  public:
-  explicit QuantizeDynamic(QdqOptions options) : options_(std::move(options)) {}
+  using QuantPass::QuantPass;
   std::string name() const override { return "quantize-dynamic"; }
   std::string run(ir::Model& model) override;
-  /// The report of the last run.
-  const QuantReport& report() const { return report_; }
-
- private:
-  QdqOptions options_;
-  QuantReport report_;
 };
 
 }  // namespace scalec::passes

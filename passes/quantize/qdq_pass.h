@@ -67,18 +67,25 @@ std::string weighted_float_reason(const ir::Graph& g, const ir::Node* n, const Q
 /// a weighted node's output read only by Relu is calibrated through the Relu output).
 std::vector<std::string> qdq_calibration_values(const ir::Model& model, const QdqOptions& options);
 
-/// Static QDQ quantization (see the file comment).
-class QuantizeQdq final : public Pass {
+/// What the integer-format passes (qdq, qoperator, dynamic) share: their options and the report
+/// of their last run.
+class QuantPass : public Pass {
  public:
-  explicit QuantizeQdq(QdqOptions options) : options_(std::move(options)) {}
-  std::string name() const override { return "quantize-qdq"; }
-  std::string run(ir::Model& model) override;
+  explicit QuantPass(QdqOptions options) : options_(std::move(options)) {}
   /// The report of the last run.
   const QuantReport& report() const { return report_; }
 
- private:
+ protected:
   QdqOptions options_;
   QuantReport report_;
+};
+
+/// Static QDQ quantization (see the file comment).
+class QuantizeQdq final : public QuantPass {
+ public:
+  using QuantPass::QuantPass;
+  std::string name() const override { return "quantize-qdq"; }
+  std::string run(ir::Model& model) override;
 };
 
 }  // namespace scalec::passes

@@ -27,17 +27,11 @@ namespace scalec::passes {
 std::vector<std::string> qoperator_calibration_values(const ir::Model& model, const QdqOptions& options);
 
 /// Static quantization into QLinearConv / QLinearMatMul (see the file comment); takes QdqOptions.
-class QuantizeQOperator final : public Pass {
+class QuantizeQOperator final : public QuantPass {
  public:
-  explicit QuantizeQOperator(QdqOptions options) : options_(std::move(options)) {}
+  using QuantPass::QuantPass;
   std::string name() const override { return "quantize-qoperator"; }
   std::string run(ir::Model& model) override;
-  /// The report of the last run.
-  const QuantReport& report() const { return report_; }
-
- private:
-  QdqOptions options_;
-  QuantReport report_;
 };
 
 }  // namespace scalec::passes
