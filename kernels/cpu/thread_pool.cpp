@@ -17,7 +17,8 @@ thread_local bool in_parallel_region = false;
 
 // How long a thread spins on the next job (workers) or on the other chunks (the caller) before it
 // sleeps on a condition variable. A futex wake-up costs tens of microseconds, longer than many
-// kernels of a batch-1 run; spinning is what ONNX Runtime's and OpenMP's pools do too.
+// kernels of a batch-1 run; spinning is what ONNX Runtime's and OpenMP's pools do too. Batch 1,
+// 2 threads: MobileNetV2 91 -> 116-130 samples/s, transformer 96 -> 137-146; batch 32 unchanged.
 constexpr auto kSpin = std::chrono::microseconds(100);
 
 // Spins until done() or kSpin passes; true when done() became true.
