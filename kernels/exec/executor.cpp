@@ -131,8 +131,8 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
   }
   for (const ir::Value* v : g.outputs) ++remaining_uses[v];  // outputs are never released
 
-  // Fusions whose Conv output has no tap (taps may be added after construction): the Conv step
-  // produces the activation's output and the activation step only releases its inputs.
+  // Fusions with no tap on a value inside them (taps may be added after construction): the head's
+  // step produces the chain's last output and the absorbed steps only release their inputs.
   std::vector<char> fused(steps_.size(), 0), skipped(steps_.size(), 0);
   for (size_t i = 0; i < steps_.size(); ++i) {
     if (!steps_[i].fusion) continue;
