@@ -13,52 +13,6 @@
 
 namespace scalec::kernels {
 
-/// col[(c, kd, kh, kw), (pd, ph, pw)] = img[c, pd*s - p + kd*d, ...], zero outside the image.
-/// `col` has channels * kvol rows of conv_volume(grid) entries.
-template <typename T>
-void im2col(const T* img, int64_t channels, const ConvGeometry& g, const std::array<int64_t, 3>& image,
-            const std::array<int64_t, 3>& grid, T* col) {
-  const auto [D, H, W] = image;
-  const auto [OD, OH, OW] = grid;
-  const int64_t plane = OD * OH * OW;
-  for (int64_t c = 0; c < channels; ++c) {
-    const T* src_c = img + c * D * H * W;
-    for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
-      const int64_t off_d = kd * g.dilation[0] - g.pad_begin[0];
-      const auto rd = conv_valid_range(OD, D, g.stride[0], off_d);
-      for (int64_t kh = 0; kh < g.kernel[1]; ++kh) {
-        const int64_t off_h = kh * g.dilation[1] - g.pad_begin[1];
-        const auto rh = conv_valid_range(OH, H, g.stride[1], off_h);
-        for (int64_t kw = 0; kw < g.kernel[2]; ++kw) {
-          const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
-          const auto rw = conv_valid_range(OW, W, g.stride[2], off_w);
-          T* dst = col;
-          col += plane;
-          std::fill(dst, dst + rd[0] * OH * OW, T(0));
-          for (int64_t od = rd[0]; od < rd[1]; ++od) {
-            const int64_t id = od * g.stride[0] + off_d;
-            T* dst_d = dst + od * OH * OW;
-            std::fill(dst_d, dst_d + rh[0] * OW, T(0));
-            for (int64_t oh = rh[0]; oh < rh[1]; ++oh) {
-              const T* src = src_c + (id * H + oh * g.stride[1] + off_h) * W;
-              T* row = dst_d + oh * OW;
-              std::fill(row, row + rw[0], T(0));
-              if (g.stride[2] == 1) {
-                std::copy(src + rw[0] + off_w, src + rw[1] + off_w, row + rw[0]);
-              } else {
-                for (int64_t ow = rw[0]; ow < rw[1]; ++ow) row[ow] = src[ow * g.stride[2] + off_w];
-              }
-              std::fill(row + rw[1], row + OW, T(0));
-            }
-            std::fill(dst_d + rh[1] * OW, dst_d + OH * OW, T(0));
-          }
-          std::fill(dst + rd[1] * OH * OW, dst + plane, T(0));
-        }
-      }
-    }
-  }
-}
-
 /// Columns [j0, j1) of im2col's matrix (j the flattened output position), written to `col` with
 /// row stride j1 - j0: a panel of one column tile that stays in cache for the GEMM that reads it.
 template <typename T>
@@ -103,6 +57,14 @@ void im2col_tile(const T* img, int64_t channels, const ConvGeometry& g, const st
       }
     }
   }
+}
+
+/// col[(c, kd, kh, kw), (pd, ph, pw)] = img[c, pd*s - p + kd*d, ...], zero outside the image.
+/// `col` has channels * kvol rows of conv_volume(grid) entries: the tile of every column.
+template <typename T>
+void im2col(const T* img, int64_t channels, const ConvGeometry& g, const std::array<int64_t, 3>& image,
+            const std::array<int64_t, 3>& grid, T* col) {
+  im2col_tile(img, channels, g, image, grid, 0, conv_volume(grid), col);
 }
 
 /// img[c, pd*s - p + kd*d, ...] += col[(c, kd, kh, kw), (pd, ph, pw)] where the target lies inside
