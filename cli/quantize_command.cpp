@@ -2,7 +2,8 @@
 // (streaming observers), and writes a QDQ model (int8 by default), a QOperator model (QLinearConv,
 // QLinearMatMul), a dynamic one (DynamicQuantizeLinear + MatMulInteger, no calibration needed) or a
 // weight-only model (blockwise int4/int8 weights + DequantizeLinear). Optional accuracy tools run
-// first: cross-layer equalization, then bias correction. Layers left in float are listed in the report.
+// first: cross-layer equalization, GPTQ (qdq, weight-only), then bias correction (with GPTQ's
+// weights where it chose them). Layers left in float are listed in the report.
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -41,7 +42,7 @@ struct QuantizeOptions {
   bool reduce_range = false, full_range = false, bias_correction = false, equalize = false;
   std::vector<std::string> exclude_nodes, exclude_ops;
   int threads = 0;
-  bool gptq = false;  // GPTQ for weight-only (Q4): --gptq, --act-order, --gptq-damp, --gptq-block
+  bool gptq = false;  // GPTQ for qdq and weight-only: --gptq, --act-order, --gptq-damp, --gptq-block
   passes::GptqOptions gptq_options;
 };
 
@@ -109,14 +110,20 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--equalize", o->equalize, "Cross-layer equalization of Conv -> Relu/Clip -> Conv pairs before quantizing");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--gptq", o->gptq, "weight-only: GPTQ (Hessian-based error compensation on --calib data) instead of rounding");
+  cmd->add_flag("--gptq", o->gptq, "qdq, weight-only: GPTQ weights (Hessian-based error compensation on --calib data) instead of rounding");
   cmd->add_flag("--act-order", o->gptq_options.act_order, "--gptq: quantize input columns by decreasing Hessian diagonal");
   cmd->add_option("--gptq-damp", o->gptq_options.damp, "--gptq: dampening, fraction of the mean Hessian diagonal (0.01)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--gptq-block", o->gptq_options.block, "--gptq: columns per lazy-update block (128)")->check(CLI::PositiveNumber);
   cmd->callback([o] {
     if (o->bits < 2 || o->bits > 8) throw_bad_input("--bits must be in 2..8, got {}", o->bits);
-    if (o->gptq && o->format != "weight-only") throw Error(ExitCode::kUsage, "--gptq is for --format weight-only");
+    if (o->gptq && o->format != "weight-only" && o->format != "qdq") {
+      throw Error(ExitCode::kUsage, "--gptq is for --format qdq or weight-only");
+    }
+    if (o->gptq && o->calib.empty()) {
+      throw Error(ExitCode::kUsage, "--gptq measures layer inputs on calibration data: --calib PATH");
+    }
+    if (!o->gptq && o->gptq_options.act_order) throw Error(ExitCode::kUsage, "--act-order needs --gptq");
     const bool qdq = o->format == "qdq";
     const bool qoperator = o->format == "qoperator", dynamic = o->format == "dynamic";
     const bool static_acts = qdq || qoperator;  // activation scales from calibration
@@ -177,8 +184,26 @@ void add_quantize_command(CLI::App& app) {
       lines.push_back(eq.run(model));
       steps.push_back(eq.name());
     }
+    std::map<std::string, passes::quant::QuantizedWeight> gptq_weights;
+    if (o->gptq) {
+      const passes::GptqTarget target{w, split_list(o->exclude_nodes), split_list(o->exclude_ops), o->keep_io_float};
+      calibration::CalibrationOptions co;
+      co.batch = batch_size_for(model, o->batch, samples);
+      co.threads = o->threads;
+      const passes::GptqReport gr = passes::run_gptq(model, target, source, co, o->gptq_options, gptq_weights);
+      lines.push_back(gr.summary());
+      steps.push_back(fmt::format("gptq<damp={},block={},act_order={}>", o->gptq_options.damp, o->gptq_options.block,
+                                  o->gptq_options.act_order));
+      nlohmann::json layers = nlohmann::json::array(), skipped = nlohmann::json::array();
+      for (const auto& l : gr.layers) {
+        layers.push_back({{"node", l.node}, {"weight", l.weight}, {"rtn_error", l.rtn_error}, {"gptq_error", l.gptq_error}});
+      }
+      for (const auto& [node, why] : gr.skipped) skipped.push_back({{"node", node}, {"reason", why}});
+      j["gptq"] = {{"samples", gr.samples}, {"hessian_bytes", gr.hessian_bytes}, {"layers", layers}, {"round_to_nearest", skipped}};
+    }
     if (o->bias_correction) {
       passes::BiasCorrectionOptions bc;
+      bc.prequantized = gptq_weights;
       bc.weights = w;
       bc.exclude_nodes = split_list(o->exclude_nodes);
       bc.exclude_ops = split_list(o->exclude_ops);
@@ -202,6 +227,7 @@ void add_quantize_command(CLI::App& app) {
       q.exclude_nodes = split_list(o->exclude_nodes);
       q.exclude_ops = split_list(o->exclude_ops);
       q.keep_io_float = o->keep_io_float;
+      q.prequantized = std::move(gptq_weights);
       if (static_acts) {
         calibration::CalibrationOptions co;
         co.method = calibration::parse_method(o->method);
@@ -234,24 +260,7 @@ void add_quantize_command(CLI::App& app) {
       wo.exclude_nodes = split_list(o->exclude_nodes);
       wo.exclude_ops = split_list(o->exclude_ops);
       wo.keep_io_float = o->keep_io_float;
-      if (o->gptq) {
-        if (!data) throw Error(ExitCode::kUsage, "--gptq measures layer inputs on calibration data: --calib PATH");
-        calibration::CalibrationOptions co;
-        co.batch = batch_size_for(model, o->batch, samples);
-        co.threads = o->threads;
-        const passes::GptqReport gr = passes::run_gptq(model, wo, source, co, o->gptq_options);
-        lines.push_back(gr.summary());
-        steps.push_back(fmt::format("gptq<damp={},block={},act_order={}>", o->gptq_options.damp, o->gptq_options.block,
-                                    o->gptq_options.act_order));
-        nlohmann::json layers = nlohmann::json::array(), skipped = nlohmann::json::array();
-        for (const auto& l : gr.layers) {
-          layers.push_back({{"node", l.node}, {"weight", l.weight}, {"rtn_error", l.rtn_error}, {"gptq_error", l.gptq_error}});
-        }
-        for (const auto& [node, why] : gr.skipped) skipped.push_back({{"node", node}, {"reason", why}});
-        j["gptq"] = {{"samples", gr.samples}, {"hessian_bytes", gr.hessian_bytes}, {"layers", layers}, {"round_to_nearest", skipped}};
-      } else if (o->gptq_options.act_order) {
-        throw Error(ExitCode::kUsage, "--act-order needs --gptq");
-      }
+      wo.prequantized = std::move(gptq_weights);
       passes::QuantizeWeightOnly pass(wo);
       lines.push_back(pass.run(model));
       steps.push_back(fmt::format("quantize-weight-only<bits={},block={}>", o->bits, w.block_size));

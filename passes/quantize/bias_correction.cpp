@@ -118,7 +118,10 @@ std::string BiasCorrection::run(ir::Model& model) {
     const std::vector<double>& mean = mean_it->second;
     const ir::Tensor w = *quant::float_weight(g, n->input(1));
     const quant::WeightAxes axes = quant::weight_axes(*n, w.rank());
-    const ir::Tensor wq = quant::dequantize_weight(quant::quantize_weight(w, axes.channel, axes.reduction, options_.weights));
+    auto pre = options_.prequantized.find(n->input(1)->name());
+    const ir::Tensor wq = quant::dequantize_weight(pre != options_.prequantized.end()
+                                                       ? pre->second
+                                                       : quant::quantize_weight(w, axes.channel, axes.reduction, options_.weights));
     const std::vector<int64_t>& s = w.shape();
     const bool conv = n->op_type() == "Conv";
     const bool trans_b = !conv && int_attr(*n, "transB", 0) != 0;

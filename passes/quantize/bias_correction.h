@@ -30,6 +30,8 @@ struct BiasCorrectionOptions {
   bool keep_io_float = false;
   /// Per input value: the mean of each channel (see bias_correction_inputs / channel_means).
   std::map<std::string, std::vector<double>> means;
+  /// Weights the pass that follows stores as given (GPTQ's), by initializer name: Wq for those.
+  std::map<std::string, quant::QuantizedWeight> prequantized;
 };
 
 /// The input values (name, channel axis) whose per-channel means bias correction needs.

@@ -1,5 +1,6 @@
-// GPTQ numerics (see gptq.h): the [rows, cols] view of a weight, Cholesky factors in double, the
-// column loop with lazy block updates, and the output error measured through H.
+// GPTQ numerics (see gptq.h): the [rows, cols] view of a weight, Cholesky factors in double
+// (kernels/cpu/linalg.h), the column loop with lazy block updates, and the output error measured
+// through H.
 #include "passes/quantize/gptq.h"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "ir/error.h"
 #include "kernels/common/quantize_math.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linalg.h"
 
 namespace scalec::passes {
 
@@ -21,35 +23,6 @@ using quant::QuantParams;
 
 size_t at(int64_t r, int64_t c, int64_t cols) { return static_cast<size_t>(r * cols + c); }
 
-// a . b over n doubles, in four independent sums (the compiler vectorizes them; one sum would
-// be a serial chain of dependent adds).
-double dot(const double* a, const double* b, int64_t n) {
-  double acc[4] = {0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    for (int64_t k = 0; k < 4; ++k) acc[k] += a[i + k] * b[i + k];
-  }
-  for (; i < n; ++i) acc[0] += a[i] * b[i];
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
-}
-
-// In place: the lower Cholesky factor of the n x n matrix `a` (upper part left as is); false
-// when `a` is not positive definite.
-bool cholesky_lower(std::vector<double>& a, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) {
-    const double* rj = &a[at(j, 0, n)];
-    const double d2 = rj[j] - dot(rj, rj, j);
-    if (!(d2 > 0) || !std::isfinite(d2)) return false;
-    const double d = std::sqrt(d2);
-    a[at(j, j, n)] = d;
-    for (int64_t i = j + 1; i < n; ++i) {
-      double* ri = &a[at(i, 0, n)];
-      ri[j] = (ri[j] - dot(ri, rj, j)) / d;
-    }
-  }
-  return true;
-}
-
 // U, upper triangular with U^T U = H^-1 (H symmetric positive definite), row-major n x n; false
 // when H is not positive definite. With J the order-reversing permutation and J H J = L L^T,
 // H^-1 = J L^-T L^-1 J = U^T U for U = J L^-1 J: one Cholesky and one triangular inverse.
@@ -58,24 +31,11 @@ bool upper_cholesky_of_inverse(const std::vector<double>& h, int64_t n, std::vec
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < n; ++j) l[at(i, j, n)] = h[at(n - 1 - i, n - 1 - j, n)];
   }
-  if (!cholesky_lower(l, n)) return false;
-  // Rows of L^-1 in turn: row i = (e_i - sum_{p<i} L[i][p] * row p) / L[i][i]; row p is zero past p.
-  std::vector<double> linv(static_cast<size_t>(n * n), 0.0);
-  for (int64_t i = 0; i < n; ++i) {
-    double* out = &linv[at(i, 0, n)];
-    const double* li = &l[at(i, 0, n)];
-    out[i] = 1.0;
-    for (int64_t p = 0; p < i; ++p) {
-      const double f = li[p];
-      const double* rp = &linv[at(p, 0, n)];
-      for (int64_t c = 0; c <= p; ++c) out[c] -= f * rp[c];
-    }
-    const double inv_d = 1.0 / li[i];
-    for (int64_t c = 0; c <= i; ++c) out[c] *= inv_d;
-  }
+  if (!kernels::cholesky_lower(l.data(), n)) return false;
+  kernels::invert_lower_triangular(l.data(), n);
   u.assign(static_cast<size_t>(n * n), 0.0);
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = i; j < n; ++j) u[at(i, j, n)] = linv[at(n - 1 - i, n - 1 - j, n)];
+    for (int64_t j = i; j < n; ++j) u[at(i, j, n)] = l[at(n - 1 - i, n - 1 - j, n)];
   }
   return true;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // GPTQ (Frantar et al. 2022, "GPTQ: Accurate Post-Training Quantization for Generative
-// Pre-trained Transformers") for the weight-only format: the weights of each MatMul, Gemm and Conv
+// Pre-trained Transformers") for the weight-only and QDQ formats: the weights of each MatMul, Gemm and Conv
 // are quantized one input column at a time, and the rounding error of each column is spread over
 // the columns not yet quantized so that the layer's output on the calibration data moves least.
 //
@@ -14,17 +14,18 @@
 // H[i,i]) they are fixed from the original weights first ("static groups"), so that the stored
 // blocks still run along the input axis. Per-channel and per-tensor scales come from the original
 // weights. The result has exactly the layout quant::quantize_weight produces, so the weight-only
-// pass stores it unchanged (WeightOnlyOptions::prequantized).
+// and QDQ passes store it unchanged (their `prequantized` option).
 //
 // Preconditions: float32 weights; MatMul/Gemm weights of rank 2; Conv weights [M, C/group, k...].
 // A weight shared by several nodes, ConvTranspose and batched MatMul weights stay round-to-nearest.
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "calibration/calibrator.h"
 #include "calibration/hessian.h"
 #include "passes/quantize/quant_math.h"
-#include "passes/quantize/weight_only_pass.h"
 
 namespace scalec::passes {
 
@@ -71,9 +72,18 @@ struct GptqReport {
   std::string summary() const;
 };
 
-/// Collects the Hessians of the layers `weight_only` will quantize (over `data`), runs GPTQ on each
-/// and stores the results in weight_only.prequantized, keyed by weight name.
-GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, const calibration::BatchSource& data,
-                    const calibration::CalibrationOptions& calib, const GptqOptions& options);
+/// The weights run_gptq quantizes, and how: the settings of the quantization pass that follows.
+struct GptqTarget {
+  quant::WeightQuantOptions weights;
+  std::set<std::string> exclude_nodes, exclude_ops;
+  bool keep_io_float = false;
+};
+
+/// Collects the Hessians of the Conv/Gemm/MatMul layers `target` selects (over `data`), runs GPTQ on
+/// each and stores the results in `prequantized`, keyed by weight name (the weight-only and QDQ
+/// passes' option of that name).
+GptqReport run_gptq(const ir::Model& model, const GptqTarget& target, const calibration::BatchSource& data,
+                    const calibration::CalibrationOptions& calib, const GptqOptions& options,
+                    std::map<std::string, quant::QuantizedWeight>& prequantized);
 
 }  // namespace scalec::passes

@@ -1,4 +1,4 @@
-// run_gptq(): picks the layers the weight-only pass will quantize that GPTQ can handle, collects
+// run_gptq(): picks the layers the next quantization pass will quantize that GPTQ can handle, collects
 // their Hessians in one calibration run, and quantizes each weight with GPTQ. Per layer, the
 // relative output error ||(W - Wq) X||^2 / ||W X||^2 on the calibration rows is measured for
 // round-to-nearest and for GPTQ; where GPTQ does not beat round-to-nearest (it minimizes that error
@@ -78,8 +78,9 @@ std::string GptqReport::summary() const {
                      layers.size(), samples, rtn / n, gptq / n, kept_rtn, skipped.size());
 }
 
-GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, const calibration::BatchSource& data,
-                    const calibration::CalibrationOptions& calib, const GptqOptions& options) {
+GptqReport run_gptq(const ir::Model& model, const GptqTarget& target, const calibration::BatchSource& data,
+                    const calibration::CalibrationOptions& calib, const GptqOptions& options,
+                    std::map<std::string, quant::QuantizedWeight>& prequantized) {
   const ir::Graph& g = *model.graph;
   GptqReport report;
   std::vector<Candidate> cands;
@@ -87,10 +88,10 @@ GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, cons
   for (const ir::Node* n : g.topological_order()) {
     const std::string& op = n->op_type();
     if (!n->domain().empty() || (op != "Conv" && op != "ConvTranspose" && op != "Gemm" && op != "MatMul")) continue;
-    if (weight_only.exclude_nodes.count(n->name) || weight_only.exclude_ops.count(op)) continue;
+    if (target.exclude_nodes.count(n->name) || target.exclude_ops.count(op)) continue;
     const ir::Tensor* w = quant::float_weight(g, n->input(1));
-    if (!w || w->rank() < 2) continue;  // the weight-only pass leaves it in float and says why
-    if (weight_only.keep_io_float) {
+    if (!w || w->rank() < 2) continue;  // the quantization pass leaves it in float and says why
+    if (target.keep_io_float) {
       const bool reads_input = std::any_of(n->inputs().begin(), n->inputs().end(), [&](const ir::Value* v) {
         return v && quant::is_graph_input(g, v) && !v->is_initializer();
       });
@@ -111,7 +112,7 @@ GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, cons
   const calibration::HessianResult hr = calibration::collect_hessians(model, layers, data, calib);
   report.samples = hr.samples;
   report.hessian_bytes = hr.state_bytes;
-  const quant::WeightQuantOptions& wq = weight_only.weights;
+  const quant::WeightQuantOptions& wq = target.weights;
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
     const calibration::HessianObserver& obs = hr.observers[i];
@@ -129,7 +130,7 @@ GptqReport run_gptq(const ir::Model& model, WeightOnlyOptions& weight_only, cons
     GptqLayerReport l{c.label, c.node->input(1)->name(), 0, 0};
     l.rtn_error = gptq_relative_error(*c.weight, quant::dequantize_weight(rtn), c.axes, hs);
     l.gptq_error = gptq_relative_error(*c.weight, quant::dequantize_weight(gq), c.axes, hs);
-    if (l.gptq_error < l.rtn_error) weight_only.prequantized[l.weight] = std::move(gq);
+    if (l.gptq_error < l.rtn_error) prequantized[l.weight] = std::move(gq);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     spdlog::debug("gptq: {} (K = {}) relative output error {:.3e} -> {:.3e} in {:.2f} s", c.label, obs.k(), l.rtn_error,
                   l.gptq_error, secs);

@@ -272,7 +272,10 @@ std::string QuantizeQdq::run(ir::Model& model) {
   for (ir::Node* n : p.weighted) {
     const ir::Tensor w = *quant::float_weight(g, n->input(1));
     const quant::WeightAxes axes = quant::weight_axes(*n, w.rank());
-    quant::QuantizedWeight qw = quant::quantize_weight(w, axes.channel, axes.reduction, wo);
+    auto pre = options_.prequantized.find(n->input(1)->name());
+    const quant::QuantizedWeight qw = pre != options_.prequantized.end()
+                                          ? pre->second
+                                          : quant::quantize_weight(w, axes.channel, axes.reduction, wo);
     n->set_input(1, quant::add_dequantize_weight(g, n, qw, n->input(1)->name(), true));
     ++report_.weights_quantized;
     // A Gemm writing a graph output keeps a float bias: ONNX Runtime 1.20 fuses DQ -> Gemm (no

@@ -49,6 +49,9 @@ struct QdqOptions {
   bool keep_io_float = false;
   /// Calibrated range per activation value (see qdq_calibration_values).
   std::map<std::string, calibration::Range> ranges;
+  /// Weights already quantized with `weights` (by GPTQ, passes/quantize/gptq.h), by initializer
+  /// name: stored as given instead of rounded to nearest.
+  std::map<std::string, quant::QuantizedWeight> prequantized;
 };
 
 /// What a quantization pass did: nodes quantized, and candidate nodes left in float with why.

@@ -239,7 +239,7 @@ TEST_CASE("a GPTQ weight-only model (MatMul and grouped Conv) verifies, loads an
     wo.weights.block_size = 16;
     calibration::CalibrationOptions co;
     co.batch = 8;
-    if (gptq) *rep = passes::run_gptq(m, wo, src, co, {});
+    if (gptq) *rep = passes::run_gptq(m, {wo.weights, {}, {}, false}, src, co, {}, wo.prequantized);
     passes::QuantizeWeightOnly pass(wo);
     pass.run(m);
     ir::verify_or_throw(m);
