@@ -9,9 +9,22 @@
 #include "ir/error.h"
 #include "kernels/cpu/conv_im2col.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/exec/executor.h"
 
 namespace scalec::calibration {
+
+namespace {
+
+void run_gemm(const kernels::GemmArgs<float>& g, kernels::ThreadPool* pool) {
+  if (pool) {
+    kernels::gemm_parallel(*pool, g);
+  } else {
+    kernels::gemm(g);
+  }
+}
+
+}  // namespace
 
 HessianObserver::HessianObserver(int64_t k, int64_t groups) : k_(k) {
   if (k <= 0 || groups <= 0) throw_internal("HessianObserver: bad size K={} groups={}", k, groups);
@@ -24,7 +37,7 @@ void HessianObserver::flush(int64_t group) {
   for (size_t i = 0; i < sum.size(); ++i) sum[i] += static_cast<double>(scratch_[i]);
 }
 
-void HessianObserver::observe_rows(const float* x, int64_t rows) {
+void HessianObserver::observe_rows(const float* x, int64_t rows, kernels::ThreadPool* pool) {
   if (rows <= 0) return;
   // scratch = X^T X with X [rows, K].
   kernels::GemmArgs<float> g;
@@ -35,12 +48,12 @@ void HessianObserver::observe_rows(const float* x, int64_t rows) {
   g.lda = g.ldb = k_;
   g.c = scratch_.data();
   g.ldc = k_;
-  kernels::gemm(g);
+  run_gemm(g, pool);
   flush(0);
   rows_ += rows;
 }
 
-void HessianObserver::observe_columns(const float* x, int64_t cols, int64_t group) {
+void HessianObserver::observe_columns(const float* x, int64_t cols, int64_t group, kernels::ThreadPool* pool) {
   if (cols <= 0) return;
   // scratch = X X^T with X [K, cols].
   kernels::GemmArgs<float> g;
@@ -51,12 +64,12 @@ void HessianObserver::observe_columns(const float* x, int64_t cols, int64_t grou
   g.lda = g.ldb = cols;
   g.c = scratch_.data();
   g.ldc = k_;
-  kernels::gemm(g);
+  run_gemm(g, pool);
   flush(group);
   if (group == 0) rows_ += cols;
 }
 
-void HessianObserver::observe(const ir::Tensor& x, const HessianLayer& layer) {
+void HessianObserver::observe(const ir::Tensor& x, const HessianLayer& layer, kernels::ThreadPool* pool) {
   if (x.dtype() != ir::DType::kFloat) {
     throw_bad_input("GPTQ: the input '{}' of {} is {}, not float", layer.input, layer.node, ir::dtype_name(x.dtype()));
   }
@@ -65,11 +78,11 @@ void HessianObserver::observe(const ir::Tensor& x, const HessianLayer& layer) {
   switch (layer.layout) {
     case HessianLayout::kRows:
       if (x.rank() < 1 || s.back() != k_) throw_bad_input("GPTQ: input '{}' of {} is not [..., {}]", layer.input, layer.node, k_);
-      observe_rows(data, x.numel() / k_);
+      observe_rows(data, x.numel() / k_, pool);
       return;
     case HessianLayout::kColumns:
       if (x.rank() != 2 || s[0] != k_) throw_bad_input("GPTQ: input '{}' of {} is not [{}, M]", layer.input, layer.node, k_);
-      observe_columns(data, s[1], 0);
+      observe_columns(data, s[1], 0, pool);
       return;
     case HessianLayout::kConv: {
       const kernels::ConvGeometry g = kernels::conv_geometry(layer.conv, s, layer.weight_shape, layer.node);
@@ -81,7 +94,7 @@ void HessianObserver::observe(const ir::Tensor& x, const HessianLayer& layer) {
         for (int64_t grp = 0; grp < g.groups; ++grp) {
           const float* img = data + n * image + grp * cg * kernels::conv_volume(g.in);
           kernels::im2col(img, cg, g, g.in, g.out, columns_.data());
-          HessianObserver::observe_columns(columns_.data(), positions, grp);
+          HessianObserver::observe_columns(columns_.data(), positions, grp, pool);
         }
       }
       return;
@@ -122,10 +135,11 @@ HessianResult collect_hessians(const ir::Model& model, const std::vector<Hessian
     by_value[v].push_back(i);
   }
   kernels::Executor exec(model, {.threads = options.threads, .training = false});
+  kernels::ThreadPool pool(options.threads);  // taps run between nodes, while the executor's pool is idle
   for (const auto& [value, idx] : by_value) {
     if (value->producer() == nullptr) continue;
-    exec.add_tap(value, [&result, &layers, idx](const ir::Value&, const ir::Tensor& x) {
-      for (size_t i : idx) result.observers[i].observe(x, layers[i]);
+    exec.add_tap(value, [&result, &layers, &pool, idx](const ir::Value&, const ir::Tensor& x) {
+      for (size_t i : idx) result.observers[i].observe(x, layers[i], &pool);
     });
   }
   for (int64_t begin = 0; begin < data.samples; begin += options.batch) {
@@ -135,7 +149,7 @@ HessianResult collect_hessians(const ir::Model& model, const std::vector<Hessian
       if (value->producer() != nullptr) continue;
       auto it = std::find_if(feeds.begin(), feeds.end(), [&](const auto& f) { return f.first == value->name(); });
       if (it == feeds.end()) throw_bad_input("no data for model input '{}'", value->name());
-      for (size_t i : idx) result.observers[i].observe(it->second, layers[i]);
+      for (size_t i : idx) result.observers[i].observe(it->second, layers[i], &pool);
     }
     exec.run(feeds);
   }

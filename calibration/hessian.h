@@ -33,12 +33,13 @@ struct HessianLayer {
 class HessianObserver {
  public:
   HessianObserver(int64_t k, int64_t groups);
+  // Each product runs on `pool` when one is given (split by rows of x x^T), else on the caller.
   /// Adds `rows` rows of K contiguous floats.
-  void observe_rows(const float* x, int64_t rows);
+  void observe_rows(const float* x, int64_t rows, kernels::ThreadPool* pool = nullptr);
   /// Adds the `cols` columns of x [K, cols] (row-major) of group `group`.
-  void observe_columns(const float* x, int64_t cols, int64_t group);
+  void observe_columns(const float* x, int64_t cols, int64_t group, kernels::ThreadPool* pool = nullptr);
   /// Adds one batch of `layer`'s input (its layout decides how it becomes rows).
-  void observe(const ir::Tensor& x, const HessianLayer& layer);
+  void observe(const ir::Tensor& x, const HessianLayer& layer, kernels::ThreadPool* pool = nullptr);
 
   int64_t k() const { return k_; }
   int64_t groups() const { return static_cast<int64_t>(sums_.size()); }
@@ -65,8 +66,8 @@ struct HessianResult {
   size_t state_bytes = 0;
 };
 
-/// Runs `model` over `data` (batches of options.batch rows, options.threads) and accumulates the
-/// Hessian of each layer's input. A layer input that is missing or not float32 is refused
+/// Runs `model` over `data` (batches of options.batch rows, options.threads for the model and the
+/// products) and accumulates the Hessian of each layer's input. A layer input that is missing or not float32 is refused
 /// (Error kBadInput, naming the layer).
 HessianResult collect_hessians(const ir::Model& model, const std::vector<HessianLayer>& layers,
                                const BatchSource& data, const CalibrationOptions& options);

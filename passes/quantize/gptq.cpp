@@ -23,6 +23,14 @@ using quant::QuantParams;
 
 size_t at(int64_t r, int64_t c, int64_t cols) { return static_cast<size_t>(r * cols + c); }
 
+void run_gemm(const kernels::GemmArgs<double>& g, kernels::ThreadPool* pool) {
+  if (pool) {
+    kernels::gemm_parallel(*pool, g);
+  } else {
+    kernels::gemm(g);
+  }
+}
+
 // U, upper triangular with U^T U = H^-1 (H symmetric positive definite), row-major n x n; false
 // when H is not positive definite. With J the order-reversing permutation and J H J = L L^T,
 // H^-1 = J L^-T L^-1 J = U^T U for U = J L^-1 J: one Cholesky and one triangular inverse.
@@ -110,7 +118,7 @@ void fit_params(const std::vector<double>& w, const Grouping& gr, int64_t cols, 
 // integers to q and leaves the dequantized values in w.
 void gptq_rows(std::vector<double>& w, std::vector<int64_t>& q, const Grouping& gr, int64_t cols, int64_t r0,
                int64_t r1, std::vector<double> h, const quant::WeightQuantOptions& wq, const GptqOptions& o,
-               std::vector<QuantParams>& params, const std::string& where) {
+               std::vector<QuantParams>& params, const std::string& where, kernels::ThreadPool* pool) {
   const quant::IntRange range = quant::int_range(wq.bits, wq.is_signed, wq.symmetric);
   const int64_t rows = r1 - r0, n = cols;
   // Inputs that never fired carry no information: their weights cannot matter to the output.
@@ -196,7 +204,7 @@ void gptq_rows(std::vector<double>& w, std::vector<int64_t>& q, const Grouping& 
       g.beta = 1;
       g.c = &wp[at(0, i2, n)];
       g.ldc = n;
-      kernels::gemm(g);
+      run_gemm(g, pool);
     }
   }
   for (int64_t r = 0; r < rows; ++r) {
@@ -234,7 +242,8 @@ GptqMatrix gptq_matrix(const std::vector<int64_t>& shape, const quant::WeightAxe
 
 quant::QuantizedWeight gptq_quantize_weight(const ir::Tensor& w, const quant::WeightAxes& axes,
                                             const std::vector<std::vector<double>>& hessians,
-                                            const quant::WeightQuantOptions& wq, const GptqOptions& options) {
+                                            const quant::WeightQuantOptions& wq, const GptqOptions& options,
+                                            kernels::ThreadPool* pool) {
   if (w.dtype() != ir::DType::kFloat) throw_bad_input("GPTQ: can only quantize float32 weights, got {}", ir::dtype_name(w.dtype()));
   if (wq.granularity == quant::Granularity::kBlock && wq.block_size < 2) {
     throw_bad_input("block size must be at least 2, got {}", wq.block_size);
@@ -262,7 +271,7 @@ quant::QuantizedWeight gptq_quantize_weight(const ir::Tensor& w, const quant::We
   const int64_t per = m.rows / groups;
   for (int64_t g = 0; g < groups; ++g) {
     gptq_rows(wd, q, gr, m.cols, g * per, (g + 1) * per, hessians[static_cast<size_t>(g)], wq, options, params,
-              fmt::format("output channels {}..{}", g * per, (g + 1) * per - 1));
+              fmt::format("output channels {}..{}", g * per, (g + 1) * per - 1), pool);
   }
   // Back to the stored layout.
   std::vector<int64_t> stored(q.size());
@@ -286,7 +295,7 @@ quant::QuantizedWeight gptq_quantize_weight(const ir::Tensor& w, const quant::We
 }
 
 double gptq_relative_error(const ir::Tensor& w, const ir::Tensor& wq, const quant::WeightAxes& axes,
-                           const std::vector<std::vector<double>>& hessians) {
+                           const std::vector<std::vector<double>>& hessians, kernels::ThreadPool* pool) {
   const GptqMatrix m = gptq_matrix(w.shape(), axes);
   const auto groups = static_cast<int64_t>(hessians.size());
   if (groups == 0 || m.rows % groups != 0) throw_internal("GPTQ: {} Hessians for {} output channels", groups, m.rows);
@@ -314,7 +323,7 @@ double gptq_relative_error(const ir::Tensor& w, const ir::Tensor& wq, const quan
       gm.b = hessians[static_cast<size_t>(g)].data();
       gm.ldb = gm.ldc = k;
       gm.c = t.data();
-      kernels::gemm(gm);
+      run_gemm(gm, pool);
       const double s = std::inner_product(v.begin(), v.end(), t.begin(), 0.0);
       (which == 0 ? den : num) += s;
     }

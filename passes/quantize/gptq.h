@@ -48,13 +48,15 @@ GptqMatrix gptq_matrix(const std::vector<int64_t>& shape, const quant::WeightAxe
 
 /// GPTQ-quantizes `w`: `hessians` holds one K x K matrix (K = gptq_matrix's cols) per group of
 /// output channels (Conv groups split them evenly; one matrix otherwise).
+/// The block updates run on `pool` when one is given.
 quant::QuantizedWeight gptq_quantize_weight(const ir::Tensor& w, const quant::WeightAxes& axes,
                                             const std::vector<std::vector<double>>& hessians,
-                                            const quant::WeightQuantOptions& wq, const GptqOptions& options);
+                                            const quant::WeightQuantOptions& wq, const GptqOptions& options,
+                                            kernels::ThreadPool* pool = nullptr);
 
 /// ||(W - Wq) X||^2 / ||W X||^2 over the calibration rows, from H (the same groups as above).
 double gptq_relative_error(const ir::Tensor& w, const ir::Tensor& wq, const quant::WeightAxes& axes,
-                           const std::vector<std::vector<double>>& hessians);
+                           const std::vector<std::vector<double>>& hessians, kernels::ThreadPool* pool = nullptr);
 
 /// One layer's outcome: relative output error with round-to-nearest and with GPTQ.
 struct GptqLayerReport {
@@ -80,7 +82,7 @@ struct GptqTarget {
 };
 
 /// Collects the Hessians of the Conv/Gemm/MatMul layers `target` selects (over `data`), runs GPTQ on
-/// each and stores the results in `prequantized`, keyed by weight name (the weight-only and QDQ
+/// each (calib.threads threads) and stores the results in `prequantized`, keyed by weight name (the weight-only and QDQ
 /// passes' option of that name).
 GptqReport run_gptq(const ir::Model& model, const GptqTarget& target, const calibration::BatchSource& data,
                     const calibration::CalibrationOptions& calib, const GptqOptions& options,

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ir/error.h"
+#include "kernels/cpu/thread_pool.h"
 #include "passes/quantize/gptq.h"
 #include "passes/quantize/quant_graph.h"
 
@@ -113,6 +114,7 @@ GptqReport run_gptq(const ir::Model& model, const GptqTarget& target, const cali
   report.samples = hr.samples;
   report.hessian_bytes = hr.state_bytes;
   const quant::WeightQuantOptions& wq = target.weights;
+  kernels::ThreadPool pool(calib.threads);
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
     const calibration::HessianObserver& obs = hr.observers[i];
@@ -122,14 +124,14 @@ GptqReport run_gptq(const ir::Model& model, const GptqTarget& target, const cali
     const quant::QuantizedWeight rtn = quant::quantize_weight(*c.weight, c.axes.channel, c.axes.reduction, wq);
     quant::QuantizedWeight gq;
     try {
-      gq = gptq_quantize_weight(*c.weight, c.axes, hs, wq, options);
+      gq = gptq_quantize_weight(*c.weight, c.axes, hs, wq, options, &pool);
     } catch (const Error& e) {
       report.skipped.emplace_back(c.label, e.what());
       continue;
     }
     GptqLayerReport l{c.label, c.node->input(1)->name(), 0, 0};
-    l.rtn_error = gptq_relative_error(*c.weight, quant::dequantize_weight(rtn), c.axes, hs);
-    l.gptq_error = gptq_relative_error(*c.weight, quant::dequantize_weight(gq), c.axes, hs);
+    l.rtn_error = gptq_relative_error(*c.weight, quant::dequantize_weight(rtn), c.axes, hs, &pool);
+    l.gptq_error = gptq_relative_error(*c.weight, quant::dequantize_weight(gq), c.axes, hs, &pool);
     if (l.gptq_error < l.rtn_error) prequantized[l.weight] = std::move(gq);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     spdlog::debug("gptq: {} (K = {}) relative output error {:.3e} -> {:.3e} in {:.2f} s", c.label, obs.k(), l.rtn_error,
