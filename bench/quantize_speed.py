@@ -110,11 +110,15 @@ def main() -> int:
     s_wall, s_rss = measured([a.scalec, "quantize", a.model, "--calib", data, "--method", a.method, "--threads", THREADS,
                               "-o", ours], env)
     o_wall, o_rss = measured([sys.executable, "-c", ORT_CHILD, a.model, data, theirs, a.method], env)
+    g_wall, g_rss = measured([a.scalec, "quantize", a.model, "--calib", data, "--method", a.method, "--gptq",
+                              "--threads", THREADS, "-o", work / "resnet18_scalec_int8_gptq.onnx"], env)
     lines = [f"Quantizing ResNet-18 (bench/models/resnet18.onnx) to int8 QDQ with {a.method} calibration on "
              f"{a.samples} samples [3,224,224], {THREADS} threads ({platform.processor() or platform.machine()}, "
              f"1-minute load average {load0:.2f} at start)", "",
              "| quantizer | wall time | peak RSS |", "|---|---:|---:|",
              f"| scalec quantize --method {a.method} | {s_wall:.1f} s | {s_rss:.0f} MB |",
+             f"| scalec quantize --method {a.method} --gptq (GPTQ weights, 21 layers, K up to 4,608) | {g_wall:.1f} s "
+             f"| {g_rss:.0f} MB |",
              f"| ONNX Runtime {ort.__version__} quantize_static ({a.method}, QDQ, per channel) | {o_wall:.1f} s | {o_rss:.0f} MB |",
              "", f"ONNX Runtime {ort.__version__} latency, {THREADS} intra-op threads, ms per batch: best / median of "
              f"{a.rounds} runs (batch 1: {4 * a.rounds}), the models taking turns", "",
