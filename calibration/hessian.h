@@ -29,17 +29,26 @@ struct HessianLayer {
   std::vector<int64_t> weight_shape; ///< kConv: W [M, C/group, k...]
 };
 
+/// Scratch shared by the observers of one calibration run (they observe one at a time), and the
+/// pool their products run on (split by rows of x x^T; none: on the caller).
+struct HessianWorkspace {
+  kernels::ThreadPool* pool = nullptr;
+  std::vector<float> product;  ///< one batch's x^T x in float, added to an observer's double sums
+  std::vector<float> columns;  ///< kConv: im2col buffer for one image and group
+  size_t bytes() const { return (product.capacity() + columns.capacity()) * sizeof(float); }
+};
+
 /// Streaming accumulator of sum x x^T over rows of length K, one matrix per group.
 class HessianObserver {
  public:
   HessianObserver(int64_t k, int64_t groups);
-  // Each product runs on `pool` when one is given (split by rows of x x^T), else on the caller.
+  // Each takes its scratch from `ws` when given (else allocates its own for the call).
   /// Adds `rows` rows of K contiguous floats.
-  void observe_rows(const float* x, int64_t rows, kernels::ThreadPool* pool = nullptr);
+  void observe_rows(const float* x, int64_t rows, HessianWorkspace* ws = nullptr);
   /// Adds the `cols` columns of x [K, cols] (row-major) of group `group`.
-  void observe_columns(const float* x, int64_t cols, int64_t group, kernels::ThreadPool* pool = nullptr);
+  void observe_columns(const float* x, int64_t cols, int64_t group, HessianWorkspace* ws = nullptr);
   /// Adds one batch of `layer`'s input (its layout decides how it becomes rows).
-  void observe(const ir::Tensor& x, const HessianLayer& layer, kernels::ThreadPool* pool = nullptr);
+  void observe(const ir::Tensor& x, const HessianLayer& layer, HessianWorkspace* ws = nullptr);
 
   int64_t k() const { return k_; }
   int64_t groups() const { return static_cast<int64_t>(sums_.size()); }
@@ -47,16 +56,16 @@ class HessianObserver {
   int64_t rows() const { return rows_; }
   /// H = 2/n * sum x x^T of `group`, K x K row-major (zeros when nothing was observed).
   std::vector<double> hessian(int64_t group = 0) const;
-  /// Bytes of state: groups * K * K doubles (plus one float scratch matrix).
+  /// hessian(g) for every group, moved out: the observer holds no state afterwards.
+  std::vector<std::vector<double>> take_hessians();
+  /// Bytes of state: groups * K * K doubles.
   size_t state_bytes() const;
 
  private:
-  void flush(int64_t group);
+  void add_product(const std::vector<float>& product, int64_t group);
   int64_t k_;
   int64_t rows_ = 0;
   std::vector<std::vector<double>> sums_;
-  std::vector<float> scratch_;  ///< one batch's x^T x in float, added to the double sums per batch
-  std::vector<float> columns_;  ///< kConv: im2col buffer for one image and group
 };
 
 /// Hessians of every layer, in the order given, and what collecting them cost.
@@ -66,9 +75,9 @@ struct HessianResult {
   size_t state_bytes = 0;
 };
 
-/// Runs `model` over `data` (batches of options.batch rows, options.threads for the model and the
-/// products) and accumulates the Hessian of each layer's input. A layer input that is missing or not float32 is refused
-/// (Error kBadInput, naming the layer).
+/// Runs `model` over `data` (batches of options.batch rows; options.threads for the model and the
+/// products) and accumulates the Hessian of each layer's input. A layer input that is missing or
+/// not float32 is refused (Error kBadInput, naming the layer).
 HessianResult collect_hessians(const ir::Model& model, const std::vector<HessianLayer>& layers,
                                const BatchSource& data, const CalibrationOptions& options);
 

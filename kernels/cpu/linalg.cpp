@@ -25,7 +25,8 @@ void invert_lower_in_place(Eigen::Ref<RowMatrix> m) {  // a Ref, not a template:
   invert_lower_in_place(m.topLeftCorner(h, h));
   invert_lower_in_place(m.bottomRightCorner(n - h, n - h));
   RowMatrix b = m.bottomLeftCorner(n - h, h) * m.topLeftCorner(h, h).template triangularView<Eigen::Lower>();
-  m.bottomLeftCorner(n - h, h).noalias() = -(m.bottomRightCorner(n - h, n - h).template triangularView<Eigen::Lower>() * b);
+  const auto c_inv = m.bottomRightCorner(n - h, n - h).template triangularView<Eigen::Lower>();
+  m.bottomLeftCorner(n - h, h).noalias() = -(c_inv * b);
 }
 
 }  // namespace

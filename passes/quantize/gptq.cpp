@@ -31,20 +31,15 @@ void run_gemm(const kernels::GemmArgs<double>& g, kernels::ThreadPool* pool) {
   }
 }
 
-// U, upper triangular with U^T U = H^-1 (H symmetric positive definite), row-major n x n; false
-// when H is not positive definite. With J the order-reversing permutation and J H J = L L^T,
-// H^-1 = J L^-T L^-1 J = U^T U for U = J L^-1 J: one Cholesky and one triangular inverse.
-bool upper_cholesky_of_inverse(const std::vector<double>& h, int64_t n, std::vector<double>& u) {
-  std::vector<double> l(static_cast<size_t>(n * n));
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < n; ++j) l[at(i, j, n)] = h[at(n - 1 - i, n - 1 - j, n)];
-  }
-  if (!kernels::cholesky_lower(l.data(), n)) return false;
-  kernels::invert_lower_triangular(l.data(), n);
-  u.assign(static_cast<size_t>(n * n), 0.0);
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = i; j < n; ++j) u[at(i, j, n)] = l[at(n - 1 - i, n - 1 - j, n)];
-  }
+// In place: H (symmetric positive definite, row-major n x n) becomes U, upper triangular with
+// U^T U = H^-1; false when H is not positive definite. With J the order-reversing permutation and
+// J H J = L L^T, H^-1 = J L^-T L^-1 J = U^T U for U = J L^-1 J: one Cholesky and one triangular
+// inverse. J A J of a row-major matrix is its element array reversed.
+bool upper_cholesky_of_inverse(std::vector<double>& h, int64_t n) {
+  std::reverse(h.begin(), h.end());
+  if (!kernels::cholesky_lower(h.data(), n)) return false;
+  kernels::invert_lower_triangular(h.data(), n);
+  std::reverse(h.begin(), h.end());
   return true;
 }
 
@@ -134,7 +129,7 @@ void gptq_rows(std::vector<double>& w, std::vector<int64_t>& q, const Grouping& 
     std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return h[at(a, a, n)] > h[at(b, b, n)]; });
   }
   // Work on permuted copies: W [rows, n], group ids, H.
-  std::vector<double> wp(static_cast<size_t>(rows * n)), hp(static_cast<size_t>(n * n));
+  std::vector<double> wp(static_cast<size_t>(rows * n)), hp;
   std::vector<int64_t> gp(static_cast<size_t>(rows * n));
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < n; ++j) {
@@ -145,21 +140,27 @@ void gptq_rows(std::vector<double>& w, std::vector<int64_t>& q, const Grouping& 
   double mean_diag = 0;
   for (int64_t i = 0; i < n; ++i) mean_diag += h[at(i, i, n)];
   mean_diag /= static_cast<double>(n);
-  for (int64_t a = 0; a < n; ++a) {
-    for (int64_t b = 0; b < n; ++b) hp[at(a, b, n)] = h[at(perm[static_cast<size_t>(a)], perm[static_cast<size_t>(b)], n)];
+  if (o.act_order) {
+    hp.resize(static_cast<size_t>(n * n));
+    for (int64_t a = 0; a < n; ++a) {
+      for (int64_t b = 0; b < n; ++b) hp[at(a, b, n)] = h[at(perm[static_cast<size_t>(a)], perm[static_cast<size_t>(b)], n)];
+    }
+  } else {
+    hp = std::move(h);  // identity permutation
   }
   std::vector<double> u;
   double damp = o.damp;
   for (int attempt = 0;; ++attempt) {
-    std::vector<double> hd = hp;
-    for (int64_t i = 0; i < n; ++i) hd[at(i, i, n)] += damp * mean_diag;
-    if (upper_cholesky_of_inverse(hd, n, u)) break;
+    u = hp;
+    for (int64_t i = 0; i < n; ++i) u[at(i, i, n)] += damp * mean_diag;
+    if (upper_cholesky_of_inverse(u, n)) break;
     // An ill-conditioned H (few samples, collinear inputs) needs more dampening, as the authors' code does.
     if (attempt == 6 || !(mean_diag > 0)) {
       throw_bad_input("GPTQ: the Hessian of {} is not positive definite, even dampened by {}", where, damp);
     }
     damp = damp > 0 ? damp * 10 : 0.01;
   }
+  std::vector<double>().swap(hp);  // only U is read from here on
   Grouping local;  // group ids of the permuted rows, for fit_params
   local.gid = std::move(gp);
   std::vector<float> lo(params.size()), hi(params.size());

@@ -110,16 +110,15 @@ GptqReport run_gptq(const ir::Model& model, const GptqTarget& target, const cali
     layers.push_back(std::move(layer));
   }
   if (layers.empty()) return report;
-  const calibration::HessianResult hr = calibration::collect_hessians(model, layers, data, calib);
+  calibration::HessianResult hr = calibration::collect_hessians(model, layers, data, calib);
   report.samples = hr.samples;
   report.hessian_bytes = hr.state_bytes;
   const quant::WeightQuantOptions& wq = target.weights;
   kernels::ThreadPool pool(calib.threads);
   for (size_t i = 0; i < cands.size(); ++i) {
     const Candidate& c = cands[i];
-    const calibration::HessianObserver& obs = hr.observers[i];
-    std::vector<std::vector<double>> hs;
-    for (int64_t grp = 0; grp < obs.groups(); ++grp) hs.push_back(obs.hessian(grp));
+    calibration::HessianObserver& obs = hr.observers[i];
+    const std::vector<std::vector<double>> hs = obs.take_hessians();  // freed with this layer
     const auto start = std::chrono::steady_clock::now();
     const quant::QuantizedWeight rtn = quant::quantize_weight(*c.weight, c.axes.channel, c.axes.reduction, wq);
     quant::QuantizedWeight gq;

@@ -10,6 +10,7 @@
 #include "calibration/hessian.h"
 #include "ir/graph_builder.h"
 #include "ir/verifier.h"
+#include "kernels/cpu/thread_pool.h"
 #include "kernels/exec/executor.h"
 #include "onnx_io/model_io.h"
 #include "passes/quantize/gptq.h"
@@ -98,6 +99,17 @@ TEST_CASE("Hessian of MatMul rows is 2/n X^T X, streamed over batches", "[gptq][
       CHECK(h[static_cast<size_t>(i * 5 + j)] == Approx(2.0 * s / 30).epsilon(1e-5).margin(1e-6));
     }
   }
+  // The same sums with a shared workspace (and a pool), and moved out by take_hessians.
+  kernels::ThreadPool pool(2);
+  calibration::HessianWorkspace ws{&pool, {}, {}};
+  calibration::HessianObserver shared(5, 1);
+  shared.observe(src.batch(0, 4).at(0).second, layer, &ws);
+  shared.observe(src.batch(4, 10).at(0).second, layer, &ws);
+  CHECK(ws.product.size() == 25);
+  const std::vector<std::vector<double>> taken = shared.take_hessians();
+  REQUIRE(taken.size() == 1);
+  for (size_t e = 0; e < h.size(); ++e) CHECK(taken[0][e] == Approx(h[e]).epsilon(1e-6));
+  CHECK(shared.state_bytes() == 0);
   // Gemm with transA=1 reads x^T [K, rows]: the same Hessian.
   ir::Tensor xt(ir::DType::kFloat, {5, 30});
   for (int64_t r = 0; r < 30; ++r) {

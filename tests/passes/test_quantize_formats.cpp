@@ -242,6 +242,30 @@ TEST_CASE("bias-correction on a Gemm without bias adds one; unquantized weights 
   CHECK(max_abs_diff(run1(m, in), before) < 1e-2);
 }
 
+TEST_CASE("bias-correction corrects for the weights given as prequantized (GPTQ's), not its own rounding", "[quantize][bias_correction]") {
+  const kernels::NamedTensors in = {{"input", random_input({16, 64}, 33)}};
+  auto corrected_bias = [&](int bits, bool prequantize) {
+    ir::Model m = load("mlp");
+    const ir::Node* gemm = first_op(m, "Gemm");
+    const std::string weight = gemm->input(1)->name();
+    passes::BiasCorrectionOptions bc;
+    bc.weights.bits = bits;
+    bc.means = passes::channel_means(m, passes::bias_correction_inputs(m, bc), source_of(in), 16, 1);
+    if (prequantize) {  // a 2-bit weight stands in for GPTQ's result while the options say 8 bits
+      passes::quant::WeightQuantOptions two;
+      two.bits = 2;
+      const ir::Tensor& w = *gemm->input(1)->initializer;
+      const passes::quant::WeightAxes axes = passes::quant::weight_axes(*gemm, w.rank());
+      bc.prequantized[weight] = passes::quant::quantize_weight(w, axes.channel, axes.reduction, two);
+    }
+    passes::BiasCorrection(bc).run(m);
+    return *first_op(m, "Gemm")->input(2)->initializer;
+  };
+  const ir::Tensor own2 = corrected_bias(2, false), pre2 = corrected_bias(8, true), own8 = corrected_bias(8, false);
+  CHECK(max_abs_diff(pre2, own2) == 0.0);
+  CHECK(max_abs_diff(pre2, own8) > 1e-3);  // the 2-bit error shifts the mean far more than 8-bit rounding
+}
+
 TEST_CASE("equalize on mobilenet_block: same fp32 outputs, smaller per-tensor weight error", "[quantize][equalize]") {
   ir::Model m = load("mobilenet_block");
   const kernels::NamedTensors in = {{"input", random_input({32, 8, 16, 16}, 41)}};

@@ -36,7 +36,8 @@ double max_product_error(const std::vector<double>& x, const std::vector<double>
     for (int64_t j = 0; j < n; ++j) {
       double s = 0;
       for (int64_t k = 0; k < n; ++k) {
-        s += x[static_cast<size_t>(i * n + k)] * (transpose_y ? y[static_cast<size_t>(j * n + k)] : y[static_cast<size_t>(k * n + j)]);
+        const size_t yi = static_cast<size_t>(transpose_y ? j * n + k : k * n + j);
+        s += x[static_cast<size_t>(i * n + k)] * y[yi];
       }
       worst = std::max(worst, std::abs(s - expected[static_cast<size_t>(i * n + j)]));
     }
