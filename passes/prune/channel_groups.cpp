@@ -409,19 +409,6 @@ void ChannelGraph::block(const Layout& layout, const std::string& reason) {
   }
 }
 
-const ir::Tensor* constant_tensor(const ir::Graph& graph, const ir::Value* v) {
-  if (v == nullptr) return nullptr;
-  if (v->initializer) {
-    // An initializer that is also a graph input may be overridden at run time: not a constant.
-    const bool is_input = std::find(graph.inputs.begin(), graph.inputs.end(), v) != graph.inputs.end();
-    return is_input ? nullptr : &*v->initializer;
-  }
-  const ir::Node* p = v->producer();
-  if (p == nullptr || p->op_type() != "Constant" || !(p->domain().empty() || p->domain() == "ai.onnx")) return nullptr;
-  const ir::Attribute* a = p->attribute("value");
-  return a != nullptr && a->t ? &*a->t : nullptr;
-}
-
 ChannelGraph analyze_channels(ir::Model& model) {
   ChannelGraph cg;
   Walker(model, cg).run();

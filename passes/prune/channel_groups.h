@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "passes/core/constant.h"
 
 namespace scalec::passes::channel {
 
@@ -74,9 +75,5 @@ struct ChannelGraph {
 
 /// Walks the main graph of `model`, whose values must carry the types shape inference gives.
 ChannelGraph analyze_channels(ir::Model& model);
-
-/// The tensor a value holds when it is constant: an initializer that is not also a graph input,
-/// or the `value` of a Constant node; null otherwise.
-const ir::Tensor* constant_tensor(const ir::Graph& graph, const ir::Value* v);
 
 }  // namespace scalec::passes::channel

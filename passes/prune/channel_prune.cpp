@@ -153,7 +153,7 @@ class Pruner {
       std::vector<int64_t> keep = kept_elements(l);
       const auto width = static_cast<int64_t>(l.atoms.size()) * l.block;
       if (static_cast<int64_t>(keep.size()) == width) continue;
-      const ir::Tensor* t = channel::constant_tensor(g_, e.node->input(e.slot));
+      const ir::Tensor* t = constant_tensor(g_, e.node->input(e.slot));
       if (t == nullptr || e.axis >= t->rank() || t->shape()[static_cast<size_t>(e.axis)] != width) {
         throw_internal("prune-channels: input {} of '{}' does not have {} entries on axis {}", e.slot, e.node->name,
                        width, e.axis);
@@ -171,7 +171,7 @@ class Pruner {
       const Layout& l = cg_.layouts.at(e.channels);
       const int64_t width = kept_channels(l) * l.block;
       if (width == static_cast<int64_t>(l.atoms.size()) * l.block) continue;
-      const ir::Tensor* t = channel::constant_tensor(g_, e.node->input(1));
+      const ir::Tensor* t = constant_tensor(g_, e.node->input(1));
       if (t == nullptr) throw_internal("prune-channels: Reshape '{}' lost its constant shape", e.node->name);
       ir::Tensor shape(t->dtype(), t->shape());
       std::memcpy(shape.mutable_bytes().data(), t->bytes().data(), t->storage_bytes());
@@ -216,7 +216,7 @@ class Pruner {
     std::vector<double> score(static_cast<size_t>(p.channels), 0.0);
     for (int32_t m : p.members) {
       const channel::Producer& pr = cg_.producers[static_cast<size_t>(m)];
-      add_l1(*channel::constant_tensor(g_, pr.node->input(1)), pr.weight_axis, score);
+      add_l1(*constant_tensor(g_, pr.node->input(1)), pr.weight_axis, score);
     }
     std::vector<int64_t> order(score.size());
     std::iota(order.begin(), order.end(), int64_t{0});

@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "passes/prune/channel_groups.h"
+#include "passes/core/constant.h"
 #include "passes/quantize/quant_graph.h"
 
 namespace scalec::passes {
@@ -32,7 +32,7 @@ bool editable(const ir::Graph& g, const ir::Value* v) {
 
 double scalar_or(const ir::Graph& g, const ir::Value* v, double fallback) {
   if (!v) return fallback;
-  const ir::Tensor* t = channel::constant_tensor(g, v);
+  const ir::Tensor* t = constant_tensor(g, v);
   return t && t->numel() == 1 ? t->element_as_double(0) : std::numeric_limits<double>::quiet_NaN();
 }
 

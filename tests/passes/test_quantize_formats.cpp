@@ -299,5 +299,46 @@ TEST_CASE("equalize leaves non-homogeneous Clip pairs and shared weights alone",
   CHECK(max_abs_diff(run1(m, in), before) <= 1e-5 * std::max(1.0, max_abs(before)));
 }
 
+TEST_CASE("quantize-qdq: a Conv output read only by a ReLU6 Clip takes the Clip output's range", "[quantize][qdq]") {
+  ir::Model m = load("mobilenet_block");
+  passes::QdqOptions o;
+  const std::vector<std::string> names = passes::qdq_calibration_values(m, o);
+  auto listed = [&names](const std::string& v) { return std::find(names.begin(), names.end(), v) != names.end(); };
+  size_t clamped = 0;
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() != "Conv") continue;
+    const ir::Value* y = n->output(0);
+    if (y->uses().size() != 1 || y->uses()[0].node->op_type() != "Clip") continue;
+    INFO(n->name);
+    CHECK_FALSE(listed(y->name()));
+    CHECK(listed(y->uses()[0].node->output(0)->name()));
+    ++clamped;
+  }
+  REQUIRE(clamped >= 1);
+  const kernels::NamedTensors calib = {{"input", random_input({16, 8, 16, 16}, 51)}};
+  o.ranges = minmax(m, names, calib);
+  const kernels::NamedTensors in = {{"input", random_input({16, 8, 16, 16}, 52)}};
+  const ir::Tensor fp32 = run1(m, in);
+  passes::QuantizeQdq(o).run(m);
+  ir::verify_or_throw(m);
+  size_t same_scale = 0;
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() != "Clip" || n->input(0)->producer()->op_type() != "DequantizeLinear") continue;
+    const ir::Node* q = n->input(0)->producer()->input(0)->producer();
+    REQUIRE(q->op_type() == "QuantizeLinear");
+    if (q->input(0)->producer()->op_type() != "Conv") continue;
+    REQUIRE(n->output(0)->uses().size() >= 1);
+    const ir::Node* clip_q = n->output(0)->uses()[0].node;
+    REQUIRE(clip_q->op_type() == "QuantizeLinear");
+    // Both pairs: the scale of the Clip output's range, so Clip(DQ(Q(y))) is re-quantized exactly.
+    CHECK(q->input(1)->initializer->values<float>()[0] == clip_q->input(1)->initializer->values<float>()[0]);
+    ++same_scale;
+  }
+  CHECK(same_scale == clamped);
+  const ir::Tensor q8 = run1(m, in);
+  INFO("max |qdq - fp32| = " << max_abs_diff(q8, fp32) << " of " << max_abs(fp32));
+  CHECK(max_abs_diff(q8, fp32) < 0.05 * max_abs(fp32));
+}
+
 }  // namespace
 }  // namespace scalec
