@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "passes/core/constant.h"
+
 namespace scalec::passes::channel {
 
 namespace {

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "ir/graph.h"
-#include "passes/core/constant.h"
 
 namespace scalec::passes::channel {
 

@@ -14,6 +14,7 @@
 #include "ir/verifier.h"
 #include "kernels/exec/shape_inference.h"
 #include "kernels/ops/op_costs.h"
+#include "passes/core/constant.h"
 #include "passes/core/name_match.h"
 #include "passes/prune/channel_groups.h"
 
