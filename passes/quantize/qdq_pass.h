@@ -12,8 +12,8 @@
 // from the calibrated ranges, so ONNX Runtime fuses DQ -> Conv -> Q into QLinearConv (QGemm,
 // QLinearMatMul). The output pair sits on the node's own output, before a following Relu / Clip
 // (ONNX Runtime fuses no DQ -> Conv -> Relu -> Q, and drops the Relu only for an asymmetric pair)
-// and, when only Relu reads it, takes the Relu output's range (sy = sr): the negatives the Relu
-// zeroes need no levels; a graph output stays float. A value read by several quantized nodes gets one pair per reader,
+// and, when only Relu (or one Clip with a constant min >= 0, ReLU6) reads it, takes that output's
+// range (sy = sr): the negatives the clamp zeroes need no levels; a graph output stays float. A value read by several quantized nodes gets one pair per reader,
 // each with its own scale initializers (ONNX Runtime turns an int8 pair into the uint8 its x86
 // kernels need only where one Q feeds one DQ). On x86 without VNNI those u8s8 kernels saturate
 // with full-range int8 weights: 7-bit weights (--reduce-range) avoid it.
