@@ -3,12 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <optional>
 
 #include <fmt/format.h>
 
 #include "ir/error.h"
-#include "passes/core/constant.h"
 #include "kernels/common/quantize_math.h"
 #include "passes/quantize/quant_graph.h"
 
@@ -58,7 +56,8 @@ struct Plan {
   std::vector<ir::Value*> activations;  ///< values that get Q -> DQ, first-seen order
   std::set<const ir::Value*> outputs;   ///< weighted nodes' outputs: every use reads the DQ
   std::map<const ir::Value*, const ir::Value*> parent;  ///< union-find over shared scales
-  /// An output read only by Relu (or by one ReLU6 Clip) takes its output's calibrated range (see clamp_output).
+  /// An output read only by Relu (or by one ReLU6 Clip) takes its output's calibrated range (see
+  /// quant::clamp_output).
   std::map<const ir::Value*, const ir::Value*> range_source;
   std::vector<std::pair<std::string, std::string>> left_float;
 
@@ -82,39 +81,6 @@ struct Plan {
     return it == range_source.end() ? v : it->second;
   }
 };
-
-// The lower bound of Clip `c` when it is a constant: the opset-6 attribute, or a one-element
-// constant input from opset 11 on. None when absent (unbounded) or computed.
-std::optional<double> clip_min(const ir::Graph& g, const ir::Node& c) {
-  if (const ir::Attribute* a = c.attribute("min")) return a->f;
-  const ir::Tensor* m = c.inputs().size() > 1 ? constant_tensor(g, c.input(1)) : nullptr;
-  if (!m || m->numel() != 1) return std::nullopt;
-  return m->element_as_double(0);
-}
-
-// The output of the clamp that reads `y` — the Relu, when only Relu nodes read y (the first one;
-// all compute the same), or the one Clip with a constant lower bound >= 0 (ReLU6) that reads it:
-// the pair on y then takes that output's range, [-max, max] with max = max(Relu(y)) in place of
-// max|y|. Relu(clamp(y, -max, max)) = clamp(Relu(y), 0, max) (likewise for Clip), so the clamped
-// negatives cost nothing, the positive step shrinks wherever min(y) < -max(y), and the clamp's own
-// output pair (same scale) re-quantizes Relu(DQ(Q(y))) exactly instead of rounding a second time.
-// ONNX Runtime's quantizer does the same for asymmetric activations (then drops the Relu/Clip);
-// TensorRT fuses Conv + Relu and quantizes the fused output. Fashion LeNet minmax: relative output
-// error 4.7e-4 -> 3.2e-4 (the first Conv output spans [-4.53, 3.87], the second [-15.2, 8.52]).
-const ir::Value* clamp_output(const ir::Graph& g, const ir::Value* y) {
-  const std::vector<ir::Use>& uses = y->uses();
-  if (uses.size() == 1 && uses[0].node->op_type() == "Clip" && uses[0].node->domain().empty() && uses[0].input_index == 0 &&
-      uses[0].node->output(0)) {
-    const std::optional<double> lo = clip_min(g, *uses[0].node);
-    return lo && *lo >= 0 ? uses[0].node->output(0) : nullptr;
-  }
-  const ir::Value* out = nullptr;
-  for (const ir::Use& u : uses) {
-    if (u.node->op_type() != "Relu" || !u.node->domain().empty() || !u.node->output(0)) return nullptr;
-    if (!out) out = u.node->output(0);
-  }
-  return out;
-}
 
 // Why node `n` stays float, or "" when it can be quantized.
 std::string float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o) {
@@ -160,7 +126,7 @@ Plan make_plan(const ir::Model& model, const QdqOptions& o) {
       if (y && quant::is_float_value(y) && !y->uses().empty() && !quant::is_graph_output(g, y)) {
         p.add_activation(y);
         p.outputs.insert(y);
-        if (const ir::Value* r = clamp_output(g, y)) p.range_source[y] = r;
+        if (const ir::Value* r = quant::clamp_output(g, y)) p.range_source[y] = r;
       }
       continue;
     }

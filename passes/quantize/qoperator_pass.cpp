@@ -62,6 +62,18 @@ bool quantize_bias(const ir::Tensor& b, float sx, const ir::Tensor& w_scale, ir:
   return true;
 }
 
+// Where each planned node's output takes its calibrated range: the Relu / ReLU6 Clip reading it
+// (quant::clamp_output), unless it is a graph output; absent: its own.
+std::map<const ir::Value*, const ir::Value*> range_sources(const ir::Graph& g, const std::vector<ir::Node*>& nodes) {
+  std::map<const ir::Value*, const ir::Value*> out;
+  for (const ir::Node* n : nodes) {
+    const ir::Value* y = n->output(0);
+    if (quant::is_graph_output(g, y)) continue;
+    if (const ir::Value* c = quant::clamp_output(g, y)) out[y] = c;
+  }
+  return out;
+}
+
 void copy_attributes(const ir::Node& from, ir::Node* to) {
   for (const ir::Attribute& a : from.attributes()) to->set_attribute(a);
 }
@@ -71,9 +83,13 @@ void copy_attributes(const ir::Node& from, ir::Node* to) {
 std::vector<std::string> qoperator_calibration_values(const ir::Model& model, const QdqOptions& options) {
   std::vector<std::string> names;
   std::set<std::string> seen;
-  for (const ir::Node* n : plan(*model.graph, options, nullptr)) {
+  const std::vector<ir::Node*> nodes = plan(*model.graph, options, nullptr);
+  const auto sources = range_sources(*model.graph, nodes);
+  for (const ir::Node* n : nodes) {
     for (const ir::Value* v : {n->input(0), n->output(0)}) {
-      if (seen.insert(v->name()).second) names.push_back(v->name());
+      auto it = sources.find(v);
+      const std::string& name = (it == sources.end() ? v : it->second)->name();
+      if (seen.insert(name).second) names.push_back(name);
     }
   }
   return names;
@@ -91,6 +107,7 @@ std::string QuantizeQOperator::run(ir::Model& model) {
   quant::require_opset(model, 10, "QLinearConv / QLinearMatMul");
   ir::Graph& g = *model.graph;
   const std::vector<ir::Node*> nodes = plan(g, options_, &report_);
+  const auto sources = range_sources(g, nodes);  // before the rewrite changes any uses
 
   const quant::IntRange act_range = quant::int_range(8, options_.activation_signed, options_.activation_symmetric);
   const ir::DType act_dtype = options_.activation_signed ? ir::DType::kInt8 : ir::DType::kUInt8;
@@ -102,8 +119,10 @@ std::string QuantizeQOperator::run(ir::Model& model) {
   auto act = [&](ir::Value* v) -> Act& {
     auto it = acts.find(v);
     if (it != acts.end()) return it->second;
-    auto r = options_.ranges.find(v->name());
-    if (r == options_.ranges.end()) throw_bad_input("no calibration range for value '{}'", v->name());
+    auto src = sources.find(v);
+    const std::string& range_name = (src == sources.end() ? v : src->second)->name();
+    auto r = options_.ranges.find(range_name);
+    if (r == options_.ranges.end()) throw_bad_input("no calibration range for value '{}'", range_name);
     Act a;
     a.p = quant::params_from_range(r->second.min, r->second.max, act_range, options_.activation_symmetric);
     a.scale = g.add_initializer(g.unique_name(v->name() + "_scale"), ir::Tensor::from_floats({}, std::vector<float>{a.p.scale}));

@@ -48,6 +48,16 @@ ir::Tensor int_scalar(ir::DType dtype, int64_t v);
 std::string gemm_float_reason(const ir::Graph& g, const ir::Node& gemm, const std::set<std::string>& exclude_nodes,
                               const std::set<std::string>& exclude_ops, bool keep_io_float);
 
+/// The output of the clamp that reads activation `y`, whose range y's quantization may take: the
+/// Relu when only Relu nodes read y (the first; all compute the same), or the one Clip with a
+/// constant lower bound >= 0 (ReLU6) that reads it; null otherwise. Taking max = max(Relu(y)) in
+/// place of max|y| loses nothing: Relu(clamp(y, -max, max)) = clamp(Relu(y), 0, max) (likewise for
+/// Clip), the positive step shrinks wherever min(y) < -max(y), and the clamp's own output,
+/// quantized with the same scale, is re-quantized exactly. ONNX Runtime's quantizer does the same
+/// for asymmetric activations (then drops the Relu/Clip); TensorRT fuses Conv + Relu and quantizes
+/// the fused output. A graph output must keep its own range (callers check).
+const ir::Value* clamp_output(const ir::Graph& g, const ir::Value* y);
+
 /// Drops initializers nothing reads any more (and values left dangling).
 void remove_unused_initializers(ir::Graph& g);
 

@@ -151,6 +151,43 @@ TEST_CASE("quantize-qoperator: chains pass int8 directly, other ops sit between 
   CHECK(pass.report().left_float.empty());
 }
 
+TEST_CASE("quantize-qoperator: an output read only by a Relu takes the Relu output's range", "[quantize][formats]") {
+  ir::Model m = load("lenet_digits");  // Conv -> Relu -> MaxPool -> Conv -> Relu -> ... -> Gemm -> Relu -> Gemm
+  const kernels::NamedTensors calib = {{"input", random_input({64, 1, 8, 8}, 4)}};
+  const kernels::NamedTensors in = {{"input", random_input({32, 1, 8, 8}, 5)}};
+  const ir::Tensor fp32 = run1(m, in);
+  passes::GemmToMatMul({}, {}).run(m);
+  std::map<std::string, std::string> relu_of;  // weighted output -> the Relu output reading it
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() == "Relu") relu_of[n->input(0)->name()] = n->output(0)->name();
+  }
+  passes::QdqOptions o;
+  const std::vector<std::string> names = passes::qoperator_calibration_values(m, o);
+  auto listed = [&names](const std::string& v) { return std::find(names.begin(), names.end(), v) != names.end(); };
+  o.ranges = minmax(m, names, calib);
+  passes::QuantizeQOperator(o).run(m);
+  ir::verify_or_throw(m);
+  size_t checked = 0;
+  for (const auto& n : m.graph->nodes()) {
+    if (n->op_type() != "QLinearConv" && n->op_type() != "QLinearMatMul") continue;
+    const ir::Node* dq = n->output(0)->uses().at(0).node;
+    REQUIRE(dq->op_type() == "DequantizeLinear");
+    const std::string y = dq->output(0)->name();
+    if (!relu_of.count(y)) continue;  // the logits: own range, float graph output
+    INFO(y);
+    CHECK_FALSE(listed(y));
+    REQUIRE(listed(relu_of.at(y)));
+    const calibration::Range r = o.ranges.at(relu_of.at(y));
+    const float expected = passes::quant::params_from_range(r.min, r.max, passes::quant::int_range(8, true, true), true).scale;
+    CHECK(n->input(6)->initializer->values<float>()[0] == expected);  // y_scale, in both ops
+    ++checked;
+  }
+  CHECK(checked == 2);  // the two Convs; the Gemms became MatMul -> Add (bias), so an Add reads them
+  const ir::Tensor q = run1(m, in);
+  INFO("max |int8 - fp32| = " << max_abs_diff(q, fp32) << " of " << max_abs(fp32));
+  CHECK(max_abs_diff(q, fp32) < 0.05 * max_abs(fp32));
+}
+
 TEST_CASE("quantize-qoperator refuses blocks and quantized models", "[quantize][formats][bad_input]") {
   ir::Model m = load("mlp");
   passes::QdqOptions o;
