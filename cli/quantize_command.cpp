@@ -2,8 +2,8 @@
 // (streaming observers), and writes a QDQ model (int8 by default), a QOperator model (QLinearConv,
 // QLinearMatMul), a dynamic one (DynamicQuantizeLinear + MatMulInteger, no calibration needed) or a
 // weight-only model (blockwise int4/int8 weights + DequantizeLinear). Optional accuracy tools run
-// first: cross-layer equalization, GPTQ (qdq, weight-only), then bias correction (with GPTQ's
-// weights where it chose them). Layers left in float are listed in the report.
+// first: cross-layer equalization, GPTQ, then bias correction (with GPTQ's weights where it chose
+// them). Layers left in float are listed in the report.
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -42,7 +42,7 @@ struct QuantizeOptions {
   bool reduce_range = false, full_range = false, bias_correction = false, equalize = false;
   std::vector<std::string> exclude_nodes, exclude_ops;
   int threads = 0;
-  bool gptq = false;  // GPTQ for qdq and weight-only: --gptq, --act-order, --gptq-damp, --gptq-block
+  bool gptq = false;  // GPTQ weights in any format: --gptq, --act-order, --gptq-damp, --gptq-block
   passes::GptqOptions gptq_options;
 };
 
@@ -110,16 +110,13 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--equalize", o->equalize, "Cross-layer equalization of Conv -> Relu/Clip -> Conv pairs before quantizing");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--gptq", o->gptq, "qdq, weight-only: GPTQ weights (Hessian-based error compensation on --calib data) instead of rounding");
+  cmd->add_flag("--gptq", o->gptq, "GPTQ weights (Hessian-based error compensation on --calib data) instead of rounding");
   cmd->add_flag("--act-order", o->gptq_options.act_order, "--gptq: quantize input columns by decreasing Hessian diagonal");
   cmd->add_option("--gptq-damp", o->gptq_options.damp, "--gptq: dampening, fraction of the mean Hessian diagonal (0.01)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--gptq-block", o->gptq_options.block, "--gptq: columns per lazy-update block (128)")->check(CLI::PositiveNumber);
   cmd->callback([o] {
     if (o->bits < 2 || o->bits > 8) throw_bad_input("--bits must be in 2..8, got {}", o->bits);
-    if (o->gptq && o->format != "weight-only" && o->format != "qdq") {
-      throw Error(ExitCode::kUsage, "--gptq is for --format qdq or weight-only");
-    }
     if (o->gptq && o->calib.empty()) {
       throw Error(ExitCode::kUsage, "--gptq measures layer inputs on calibration data: --calib PATH");
     }
@@ -184,6 +181,13 @@ void add_quantize_command(CLI::App& app) {
       lines.push_back(eq.run(model));
       steps.push_back(eq.name());
     }
+    // Before GPTQ and bias correction, so that they see (and store) the MatMul weights the
+    // integer passes quantize.
+    if (qoperator || dynamic) {
+      passes::GemmToMatMul g2m(split_list(o->exclude_nodes), split_list(o->exclude_ops), o->keep_io_float);
+      lines.push_back(g2m.run(model));
+      steps.push_back(g2m.name());
+    }
     std::map<std::string, passes::quant::QuantizedWeight> gptq_weights;
     if (o->gptq) {
       const passes::GptqTarget target{w, split_list(o->exclude_nodes), split_list(o->exclude_ops), o->keep_io_float};
@@ -213,11 +217,6 @@ void add_quantize_command(CLI::App& app) {
       passes::BiasCorrection pass(bc);
       lines.push_back(pass.run(model));
       steps.push_back(pass.name());
-    }
-    if (qoperator || dynamic) {
-      passes::GemmToMatMul g2m(split_list(o->exclude_nodes), split_list(o->exclude_ops), o->keep_io_float);
-      lines.push_back(g2m.run(model));
-      steps.push_back(g2m.name());
     }
     passes::QuantReport rep;
     if (static_acts || dynamic) {

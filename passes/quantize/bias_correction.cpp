@@ -23,23 +23,49 @@ float float_attr(const ir::Node& n, const char* name, float fallback) {
   return a ? a->f : fallback;
 }
 
-// Conv and Gemm nodes bias correction handles, with their input's channel axis.
-std::vector<std::pair<ir::Node*, int64_t>> candidates(const ir::Graph& g, const BiasCorrectionOptions& o) {
-  std::vector<std::pair<ir::Node*, int64_t>> out;
+// A node bias correction handles: Conv, Gemm, or MatMul whose only reader is an Add of a constant
+// bias (an exported Linear layer: `add` and the bias's input slot).
+struct Candidate {
+  ir::Node* node;
+  int64_t axis;  ///< channel axis of the node's input 0
+  ir::Node* add = nullptr;
+  size_t add_slot = 0;
+};
+
+// The Add that adds a constant [N] (or [1, ..., N]) bias to MatMul output `y` [..., N], and the
+// bias's input slot; {nullptr, 0} when y has another reader or the Add is anything else.
+std::pair<ir::Node*, size_t> bias_add(const ir::Graph& g, const ir::Value* y, int64_t n_out) {
+  if (y->uses().size() != 1 || quant::is_graph_output(g, y)) return {nullptr, 0};
+  ir::Node* add = y->uses()[0].node;
+  if (add->op_type() != "Add" || !add->domain().empty() || add->inputs().size() != 2) return {nullptr, 0};
+  const size_t slot = 1 - y->uses()[0].input_index;
+  const ir::Tensor* b = quant::float_weight(g, add->input(slot));
+  if (!b || b->numel() != n_out || (b->rank() > 0 && b->shape().back() != n_out)) return {nullptr, 0};
+  return {add, slot};
+}
+
+std::vector<Candidate> candidates(const ir::Graph& g, const BiasCorrectionOptions& o) {
+  std::vector<Candidate> out;
   for (ir::Node* n : g.topological_order()) {
     const std::string& op = n->op_type();
-    if (!n->domain().empty() || (op != "Conv" && op != "Gemm")) continue;
+    if (!n->domain().empty() || (op != "Conv" && op != "Gemm" && op != "MatMul")) continue;
     if (o.exclude_nodes.count(n->name) || o.exclude_ops.count(op)) continue;
     const ir::Value* x = n->input(0);
     if (!x || x->is_initializer() || !quant::is_float_value(x)) continue;
     if (o.keep_io_float && (quant::is_graph_input(g, x) || quant::is_graph_output(g, n->output(0)))) continue;
     const ir::Tensor* w = quant::float_weight(g, n->input(1));
     if (!w || w->rank() < 2) continue;
+    if (op == "MatMul") {
+      if (w->rank() != 2) continue;
+      const auto [add, slot] = bias_add(g, n->output(0), w->shape()[1]);
+      if (add) out.push_back({n, -1, add, slot});
+      continue;
+    }
     if (op == "Gemm" && (w->rank() != 2 || int_attr(*n, "transA", 0) != 0)) continue;
     const ir::Value* b = n->input(2);
     if (b && (!quant::float_weight(g, b) || b->initializer->rank() != 1)) continue;
     if (op == "Gemm" && b && float_attr(*n, "beta", 1.0f) == 0.0f) continue;
-    out.emplace_back(n, op == "Conv" ? 1 : -1);
+    out.push_back({n, op == "Conv" ? 1 : -1});
   }
   return out;
 }
@@ -49,9 +75,9 @@ std::vector<std::pair<ir::Node*, int64_t>> candidates(const ir::Graph& g, const 
 std::vector<std::pair<std::string, int64_t>> bias_correction_inputs(const ir::Model& model,
                                                                     const BiasCorrectionOptions& options) {
   std::vector<std::pair<std::string, int64_t>> out;
-  for (const auto& [n, axis] : candidates(*model.graph, options)) {
-    const std::string& name = n->input(0)->name();
-    if (std::none_of(out.begin(), out.end(), [&](const auto& e) { return e.first == name; })) out.emplace_back(name, axis);
+  for (const Candidate& c : candidates(*model.graph, options)) {
+    const std::string& name = c.node->input(0)->name();
+    if (std::none_of(out.begin(), out.end(), [&](const auto& e) { return e.first == name; })) out.emplace_back(name, c.axis);
   }
   return out;
 }
@@ -112,7 +138,8 @@ std::string BiasCorrection::run(ir::Model& model) {
   ir::Graph& g = *model.graph;
   size_t corrected = 0;
   double largest = 0;
-  for (const auto& [n, axis] : candidates(g, options_)) {
+  for (const Candidate& cand : candidates(g, options_)) {
+    ir::Node* n = cand.node;
     auto mean_it = options_.means.find(n->input(0)->name());
     if (mean_it == options_.means.end()) continue;
     const std::vector<double>& mean = mean_it->second;
@@ -149,24 +176,31 @@ std::string BiasCorrection::run(ir::Model& model) {
     }
     if (!fits) throw_bad_input("bias-correction: input of '{}' has {} channels, its weight needs more",
                                quant::node_label(g, n), mean.size());
-    const double gain = conv ? 1.0 : static_cast<double>(float_attr(*n, "alpha", 1.0f)) /
-                                         static_cast<double>(n->input(2) ? float_attr(*n, "beta", 1.0f) : 1.0f);
-    ir::Tensor b(ir::DType::kFloat, {m_count});
-    auto bv = b.mutable_values<float>();
-    const ir::Tensor* old = n->input(2) ? quant::float_weight(g, n->input(2)) : nullptr;
+    // The bias: the Add's constant after a MatMul, input 2 of Conv / Gemm (C, scaled by beta / alpha).
+    ir::Node* holder = cand.add ? cand.add : n;
+    const size_t slot = cand.add ? cand.add_slot : 2;
+    const ir::Value* old_value = holder->inputs().size() > slot ? holder->input(slot) : nullptr;
+    const ir::Tensor* old = old_value ? quant::float_weight(g, old_value) : nullptr;
     if (old && old->numel() != m_count) continue;
+    const bool gemm = n->op_type() == "Gemm";
+    const double gain = !gemm ? 1.0 : static_cast<double>(float_attr(*n, "alpha", 1.0f)) /
+                                          static_cast<double>(old_value ? float_attr(*n, "beta", 1.0f) : 1.0f);
+    ir::Tensor b(ir::DType::kFloat, cand.add ? old->shape() : std::vector<int64_t>{m_count});
+    auto bv = b.mutable_values<float>();
     for (int64_t m = 0; m < m_count; ++m) {
       const double base = old ? static_cast<double>(old->values<float>()[static_cast<size_t>(m)]) : 0.0;
       const double delta = gain * shift[static_cast<size_t>(m)];
       largest = std::max(largest, std::fabs(delta));
       bv[static_cast<size_t>(m)] = static_cast<float>(base + delta);
     }
-    const std::string name = (n->input(2) ? n->input(2)->name() : quant::node_label(g, n) + "_bias") + "_corrected";
+    const std::string name = (old_value ? old_value->name() : quant::node_label(g, n) + "_bias") + "_corrected";
     ir::Value* nb = g.add_initializer(g.unique_name(name), std::move(b));
-    const bool had_bias = n->input(2) != nullptr;
-    if (n->inputs().size() > 2) n->set_input(2, nb);
-    else n->add_input(nb);
-    if (!had_bias && !conv) {
+    if (holder->inputs().size() > slot) {
+      holder->set_input(slot, nb);
+    } else {
+      holder->add_input(nb);
+    }
+    if (!old_value && gemm) {
       ir::Attribute beta;
       beta.name = "beta";
       beta.kind = ir::Attribute::Kind::kFloat;

@@ -10,7 +10,9 @@
 // Conv: E[x_c] is the mean of input channel c over samples and positions (zero padding at the
 // borders is ignored); grouped Conv maps weight column j of output m to input channel
 // (m / (M/g)) * (C/g) + j. Gemm (transA 0): E[x_k] over rows; C' = C + alpha * shift / beta.
-// A missing bias is added. Runs before the quantization pass, on the model it will quantize.
+// MatMul with a 2-D weight whose only reader is an Add of a constant [N] bias (an exported Linear
+// layer): E[x_k] over all leading axes, the Add's constant corrected. A missing Conv / Gemm bias is
+// added. Runs before the quantization pass, on the model it will quantize.
 #include <map>
 #include <set>
 #include <string>

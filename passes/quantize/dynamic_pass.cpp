@@ -68,8 +68,7 @@ std::string QuantizeDynamic::run(ir::Model& model) {
     }
     const Dyn& d = it->second;
     const ir::Tensor w = *quant::float_weight(g, n->input(1));
-    const quant::WeightAxes axes = quant::weight_axes(*n, w.rank());
-    quant::QuantizedWeight qw = quant::to_8bit_container(quant::quantize_weight(w, axes.channel, axes.reduction, wo));
+    quant::QuantizedWeight qw = quant::to_8bit_container(weight_of(*n, w, wo));
     const std::string base = n->input(1)->name();
     ir::Value* wq = g.add_initializer(g.unique_name(base + "_quantized"), qw.q);
     ir::Value* wzp = g.add_initializer(g.unique_name(base + "_zero_point"), qw.zero_point);

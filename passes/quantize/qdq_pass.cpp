@@ -218,6 +218,14 @@ std::vector<std::string> qdq_calibration_values(const ir::Model& model, const Qd
   return names;
 }
 
+quant::QuantizedWeight QuantPass::weight_of(const ir::Node& n, const ir::Tensor& w,
+                                            const quant::WeightQuantOptions& wo) const {
+  auto pre = options_.prequantized.find(n.input(1)->name());
+  if (pre != options_.prequantized.end()) return pre->second;
+  const quant::WeightAxes axes = quant::weight_axes(n, w.rank());
+  return quant::quantize_weight(w, axes.channel, axes.reduction, wo);
+}
+
 std::string QuantizeQdq::run(ir::Model& model) {
   report_ = {};
   quant::check_not_quantized(model);
@@ -255,11 +263,7 @@ std::string QuantizeQdq::run(ir::Model& model) {
   // Weights and biases first (they read the activation scales), then the activation Q -> DQ pairs.
   for (ir::Node* n : p.weighted) {
     const ir::Tensor w = *quant::float_weight(g, n->input(1));
-    const quant::WeightAxes axes = quant::weight_axes(*n, w.rank());
-    auto pre = options_.prequantized.find(n->input(1)->name());
-    const quant::QuantizedWeight qw = pre != options_.prequantized.end()
-                                          ? pre->second
-                                          : quant::quantize_weight(w, axes.channel, axes.reduction, wo);
+    const quant::QuantizedWeight qw = weight_of(*n, w, wo);
     n->set_input(1, quant::add_dequantize_weight(g, n, qw, n->input(1)->name(), true));
     ++report_.weights_quantized;
     // A Gemm writing a graph output keeps a float bias: ONNX Runtime 1.20 fuses DQ -> Gemm (no

@@ -79,6 +79,10 @@ class QuantPass : public Pass {
   const QuantReport& report() const { return report_; }
 
  protected:
+  /// The stored form of `w`, input 1 of `n`: options_.prequantized's entry for it when there is
+  /// one, else `w` rounded to nearest with `wo`.
+  quant::QuantizedWeight weight_of(const ir::Node& n, const ir::Tensor& w, const quant::WeightQuantOptions& wo) const;
+
   QdqOptions options_;
   QuantReport report_;
 };

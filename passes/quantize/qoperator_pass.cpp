@@ -143,8 +143,7 @@ std::string QuantizeQOperator::run(ir::Model& model) {
     const std::string label = quant::node_label(g, n);
     const bool conv = n->op_type() == "Conv";
     const ir::Tensor w = *quant::float_weight(g, n->input(1));
-    const quant::WeightAxes axes = quant::weight_axes(*n, w.rank());
-    quant::QuantizedWeight qw = quant::to_8bit_container(quant::quantize_weight(w, axes.channel, axes.reduction, wo));
+    quant::QuantizedWeight qw = quant::to_8bit_container(weight_of(*n, w, wo));
     ir::Value* x = n->input(0);
     ir::Value* y = n->output(0);
     Act& ax = act(x);

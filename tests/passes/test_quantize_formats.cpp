@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "ir/error.h"
+#include "ir/graph_builder.h"
 #include "ir/verifier.h"
 #include "kernels/exec/executor.h"
 #include "onnx_io/model_io.h"
@@ -277,6 +278,47 @@ TEST_CASE("bias-correction on a Gemm without bias adds one; unquantized weights 
   ir::verify_or_throw(m);
   // 8-bit per-channel weights move the outputs only by the tiny mean shift.
   CHECK(max_abs_diff(run1(m, in), before) < 1e-2);
+}
+
+TEST_CASE("bias-correction corrects the Add after a MatMul (an exported Linear layer)", "[quantize][bias_correction]") {
+  auto linear = [] {  // x [B, 16] -> MatMul(W [16, 8]) -> Add(b [8]) -> y; the Add's bias is shared by nothing else
+    ir::Model model;
+    model.opset_imports = {{"", 17}};
+    model.ir_version = 8;
+    model.graph = std::make_unique<ir::Graph>("linear");
+    ir::GraphBuilder b(*model.graph);
+    ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{256, 16});
+    ir::Value* t = b.op("MatMul", {x, b.initializer("w", random_input({16, 8}, 61))});
+    b.output(b.op("Add", {t, b.initializer("bias", random_input({8}, 62))}));
+    return model;
+  };
+  auto offset = [](ir::Tensor t) {  // E[x] != 0, so the weight error shifts the outputs
+    auto v = t.mutable_values<float>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] += 1.0f + 0.1f * static_cast<float>(i % 16);
+    return t;
+  };
+  const kernels::NamedTensors calib = {{"x", offset(random_input({256, 16}, 63))}};
+  const kernels::NamedTensors in = {{"x", offset(random_input({256, 16}, 64))}};
+  ir::Model m = linear();
+  const ir::Tensor fp32 = run1(m, in);
+  passes::quant::WeightQuantOptions w;
+  w.bits = 3;
+  w.granularity = passes::quant::Granularity::kPerTensor;
+  const double plain = weight_quant_mse(linear(), w, in, fp32);
+  passes::BiasCorrectionOptions bc;
+  bc.weights = w;
+  const auto inputs = passes::bias_correction_inputs(m, bc);
+  REQUIRE(inputs.size() == 1);
+  CHECK(inputs[0] == std::pair<std::string, int64_t>{"x", -1});
+  bc.means = passes::channel_means(m, inputs, source_of(calib), 64, 1);
+  CHECK(passes::BiasCorrection(bc).run(m).rfind("bias-correction: 1 bias corrected", 0) == 0);
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "Add") == 1);
+  CHECK(first_op(m, "Add")->input(1)->initializer->shape() == std::vector<int64_t>{8});
+  CHECK(first_op(m, "Add")->input(1)->name() != "bias");
+  const double corrected = weight_quant_mse(std::move(m), w, in, fp32);
+  INFO("output MSE vs fp32: plain " << plain << ", bias-corrected " << corrected);
+  CHECK(corrected < 0.5 * plain);
 }
 
 TEST_CASE("bias-correction corrects for the weights given as prequantized (GPTQ's), not its own rounding", "[quantize][bias_correction]") {

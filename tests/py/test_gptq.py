@@ -1,4 +1,4 @@
-"""`scalec quantize --gptq` (weight-only int4, and int8 QDQ): the model loads in ONNX Runtime, agrees
+"""`scalec quantize --gptq` (weight-only int4; int8 QDQ, QOperator, dynamic): the model loads in ONNX Runtime, agrees
 with scalec's executor, and its output error against fp32 is below round-to-nearest's; the report
 lists per-layer errors; misuse gets exit code 1."""
 from __future__ import annotations
@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import onnx.numpy_helper
 import onnxruntime as ort
+import pytest
 
 from conftest import TEST_MODELS_DIR
 
@@ -50,23 +51,30 @@ def test_gptq_int4_beats_round_to_nearest_in_onnxruntime(scalec, tmp_path):
     assert errors["gptq_act_order"] < 0.5 * errors["rtn"], errors
 
 
-def test_gptq_int8_qdq_beats_round_to_nearest_in_onnxruntime(scalec, tmp_path):
-    # QDQ's weights are 7-bit (--reduce-range default); GPTQ picks them, activations stay int8.
+@pytest.mark.parametrize("fmt", ["qdq", "qoperator", "dynamic"])
+def test_gptq_int8_formats_beat_round_to_nearest_in_onnxruntime(scalec, tmp_path, fmt):
+    # The integer formats' weights are 7-bit (--reduce-range default); GPTQ picks them.
     x = np.load(DIGITS_VAL)["input"]
     ref = ort_logits(LENET, x)
     errors, weights = {}, {}
     for name, extra in (("rtn", []), ("gptq", ["--gptq"]), ("gptq_bc", ["--gptq", "--bias-correction"])):
         out, report = tmp_path / f"{name}.onnx", tmp_path / f"{name}.json"
-        rc, stdout, err = scalec("quantize", LENET, "--calib", DIGITS_TRAIN, "-o", out, "--report", report, *extra)
+        rc, stdout, err = scalec("quantize", LENET, "--format", fmt, "--calib", DIGITS_TRAIN, "-o", out,
+                                 "--report", report, *extra)
         assert rc == 0, err
         j = json.loads(report.read_text())
-        assert j["format"] == "qdq" and j["weight_bits"] == 7
+        assert j["format"] == fmt and j["weight_bits"] == 7
         y = ort_logits(out, x)
         errors[name] = float(((y - ref) ** 2).sum() / (ref ** 2).sum())
-        rc, _, err = scalec("infer", out, "--data", DIGITS_VAL, "-o", tmp_path / "y.npz")
+        # One batch of all 360, as ONNX Runtime ran it: dynamic scales depend on the batch.
+        rc, _, err = scalec("infer", out, "--data", DIGITS_VAL, "-o", tmp_path / "y.npz", "--batch", "360")
         assert rc == 0, err
         ours = np.load(tmp_path / "y.npz")["logits"]
-        assert np.abs(ours - y).max() <= 1e-4 * np.abs(y).max()
+        # dynamic: the two runtimes' float arithmetic for DynamicQuantizeLinear's scale may round an
+        # activation to the neighbouring level (one step of 255 over the batch's range).
+        tol = 3e-3 if fmt == "dynamic" else 1e-4
+        assert np.abs(ours - y).max() <= tol * np.abs(y).max()
+        assert (ours.argmax(1) == y.argmax(1)).all()
         m = onnx.load(str(out))
         inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
         weights[name] = {k: v for k, v in inits.items() if v.dtype == np.int8 and v.ndim >= 2}
@@ -84,7 +92,5 @@ def test_gptq_misuse_is_a_usage_error(scalec, tmp_path):
     out = tmp_path / "o.onnx"
     rc, _, err = scalec("quantize", LENET, "--format", "weight-only", "--gptq", "-o", out)
     assert rc == 1 and "--calib" in err
-    rc, _, err = scalec("quantize", LENET, "--format", "dynamic", "--gptq", "--calib", DIGITS_TRAIN, "-o", out)
-    assert rc == 1 and "weight-only" in err
     rc, _, err = scalec("quantize", LENET, "--format", "weight-only", "--act-order", "-o", out)
     assert rc == 1 and "--gptq" in err
