@@ -44,6 +44,7 @@ struct QuantizeOptions {
   int threads = 0;
   bool gptq = false;  // GPTQ weights in any format: --gptq, --act-order, --gptq-damp, --gptq-block
   passes::GptqOptions gptq_options;
+  int64_t gptq_memory_mb = 1024;
 };
 
 // "a,b" "c" -> {a, b, c}
@@ -115,6 +116,9 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--gptq-damp", o->gptq_options.damp, "--gptq: dampening, fraction of the mean Hessian diagonal (0.01)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--gptq-block", o->gptq_options.block, "--gptq: columns per lazy-update block (128)")->check(CLI::PositiveNumber);
+  cmd->add_option("--gptq-memory", o->gptq_memory_mb,
+                  "--gptq: MB of layer Hessians held at once (1024); fewer means more calibration passes")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   cmd->callback([o] {
     if (o->bits < 2 || o->bits > 8) throw_bad_input("--bits must be in 2..8, got {}", o->bits);
     if (o->gptq && o->calib.empty()) {
@@ -191,6 +195,7 @@ void add_quantize_command(CLI::App& app) {
     std::map<std::string, passes::quant::QuantizedWeight> gptq_weights;
     if (o->gptq) {
       const passes::GptqTarget target{w, split_list(o->exclude_nodes), split_list(o->exclude_ops), o->keep_io_float};
+      o->gptq_options.hessian_budget_bytes = static_cast<size_t>(o->gptq_memory_mb) * 1000 * 1000;
       calibration::CalibrationOptions co;
       co.batch = batch_size_for(model, o->batch, samples);
       co.threads = o->threads;
@@ -203,7 +208,8 @@ void add_quantize_command(CLI::App& app) {
         layers.push_back({{"node", l.node}, {"weight", l.weight}, {"rtn_error", l.rtn_error}, {"gptq_error", l.gptq_error}});
       }
       for (const auto& [node, why] : gr.skipped) skipped.push_back({{"node", node}, {"reason", why}});
-      j["gptq"] = {{"samples", gr.samples}, {"hessian_bytes", gr.hessian_bytes}, {"layers", layers}, {"round_to_nearest", skipped}};
+      j["gptq"] = {{"samples", gr.samples}, {"hessian_bytes", gr.hessian_bytes}, {"calibration_passes", gr.passes},
+                   {"layers", layers}, {"round_to_nearest", skipped}};
     }
     if (o->bias_correction) {
       passes::BiasCorrectionOptions bc;

@@ -34,6 +34,9 @@ struct GptqOptions {
   double damp = 0.01;        ///< dampening: this fraction of mean(diag H) is added to the diagonal
   int64_t block = 128;       ///< columns per lazy-update block
   bool act_order = false;    ///< quantize columns in order of decreasing H[i,i]
+  /// Hessians held at once (K x K doubles per layer and group): layers are taken in groups that fit,
+  /// one calibration pass per group (at least one layer per pass), so memory stays bounded.
+  size_t hessian_budget_bytes = size_t{1} << 30;
 };
 
 /// A weight in GPTQ's orientation: W[r, c] is element index[r * cols + c] of the stored tensor.
@@ -69,7 +72,8 @@ struct GptqReport {
   std::vector<GptqLayerReport> layers;
   std::vector<std::pair<std::string, std::string>> skipped;  ///< node, why it stays round-to-nearest
   int64_t samples = 0;
-  size_t hessian_bytes = 0;
+  size_t hessian_bytes = 0;  ///< the most Hessian state held at once
+  int64_t passes = 0;        ///< calibration passes (groups of layers)
   /// One summary line (layers, mean relative error RTN -> GPTQ).
   std::string summary() const;
 };

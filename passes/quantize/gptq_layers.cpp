@@ -1,5 +1,6 @@
-// run_gptq(): picks the layers the next quantization pass will quantize that GPTQ can handle, collects
-// their Hessians in one calibration run, and quantizes each weight with GPTQ. Per layer, the
+// run_gptq(): picks the layers the next quantization pass will quantize that GPTQ can handle,
+// collects their Hessians — as many layers per calibration run as GptqOptions::hessian_budget_bytes
+// allows — and quantizes each weight with GPTQ, freeing its Hessians right after. Per layer, the
 // relative output error ||(W - Wq) X||^2 / ||W X||^2 on the calibration rows is measured for
 // round-to-nearest and for GPTQ; where GPTQ does not beat round-to-nearest (it minimizes that error
 // only greedily), the round-to-nearest weight is kept, so GPTQ never makes a layer worse on the data.
@@ -63,6 +64,37 @@ std::string gptq_layer(const ir::Node& n, const ir::Tensor& w, calibration::Hess
   return {};
 }
 
+// Bytes of the Hessians `layer` needs: K x K doubles per group.
+size_t hessian_bytes(const calibration::HessianLayer& layer) {
+  const int64_t groups = layer.layout == calibration::HessianLayout::kConv && layer.conv.group > 0 ? layer.conv.group : 1;
+  return static_cast<size_t>(layer.k * layer.k * groups) * sizeof(double);
+}
+
+// GPTQ on one layer from its observer (whose Hessians are freed with it); stores the result in
+// `prequantized` when it beats round-to-nearest on the calibration rows.
+void gptq_layer_weights(const Candidate& c, calibration::HessianObserver& obs, const quant::WeightQuantOptions& wq,
+                        const GptqOptions& options, kernels::ThreadPool& pool, GptqReport& report,
+                        std::map<std::string, quant::QuantizedWeight>& prequantized) {
+  const std::vector<std::vector<double>> hs = obs.take_hessians();
+  const auto start = std::chrono::steady_clock::now();
+  const quant::QuantizedWeight rtn = quant::quantize_weight(*c.weight, c.axes.channel, c.axes.reduction, wq);
+  quant::QuantizedWeight gq;
+  try {
+    gq = gptq_quantize_weight(*c.weight, c.axes, hs, wq, options, &pool);
+  } catch (const Error& e) {
+    report.skipped.emplace_back(c.label, e.what());
+    return;
+  }
+  GptqLayerReport l{c.label, c.node->input(1)->name(), 0, 0};
+  l.rtn_error = gptq_relative_error(*c.weight, quant::dequantize_weight(rtn), c.axes, hs, &pool);
+  l.gptq_error = gptq_relative_error(*c.weight, quant::dequantize_weight(gq), c.axes, hs, &pool);
+  if (l.gptq_error < l.rtn_error) prequantized[l.weight] = std::move(gq);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::debug("gptq: {} (K = {}) relative output error {:.3e} -> {:.3e} in {:.2f} s", c.label, obs.k(), l.rtn_error,
+                l.gptq_error, secs);
+  report.layers.push_back(std::move(l));
+}
+
 }  // namespace
 
 std::string GptqReport::summary() const {
@@ -74,9 +106,10 @@ std::string GptqReport::summary() const {
     if (l.gptq_error >= l.rtn_error) ++kept_rtn;
   }
   const double n = layers.empty() ? 1.0 : static_cast<double>(layers.size());
-  return fmt::format("gptq: {} layers on {} samples, mean relative output error {:.3e} (round-to-nearest) -> {:.3e}; "
-                     "{} kept round-to-nearest, {} not handled",
-                     layers.size(), samples, rtn / n, gptq / n, kept_rtn, skipped.size());
+  return fmt::format("gptq: {} layers on {} samples ({} calibration pass{}, Hessians up to {:.1f} MB), mean relative "
+                     "output error {:.3e} (round-to-nearest) -> {:.3e}; {} kept round-to-nearest, {} not handled",
+                     layers.size(), samples, passes, passes == 1 ? "" : "es", static_cast<double>(hessian_bytes) / 1e6,
+                     rtn / n, gptq / n, kept_rtn, skipped.size());
 }
 
 GptqReport run_gptq(const ir::Model& model, const GptqTarget& target, const calibration::BatchSource& data,
@@ -110,32 +143,24 @@ GptqReport run_gptq(const ir::Model& model, const GptqTarget& target, const cali
     layers.push_back(std::move(layer));
   }
   if (layers.empty()) return report;
-  calibration::HessianResult hr = calibration::collect_hessians(model, layers, data, calib);
-  report.samples = hr.samples;
-  report.hessian_bytes = hr.state_bytes;
   const quant::WeightQuantOptions& wq = target.weights;
   kernels::ThreadPool pool(calib.threads);
-  for (size_t i = 0; i < cands.size(); ++i) {
-    const Candidate& c = cands[i];
-    calibration::HessianObserver& obs = hr.observers[i];
-    const std::vector<std::vector<double>> hs = obs.take_hessians();  // freed with this layer
-    const auto start = std::chrono::steady_clock::now();
-    const quant::QuantizedWeight rtn = quant::quantize_weight(*c.weight, c.axes.channel, c.axes.reduction, wq);
-    quant::QuantizedWeight gq;
-    try {
-      gq = gptq_quantize_weight(*c.weight, c.axes, hs, wq, options, &pool);
-    } catch (const Error& e) {
-      report.skipped.emplace_back(c.label, e.what());
-      continue;
+  for (size_t begin = 0; begin < layers.size();) {
+    size_t end = begin, bytes = 0;
+    for (; end < layers.size(); ++end) {
+      const size_t b = hessian_bytes(layers[end]);
+      if (end > begin && bytes + b > options.hessian_budget_bytes) break;
+      bytes += b;
     }
-    GptqLayerReport l{c.label, c.node->input(1)->name(), 0, 0};
-    l.rtn_error = gptq_relative_error(*c.weight, quant::dequantize_weight(rtn), c.axes, hs, &pool);
-    l.gptq_error = gptq_relative_error(*c.weight, quant::dequantize_weight(gq), c.axes, hs, &pool);
-    if (l.gptq_error < l.rtn_error) prequantized[l.weight] = std::move(gq);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    spdlog::debug("gptq: {} (K = {}) relative output error {:.3e} -> {:.3e} in {:.2f} s", c.label, obs.k(), l.rtn_error,
-                  l.gptq_error, secs);
-    report.layers.push_back(std::move(l));
+    const std::vector<calibration::HessianLayer> group(layers.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                       layers.begin() + static_cast<std::ptrdiff_t>(end));
+    calibration::HessianResult hr = calibration::collect_hessians(model, group, data, calib);
+    report.samples = hr.samples;
+    report.hessian_bytes = std::max(report.hessian_bytes, hr.state_bytes);
+    ++report.passes;
+    for (size_t i = begin; i < end; ++i) gptq_layer_weights(cands[i], hr.observers[i - begin], wq, options, pool, report,
+                                                             prequantized);
+    begin = end;
   }
   return report;
 }

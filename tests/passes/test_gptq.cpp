@@ -281,4 +281,41 @@ TEST_CASE("a GPTQ weight-only model (MatMul and grouped Conv) verifies, loads an
   CHECK(e_g < e_r);
 }
 
+TEST_CASE("run_gptq under a Hessian budget takes one layer per calibration pass, with the same result", "[gptq]") {
+  std::mt19937 rng(7);
+  ir::Model model;
+  model.opset_imports = {{"", 17}};
+  model.ir_version = 8;
+  model.graph = std::make_unique<ir::Graph>("g");
+  ir::GraphBuilder b(*model.graph);
+  ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{16, 24});
+  ir::Value* h = b.op("Relu", {b.op("MatMul", {x, b.initializer("w1", random_tensor({24, 32}, rng, 0.2f))})});
+  b.output(b.op("MatMul", {h, b.initializer("w2", random_tensor({32, 8}, rng, 0.2f))}));
+  const calibration::BatchSource src = rows_of(random_tensor({64, 24}, rng), "x");
+  passes::GptqTarget target;
+  target.weights.bits = 4;
+  target.weights.granularity = passes::quant::Granularity::kPerChannel;
+  calibration::CalibrationOptions co;
+  co.batch = 16;
+  auto run = [&](size_t budget, std::map<std::string, passes::quant::QuantizedWeight>& out) {
+    passes::GptqOptions go;
+    go.hessian_budget_bytes = budget;
+    return passes::run_gptq(model, target, src, co, go, out);
+  };
+  std::map<std::string, passes::quant::QuantizedWeight> together, apart;
+  const passes::GptqReport one = run(size_t{1} << 30, together), two = run(1, apart);
+  CHECK(one.passes == 1);
+  CHECK(two.passes == 2);  // 1 byte: still one layer per pass
+  CHECK(one.hessian_bytes >= (24 * 24 + 32 * 32) * sizeof(double));
+  CHECK(two.hessian_bytes < one.hessian_bytes);
+  CHECK(two.samples == 64);
+  REQUIRE_FALSE(together.empty());
+  REQUIRE(together.size() == apart.size());
+  for (const auto& [name, qw] : together) {
+    INFO(name);
+    REQUIRE(apart.count(name));
+    CHECK(passes::quant::integer_values(qw.q) == passes::quant::integer_values(apart.at(name).q));
+  }
+}
+
 }  // namespace scalec

@@ -41,6 +41,7 @@ def test_gptq_int4_beats_round_to_nearest_in_onnxruntime(scalec, tmp_path):
             assert "gptq:" in stdout
             layers = j["gptq"]["layers"]
             assert len(layers) == 4 and j["gptq"]["samples"] == 1437
+            assert j["gptq"]["calibration_passes"] == 1  # all four Hessians fit the default 1,024 MB
             assert all(l["gptq_error"] <= l["rtn_error"] for l in layers)
             assert sum(l["gptq_error"] for l in layers) < 0.5 * sum(l["rtn_error"] for l in layers)
             rc, _, err = scalec("infer", out, "--data", DIGITS_VAL, "-o", tmp_path / "y.npz")
@@ -94,3 +95,5 @@ def test_gptq_misuse_is_a_usage_error(scalec, tmp_path):
     assert rc == 1 and "--calib" in err
     rc, _, err = scalec("quantize", LENET, "--format", "weight-only", "--act-order", "-o", out)
     assert rc == 1 and "--gptq" in err
+    rc, _, err = scalec("quantize", LENET, "--gptq", "--gptq-memory", "0", "--calib", DIGITS_TRAIN, "-o", out)
+    assert rc == 1 and "--gptq-memory" in err
