@@ -283,10 +283,7 @@ TEST_CASE("a GPTQ weight-only model (MatMul and grouped Conv) verifies, loads an
 
 TEST_CASE("run_gptq under a Hessian budget takes one layer per calibration pass, with the same result", "[gptq]") {
   std::mt19937 rng(7);
-  ir::Model model;
-  model.opset_imports = {{"", 17}};
-  model.ir_version = 8;
-  model.graph = std::make_unique<ir::Graph>("g");
+  ir::Model model = test::empty_model(17);
   ir::GraphBuilder b(*model.graph);
   ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{16, 24});
   ir::Value* h = b.op("Relu", {b.op("MatMul", {x, b.initializer("w1", random_tensor({24, 32}, rng, 0.2f))})});

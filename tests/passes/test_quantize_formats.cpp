@@ -282,10 +282,7 @@ TEST_CASE("bias-correction on a Gemm without bias adds one; unquantized weights 
 
 TEST_CASE("bias-correction corrects the Add after a MatMul (an exported Linear layer)", "[quantize][bias_correction]") {
   auto linear = [] {  // x [B, 16] -> MatMul(W [16, 8]) -> Add(b [8]) -> y; the Add's bias is shared by nothing else
-    ir::Model model;
-    model.opset_imports = {{"", 17}};
-    model.ir_version = 8;
-    model.graph = std::make_unique<ir::Graph>("linear");
+    ir::Model model = test::empty_model(17, "linear");
     ir::GraphBuilder b(*model.graph);
     ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{256, 16});
     ir::Value* t = b.op("MatMul", {x, b.initializer("w", random_input({16, 8}, 61))});

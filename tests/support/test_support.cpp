@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -63,6 +64,14 @@ std::string read_bytes(const fs::path& p) {
 void write_bytes(const fs::path& p, const std::string& bytes) {
   std::ofstream f(p, std::ios::binary);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+ir::Model empty_model(int64_t opset, const std::string& name) {
+  ir::Model m;
+  m.opset_imports = {{"", opset}};
+  m.ir_version = 8;
+  m.graph = std::make_unique<ir::Graph>(name);
+  return m;
 }
 
 }  // namespace scalec::test

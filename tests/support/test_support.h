@@ -1,8 +1,10 @@
 #pragma once
-// Shared helpers for scalec's C++ tests: paths to assets and self-cleaning temp folders.
+// Shared helpers for scalec's C++ tests: paths to assets, self-cleaning temp folders, empty models.
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include "ir/graph.h"
 
 namespace scalec::test {
 
@@ -30,6 +32,10 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// A model with an empty graph `name`, default-domain opset `opset` and IR version 8, for tests that
+/// build their graph with ir::GraphBuilder.
+ir::Model empty_model(int64_t opset, const std::string& name = "g");
 
 /// Whole file as bytes.
 std::string read_bytes(const std::filesystem::path& p);
