@@ -1,6 +1,7 @@
 #include "kernels/ops/op_registry.h"
 
 #include "ir/error.h"
+#include "ir/node_attrs.h"
 #include "kernels/ops/op_args.h"
 
 namespace scalec::kernels {
@@ -10,44 +11,21 @@ const ir::Tensor& OpContext::input(size_t i) const {
   return *inputs_[i];
 }
 
-namespace {
-// The attribute `name` when present; Error(kBadInput) when the model stored another kind.
-const ir::Attribute* attribute_of_kind(const NodeAttrs& ctx, const std::string& name,
-                                       std::initializer_list<ir::Attribute::Kind> kinds, const char* what) {
-  const ir::Attribute* a = ctx.node().attribute(name);
-  if (a == nullptr) return nullptr;
-  for (auto k : kinds) {
-    if (a->kind == k) return a;
-  }
-  throw_bad_input("{} attribute '{}' must be {}", ctx.where(), name, what);
-}
-}  // namespace
+// The readers are ir/node_attrs.h's (one implementation of the kind checks for kernels and passes).
+int64_t NodeAttrs::attr_int(const std::string& name, int64_t fallback) const { return ir::int_attr(node_, name, fallback); }
 
-int64_t NodeAttrs::attr_int(const std::string& name, int64_t fallback) const {
-  const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kInt}, "an int");
-  return a ? a->i : fallback;
-}
-
-float NodeAttrs::attr_float(const std::string& name, float fallback) const {
-  const ir::Attribute* a =
-      attribute_of_kind(*this, name, {ir::Attribute::Kind::kFloat, ir::Attribute::Kind::kInt}, "a float");
-  if (a && a->kind == ir::Attribute::Kind::kInt) return static_cast<float>(a->i);  // some exporters write ints
-  return a ? a->f : fallback;
-}
+float NodeAttrs::attr_float(const std::string& name, float fallback) const { return ir::float_attr(node_, name, fallback); }
 
 std::string NodeAttrs::attr_string(const std::string& name, const std::string& fallback) const {
-  const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kString}, "a string");
-  return a ? a->s : fallback;
+  return ir::string_attr(node_, name, fallback);
 }
 
 std::vector<int64_t> NodeAttrs::attr_ints(const std::string& name, std::vector<int64_t> fallback) const {
-  const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kInts}, "a list of ints");
-  return a ? a->ints : fallback;
+  return ir::ints_attr(node_, name, std::move(fallback));
 }
 
 std::vector<float> NodeAttrs::attr_floats(const std::string& name, std::vector<float> fallback) const {
-  const ir::Attribute* a = attribute_of_kind(*this, name, {ir::Attribute::Kind::kFloats}, "a list of floats");
-  return a ? a->floats : fallback;
+  return ir::floats_attr(node_, name, std::move(fallback));
 }
 
 const ir::Tensor* NodeAttrs::attr_tensor(const std::string& name) const {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "ir/graph_edit.h"
+
 namespace scalec::passes {
 
 std::string RemoveDropout::run(ir::Model& model) {
@@ -19,22 +21,7 @@ std::string RemoveDropout::run(ir::Model& model) {
     for (size_t i : {1u, 2u}) {
       if (n->input(i) && n->input(i)->is_initializer()) orphans.push_back(n->input(i));
     }
-    ir::Value* x = n->input(0);
-    ir::Value* y = n->output(0);
-    auto out = std::find(g.outputs.begin(), g.outputs.end(), y);
-    if (out == g.outputs.end()) {
-      g.replace_all_uses(y, x);
-      g.remove_node(n);
-      continue;
-    }
-    // y names a graph output: keep the name, computed by an Identity instead.
-    const size_t index = static_cast<size_t>(out - g.outputs.begin());
-    g.outputs.erase(out);
-    g.replace_all_uses(y, x);
-    std::string name = n->name;
-    g.remove_node(n);
-    g.add_node("Identity", {x}, {y})->name = name;
-    g.outputs.insert(g.outputs.begin() + static_cast<std::ptrdiff_t>(index), y);
+    ir::bypass(g, n, n->input(0));
   }
   std::erase_if(g.initializers, [&](ir::Value* v) {
     return v->uses().empty() && std::count(orphans.begin(), orphans.end(), v) &&

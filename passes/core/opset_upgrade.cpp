@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ir/error.h"
+#include "ir/node_attrs.h"
 
 namespace scalec::passes {
 
@@ -102,8 +103,7 @@ void upgrade_node(ir::Node* n, int64_t from, int64_t to) {
   }
   if (kReduce18.count(op) && crosses(18)) ints_attribute_to_input(n, "axes", 1);
   if ((op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") && crosses(13)) {
-    const ir::Attribute* a = n->attribute("axis");
-    const int64_t axis = a ? a->i : 1;
+    const int64_t axis = ir::int_attr(*n, "axis", 1);
     const ir::Value* x = n->input(0);
     if (!x || !x->type || !x->type->shape) refuse(n, from, to, "the input's rank is not recorded, so the axis cannot be checked");
     const auto rank = static_cast<int64_t>(x->type->shape->size());

@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
+
+#include "ir/graph_edit.h"
+#include "ir/node_attrs.h"
+#include "ir/weight_slots.h"
 
 namespace scalec::passes {
 
@@ -41,8 +46,7 @@ void set_constant_input(ir::Graph& g, ir::Node* node, size_t index, ir::Tensor t
 // Folds `bn` into `node` when every precondition holds; returns whether it did.
 bool fold(ir::Graph& g, ir::Node* node, ir::Node* bn) {
   const std::string& op = node->op_type();
-  const ir::Attribute* tm = bn->attribute("training_mode");
-  if (tm && tm->i != 0) return false;
+  if (ir::int_attr(*bn, "training_mode", 0) != 0) return false;
   for (size_t i = 1; i < bn->outputs().size(); ++i) {
     const ir::Value* o = bn->output(i);
     if (o && (!o->uses().empty() || is_graph_output(g, o))) return false;
@@ -61,33 +65,24 @@ bool fold(ir::Graph& g, ir::Node* node, ir::Node* bn) {
     if (!b) return false;
   }
   const auto& ws = w->shape();
-  int64_t channels = 0, groups = 1;
-  bool trans_b = false;
-  if (op == "Conv") {
-    channels = ws[0];
-  } else if (op == "ConvTranspose") {
-    const ir::Attribute* ga = node->attribute("group");
-    groups = ga ? ga->i : 1;
-    if (groups <= 0 || ws[0] % groups != 0) return false;
-    channels = ws[1] * groups;
-  } else {  // Gemm
-    const ir::Attribute* ta = node->attribute("transB");
-    trans_b = ta && ta->i != 0;
-    if (w->rank() != 2) return false;
-    channels = trans_b ? ws[0] : ws[1];
-  }
+  const std::optional<ir::WeightSlot> slot = ir::weight_slot(*node, w->rank());
+  if (!slot || (op == "Gemm" && w->rank() != 2)) return false;
+  const auto out_axis = static_cast<size_t>(slot->out_axis), in_axis = static_cast<size_t>(slot->in_axis);
+  // ConvTranspose's weight holds M/group output channels for each group of input channels.
+  const int64_t groups = slot->transposed ? ir::int_attr(*node, "group", 1) : 1;
+  if (groups <= 0 || ws[in_axis] % groups != 0) return false;
+  const int64_t channels = ws[out_axis] * groups;
   for (const ir::Tensor* p : {gamma, beta, mean, var}) {
     if (p->numel() != channels) return false;
   }
   float beta_g = 1.0f;  // alpha scales A B linearly, so scaling B by s covers it
   if (op == "Gemm") {
-    if (const ir::Attribute* a = node->attribute("beta")) beta_g = a->f;
+    beta_g = ir::float_attr(*node, "beta", 1.0f);
     if (b && b->numel() != 1 && !(b->numel() == channels && b->shape().back() == channels)) return false;
   } else if (b && b->numel() != channels) {
     return false;
   }
-  const ir::Attribute* eps_attr = bn->attribute("epsilon");
-  const double eps = eps_attr ? static_cast<double>(eps_attr->f) : 1e-5;
+  const double eps = static_cast<double>(ir::float_attr(*bn, "epsilon", 1e-5f));
   std::vector<double> s(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
   auto gv = gamma->values<float>(), bv = beta->values<float>(), mv = mean->values<float>(), vv = var->values<float>();
   for (size_t c = 0; c < s.size(); ++c) {
@@ -96,16 +91,17 @@ bool fold(ir::Graph& g, ir::Node* node, ir::Node* bn) {
     if (b) bias = static_cast<double>(b->values<float>()[b->numel() == 1 ? 0 : c]) * (op == "Gemm" ? beta_g : 1.0f);
     shift[c] = (bias - static_cast<double>(mv[c])) * s[c] + static_cast<double>(bv[c]);
   }
-  // Output channel of weight element i.
-  int64_t inner = 1;
-  for (size_t a = 2; a < ws.size(); ++a) inner *= ws[a];
+  // Output channel of weight element i: its index along out_axis, plus its group's offset.
+  auto stride_of = [&](size_t axis) {
+    int64_t st = 1;
+    for (size_t a = axis + 1; a < ws.size(); ++a) st *= ws[a];
+    return st;
+  };
+  const int64_t out_stride = stride_of(out_axis), in_stride = stride_of(in_axis), per_group = ws[in_axis] / groups;
   auto channel_of = [&](int64_t i) -> size_t {
-    if (op == "Conv") return static_cast<size_t>(i / (ws[1] * inner));
-    if (op == "ConvTranspose") {
-      const int64_t c = i / (ws[1] * inner), j = (i / inner) % ws[1];
-      return static_cast<size_t>((c / (ws[0] / groups)) * ws[1] + j);
-    }
-    return static_cast<size_t>(trans_b ? i / ws[1] : i % ws[1]);
+    const int64_t c = (i / out_stride) % ws[out_axis];
+    const int64_t group = slot->transposed ? (i / in_stride) % ws[in_axis] / per_group : 0;
+    return static_cast<size_t>(group * ws[out_axis] + c);
   };
   ir::Tensor w2(ir::DType::kFloat, ws);
   auto wi = w->values<float>();
@@ -126,23 +122,8 @@ bool fold(ir::Graph& g, ir::Node* node, ir::Node* bn) {
     one.f = 1.0f;
     node->set_attribute(one);
   }
-  // Rewire: consumers of the BN output read the node's output instead.
-  ir::Value* y = bn->output(0);
-  ir::Value* out = node->output(0);
-  auto it = std::find(g.outputs.begin(), g.outputs.end(), y);
-  if (it == g.outputs.end()) {
-    g.replace_all_uses(y, out);
-    g.remove_node(bn);
-    return true;
-  }
-  // y names a graph output: keep the name, computed by an Identity.
-  const auto index = it - g.outputs.begin();
-  g.outputs.erase(it);
-  g.replace_all_uses(y, out);
-  const std::string name = bn->name;
-  g.remove_node(bn);
-  g.add_node("Identity", {out}, {y})->name = name;
-  g.outputs.insert(g.outputs.begin() + index, y);
+  // Consumers of the BN output read the node's output instead.
+  ir::bypass(g, bn, node->output(0));
   return true;
 }
 

@@ -17,6 +17,9 @@ struct PrunableWeight {
   int64_t reduction_axis = 1;    ///< the axis the layer sums over (input channels, or K)
 };
 
+/// True for the float layer ops pruning handles: Conv, ConvTranspose, Gemm, MatMul (default domain).
+bool is_float_layer(const ir::Node& n);
+
 /// Prunable weights of the main graph, in topological order of their layers. A weight shared by
 /// several layers is listed once, with its first user.
 std::vector<PrunableWeight> prunable_weights(const ir::Model& model);

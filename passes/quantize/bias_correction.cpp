@@ -6,22 +6,13 @@
 #include <fmt/format.h>
 
 #include "ir/error.h"
+#include "ir/node_attrs.h"
 #include "kernels/exec/executor.h"
 #include "passes/quantize/quant_graph.h"
 
 namespace scalec::passes {
 
 namespace {
-
-int64_t int_attr(const ir::Node& n, const char* name, int64_t fallback) {
-  const ir::Attribute* a = n.attribute(name);
-  return a ? a->i : fallback;
-}
-
-float float_attr(const ir::Node& n, const char* name, float fallback) {
-  const ir::Attribute* a = n.attribute(name);
-  return a ? a->f : fallback;
-}
 
 // A node bias correction handles: Conv, Gemm, or MatMul whose only reader is an Add of a constant
 // bias (an exported Linear layer: `add` and the bias's input slot).
@@ -61,10 +52,10 @@ std::vector<Candidate> candidates(const ir::Graph& g, const BiasCorrectionOption
       if (add) out.push_back({n, -1, add, slot});
       continue;
     }
-    if (op == "Gemm" && (w->rank() != 2 || int_attr(*n, "transA", 0) != 0)) continue;
+    if (op == "Gemm" && (w->rank() != 2 || ir::int_attr(*n, "transA", 0) != 0)) continue;
     const ir::Value* b = n->input(2);
     if (b && (!quant::float_weight(g, b) || b->initializer->rank() != 1)) continue;
-    if (op == "Gemm" && b && float_attr(*n, "beta", 1.0f) == 0.0f) continue;
+    if (op == "Gemm" && b && ir::float_attr(*n, "beta", 1.0f) == 0.0f) continue;
     out.push_back({n, op == "Conv" ? 1 : -1});
   }
   return out;
@@ -151,9 +142,9 @@ std::string BiasCorrection::run(ir::Model& model) {
                                                        : quant::quantize_weight(w, axes.channel, axes.reduction, options_.weights));
     const std::vector<int64_t>& s = w.shape();
     const bool conv = n->op_type() == "Conv";
-    const bool trans_b = !conv && int_attr(*n, "transB", 0) != 0;
+    const bool trans_b = !conv && ir::int_attr(*n, "transB", 0) != 0;
     const int64_t m_count = conv ? s[0] : (trans_b ? s[0] : s[1]);
-    const int64_t groups = conv ? int_attr(*n, "group", 1) : 1;
+    const int64_t groups = conv ? ir::int_attr(*n, "group", 1) : 1;
     int64_t inner = 1;
     for (size_t d = 2; d < s.size(); ++d) inner *= s[d];
     const int64_t per_group_in = conv ? s[1] : 0, per_group_out = m_count / std::max<int64_t>(groups, 1);
@@ -183,8 +174,8 @@ std::string BiasCorrection::run(ir::Model& model) {
     const ir::Tensor* old = old_value ? quant::float_weight(g, old_value) : nullptr;
     if (old && old->numel() != m_count) continue;
     const bool gemm = n->op_type() == "Gemm";
-    const double gain = !gemm ? 1.0 : static_cast<double>(float_attr(*n, "alpha", 1.0f)) /
-                                          static_cast<double>(old_value ? float_attr(*n, "beta", 1.0f) : 1.0f);
+    const double gain = !gemm ? 1.0 : static_cast<double>(ir::float_attr(*n, "alpha", 1.0f)) /
+                                          static_cast<double>(old_value ? ir::float_attr(*n, "beta", 1.0f) : 1.0f);
     ir::Tensor b(ir::DType::kFloat, cand.add ? old->shape() : std::vector<int64_t>{m_count});
     auto bv = b.mutable_values<float>();
     for (int64_t m = 0; m < m_count; ++m) {

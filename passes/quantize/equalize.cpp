@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/node_attrs.h"
 #include "passes/core/constant.h"
 #include "passes/quantize/quant_graph.h"
 
@@ -40,19 +41,15 @@ double scalar_or(const ir::Graph& g, const ir::Value* v, double fallback) {
 std::pair<double, double> clip_bounds(const ir::Graph& g, const ir::Node& clip) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   if (clip.attribute("min") || clip.attribute("max") || clip.inputs().size() == 1) {
-    const ir::Attribute* lo = clip.attribute("min");
-    const ir::Attribute* hi = clip.attribute("max");
-    return {lo ? static_cast<double>(lo->f) : -kInf, hi ? static_cast<double>(hi->f) : kInf};
+    return {clip.attribute("min") ? static_cast<double>(ir::float_attr(clip, "min", 0)) : -kInf,
+            clip.attribute("max") ? static_cast<double>(ir::float_attr(clip, "max", 0)) : kInf};
   }
   return {scalar_or(g, clip.input(1), -kInf), scalar_or(g, clip.input(2), kInf)};
 }
 
 bool is_conv(const ir::Node* n) { return n && n->op_type() == "Conv" && n->domain().empty(); }
 
-int64_t groups_of(const ir::Node& n) {
-  const ir::Attribute* a = n.attribute("group");
-  return a ? a->i : 1;
-}
+int64_t groups_of(const ir::Node& n) { return ir::int_attr(n, "group", 1); }
 
 std::vector<Pair> find_pairs(const ir::Graph& g, const std::set<std::string>& excluded) {
   std::vector<Pair> pairs;

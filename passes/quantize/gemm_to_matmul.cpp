@@ -2,26 +2,17 @@
 
 #include <fmt/format.h>
 
+#include "ir/node_attrs.h"
 #include "passes/quantize/quant_graph.h"
 
 namespace scalec::passes {
 
 namespace {
 
-float float_attr(const ir::Node& n, const char* name, float fallback) {
-  const ir::Attribute* a = n.attribute(name);
-  return a ? a->f : fallback;
-}
-
-int64_t int_attr(const ir::Node& n, const char* name, int64_t fallback) {
-  const ir::Attribute* a = n.attribute(name);
-  return a ? a->i : fallback;
-}
-
 bool convertible(const ir::Graph& g, const ir::Node& n) {
   const ir::Tensor* w = quant::float_weight(g, n.input(1));
-  if (!w || w->rank() != 2 || float_attr(n, "alpha", 1.0f) != 1.0f || int_attr(n, "transA", 0) != 0) return false;
-  return !n.input(2) || float_attr(n, "beta", 1.0f) == 1.0f;
+  if (!w || w->rank() != 2 || ir::float_attr(n, "alpha", 1.0f) != 1.0f || ir::int_attr(n, "transA", 0) != 0) return false;
+  return !n.input(2) || ir::float_attr(n, "beta", 1.0f) == 1.0f;
 }
 
 ir::Tensor transposed(const ir::Tensor& w) {
@@ -51,7 +42,7 @@ std::string GemmToMatMul::run(ir::Model& model) {
     ir::Value* x = n->input(0);
     ir::Value* wv = n->input(1);
     ir::Value* c = n->input(2);
-    const bool trans_b = int_attr(*n, "transB", 0) != 0;
+    const bool trans_b = ir::int_attr(*n, "transB", 0) != 0;
     ir::Value* w = trans_b ? g.add_initializer(g.unique_name(wv->name() + "_transposed"), transposed(*wv->initializer))
                            : wv;
     const std::string name = n->name;

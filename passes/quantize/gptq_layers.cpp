@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ir/error.h"
+#include "ir/node_attrs.h"
 #include "kernels/cpu/thread_pool.h"
 #include "passes/quantize/gptq.h"
 #include "passes/quantize/quant_graph.h"
@@ -22,12 +23,12 @@ namespace {
 
 kernels::ConvAttrs conv_attrs_of(const ir::Node& n) {
   kernels::ConvAttrs a;
-  if (const ir::Attribute* x = n.attribute("auto_pad")) a.auto_pad = x->s;
-  if (const ir::Attribute* x = n.attribute("group")) a.group = x->i;
-  if (const ir::Attribute* x = n.attribute("kernel_shape")) a.kernel_shape = x->ints;
-  if (const ir::Attribute* x = n.attribute("strides")) a.strides = x->ints;
-  if (const ir::Attribute* x = n.attribute("dilations")) a.dilations = x->ints;
-  if (const ir::Attribute* x = n.attribute("pads")) a.pads = x->ints;
+  a.auto_pad = ir::string_attr(n, "auto_pad", a.auto_pad);
+  a.group = ir::int_attr(n, "group", a.group);
+  a.kernel_shape = ir::ints_attr(n, "kernel_shape", a.kernel_shape);
+  a.strides = ir::ints_attr(n, "strides", a.strides);
+  a.dilations = ir::ints_attr(n, "dilations", a.dilations);
+  a.pads = ir::ints_attr(n, "pads", a.pads);
   return a;
 }
 
@@ -50,8 +51,7 @@ std::string gptq_layer(const ir::Node& n, const ir::Tensor& w, calibration::Hess
     if (w.rank() != 2) return "MatMul weight of rank != 2";
     layer.k = w.shape()[0];
   } else if (op == "Gemm") {
-    const ir::Attribute* ta = n.attribute("transA");
-    layer.layout = ta && ta->i != 0 ? calibration::HessianLayout::kColumns : calibration::HessianLayout::kRows;
+    layer.layout = ir::int_attr(n, "transA", 0) != 0 ? calibration::HessianLayout::kColumns : calibration::HessianLayout::kRows;
     const quant::WeightAxes axes = quant::weight_axes(n, w.rank());
     layer.k = w.shape()[static_cast<size_t>(axes.reduction)];
   } else {  // Conv

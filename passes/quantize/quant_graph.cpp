@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ir/error.h"
+#include "ir/node_attrs.h"
 #include "passes/core/constant.h"
 #include "passes/core/opset_upgrade.h"
 
@@ -160,7 +161,7 @@ namespace {
 // The lower bound of Clip `c` when it is a constant: the opset-6 attribute, or a one-element
 // constant input from opset 11 on. None when absent (unbounded) or computed.
 std::optional<double> clip_min(const ir::Graph& g, const ir::Node& c) {
-  if (const ir::Attribute* a = c.attribute("min")) return a->f;
+  if (c.attribute("min")) return ir::float_attr(c, "min", 0);
   const ir::Tensor* m = c.inputs().size() > 1 ? constant_tensor(g, c.input(1)) : nullptr;
   if (!m || m->numel() != 1) return std::nullopt;
   return m->element_as_double(0);

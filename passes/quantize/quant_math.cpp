@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "ir/error.h"
+#include "ir/weight_slots.h"
 #include "kernels/common/quantize_math.h"
 
 namespace scalec::passes::quant {
@@ -170,15 +171,9 @@ ir::Tensor dequantize_weight(const QuantizedWeight& qw) {
 }
 
 WeightAxes weight_axes(const ir::Node& node, int64_t rank) {
-  const std::string& op = node.op_type();
-  if (op == "Conv") return {0, 1};
-  if (op == "ConvTranspose") return {1, 0};
-  if (op == "Gemm") {
-    const ir::Attribute* t = node.attribute("transB");
-    return (t && t->i != 0) ? WeightAxes{0, 1} : WeightAxes{1, 0};
-  }
-  if (op == "MatMul") return {rank - 1, std::max<int64_t>(rank - 2, 0)};
-  throw_internal("weight_axes: {} has no known weight layout", op);
+  const std::optional<ir::WeightSlot> slot = ir::weight_slot(node, rank);
+  if (!slot) throw_internal("weight_axes: {} has no known weight layout", node.op_type());
+  return {slot->out_axis, slot->in_axis};
 }
 
 ir::Tensor make_integer_tensor(ir::DType dtype, std::vector<int64_t> shape, const std::vector<int64_t>& v) {

@@ -9,6 +9,8 @@
 #include "ir/error.h"
 #include "ir/graph.h"
 #include "ir/graph_builder.h"
+#include "ir/graph_edit.h"
+#include "ir/node_attrs.h"
 
 using namespace scalec::ir;
 
@@ -301,4 +303,69 @@ TEST_CASE("removing an If node detaches its subgraph's uses of outer values", "[
   CHECK(body.expired());
   CHECK(x->uses().empty());
   CHECK(c->uses().empty());
+}
+
+TEST_CASE("bypass rewires readers and keeps a graph output's name through an Identity", "[graph]") {
+  Graph g("main");
+  GraphBuilder b(g);
+  Value* x = b.input("x", DType::kFloat, std::vector<int64_t>{2});
+  Value* d = g.create_value("d");
+  Node* drop = add_named(g, "drop", "Dropout", {x}, {d});
+  Value* r = g.create_value("r");
+  Node* relu = add_named(g, "relu", "Relu", {d}, {r});
+  g.outputs = {r, d};
+
+  bypass(g, drop, x);
+  CHECK(has_use(x, relu, 0));
+  REQUIRE(g.outputs.size() == 2);
+  CHECK(g.outputs[0] == r);
+  CHECK(g.outputs[1] == d);  // same value, same name, same position
+  REQUIRE(d->producer() != nullptr);
+  CHECK(d->producer()->op_type() == "Identity");
+  CHECK(d->producer()->name == "drop");
+  CHECK(has_use(x, d->producer(), 0));
+  CHECK(stored_names(g) == std::vector<std::string>{"relu", "drop"});
+
+  // Not a graph output: the node just goes.
+  Value* e = g.create_value("e");
+  Node* id = add_named(g, "id2", "Identity", {r}, {e});
+  Value* s = g.create_value("s");
+  Node* sig = add_named(g, "sig", "Sigmoid", {e}, {s});
+  bypass(g, id, r);
+  CHECK(has_use(r, sig, 0));
+  CHECK(e->uses().empty());
+  CHECK(stored_names(g) == std::vector<std::string>{"relu", "drop", "sig"});
+}
+
+TEST_CASE("typed attribute readers give the value, the fallback, or kBadInput on another kind", "[graph]") {
+  Graph g("main");
+  Node* n = add_named(g, "conv1", "Conv", {}, {g.create_value("y")});
+  Attribute group;
+  group.name = "group";
+  group.kind = Attribute::Kind::kInt;
+  group.i = 4;
+  n->set_attribute(group);
+  Attribute alpha;
+  alpha.name = "alpha";
+  alpha.kind = Attribute::Kind::kInt;  // some exporters write an int where ONNX says float
+  alpha.i = 2;
+  n->set_attribute(alpha);
+  Attribute pads;
+  pads.name = "pads";
+  pads.kind = Attribute::Kind::kInts;
+  pads.ints = {1, 1, 1, 1};
+  n->set_attribute(pads);
+  CHECK(int_attr(*n, "group", 1) == 4);
+  CHECK(int_attr(*n, "missing", 7) == 7);
+  CHECK(float_attr(*n, "alpha", 1.0f) == 2.0f);
+  CHECK(ints_attr(*n, "pads") == std::vector<int64_t>{1, 1, 1, 1});
+  CHECK(ints_attr(*n, "strides", {1, 1}) == std::vector<int64_t>{1, 1});
+  CHECK(string_attr(*n, "auto_pad", "NOTSET") == "NOTSET");
+  try {
+    (void)int_attr(*n, "pads", 0);
+    FAIL("a list read as an int must be refused");
+  } catch (const scalec::Error& e) {
+    CHECK(e.code() == scalec::ExitCode::kBadInput);
+    CHECK(std::string(e.what()) == "[Conv node 'conv1'] attribute 'pads' must be an int");
+  }
 }
