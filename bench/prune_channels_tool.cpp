@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
     }
     std::printf("%s\n", rep.summary().c_str());
     std::printf("params %lld %lld\nmacs %lld %lld\n", static_cast<long long>(rep.params_before),
-                static_cast<long long>(rep.params_after), static_cast<long long>(rep.macs_before),
-                static_cast<long long>(rep.macs_after));
+                static_cast<long long>(rep.params_after), static_cast<long long>(rep.macs_before.value_or(-1)),
+                static_cast<long long>(rep.macs_after.value_or(-1)));
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return static_cast<int>(e.code());

@@ -10,7 +10,7 @@
 #include "ir/printer.h"
 #include "kernels/exec/shape_inference.h"
 #include "ir/type_info.h"
-#include "kernels/ops/op_costs.h"
+#include "kernels/exec/model_macs.h"
 #include "onnx_io/model_io.h"
 
 namespace scalec::cli {
@@ -22,7 +22,29 @@ struct InspectOptions {
   bool json = false;
   bool dump = false;
   std::string report;
+  std::vector<std::string> input_shapes;  ///< NAME=1,3,224,224
 };
+
+// "NAME=1,3,224,224" items into shapes; a malformed item is a usage error (exit 1).
+kernels::InputShapes parse_input_shapes(const std::vector<std::string>& items) {
+  kernels::InputShapes out;
+  for (const std::string& item : items) {
+    const size_t eq = item.rfind('=');
+    std::vector<int64_t> dims;
+    bool ok = eq != std::string::npos && eq > 0 && eq + 1 < item.size();
+    for (size_t at = eq + 1; ok && at <= item.size();) {
+      size_t comma = item.find(',', at);
+      if (comma == std::string::npos) comma = item.size();
+      const std::string d = item.substr(at, comma - at);
+      ok = !d.empty() && d.size() < 12 && d.find_first_not_of("0123456789") == std::string::npos && std::stoll(d) > 0;
+      if (ok) dims.push_back(std::stoll(d));
+      at = comma + 1;
+    }
+    if (!ok) throw Error(ExitCode::kUsage, fmt::format("--input-shape '{}': expected NAME=D,D,... with positive dims", item));
+    out[item.substr(0, eq)] = dims;
+  }
+  return out;
+}
 
 nlohmann::json type_json(const ir::Value* v) {
   nlohmann::json j;
@@ -45,9 +67,8 @@ nlohmann::json type_json(const ir::Value* v) {
   return j;
 }
 
-nlohmann::json build_report(const std::string& path, const ir::Model& m) {
+nlohmann::json build_report(const std::string& path, const ir::Model& m, const kernels::ModelMacs& macs) {
   ir::ModelStats stats = ir::compute_model_stats(*m.graph);
-  kernels::GraphMacs macs = kernels::graph_macs(*m.graph);
   nlohmann::json j;
   j["schema_version"] = kReportSchemaVersion;
   j["model"] = path;
@@ -69,9 +90,11 @@ nlohmann::json build_report(const std::string& path, const ir::Model& m) {
   j["op_histogram"] = stats.op_histogram;
   j["parameters"] = stats.parameters;
   j["bytes"] = stats.bytes;
-  j["macs_per_sample"] = macs.counted_nodes > 0 || macs.unknown_nodes == 0 ? nlohmann::json(macs.macs) : nullptr;
+  j["macs_per_sample"] = macs.macs ? nlohmann::json(*macs.macs) : nullptr;
   j["mac_nodes_counted"] = macs.counted_nodes;
   j["mac_nodes_without_shapes"] = macs.unknown_nodes;
+  j["mac_batch_dims"] = macs.batch;           // counted as 1 (per sample)
+  j["mac_unknown_dims"] = macs.unknown_dims;  // input dims --input-shape can fix
   nlohmann::json meta = nlohmann::json::object();
   for (const auto& [k, v] : m.metadata_props) meta[k] = v;
   j["metadata"] = meta;
@@ -137,12 +160,14 @@ void print_text(const nlohmann::json& j, const ir::Model& m) {
   line("parameters", with_commas(j["parameters"].get<int64_t>()));
   line("bytes", fmt::format("{} ({})", with_commas(j["bytes"].get<int64_t>()), human_bytes(j["bytes"].get<double>())));
   int64_t counted = j["mac_nodes_counted"], unknown = j["mac_nodes_without_shapes"];
-  if (j["macs_per_sample"].is_null()) {
-    line("MACs", fmt::format("unknown ({} MAC ops without recorded shapes)", unknown));
+  if (!j["macs_per_sample"].is_null()) {
+    line("MACs", fmt::format("{} per sample ({} MAC ops)", with_commas(j["macs_per_sample"].get<int64_t>()), counted));
+  } else if (!j["mac_unknown_dims"].empty()) {
+    std::string dims;
+    for (const auto& d : j["mac_unknown_dims"]) dims += (dims.empty() ? "" : ", ") + d.get<std::string>();
+    line("MACs", fmt::format("unknown (dims: {}; fix them with --input-shape NAME=D,D,...)", dims));
   } else {
-    line("MACs", fmt::format("{} per sample{}", with_commas(j["macs_per_sample"].get<int64_t>()),
-                             unknown ? fmt::format(" (+{} ops without recorded shapes)", unknown)
-                                     : fmt::format(" ({} MAC ops)", counted)));
+    line("MACs", fmt::format("unknown ({} of {} MAC ops without inferred shapes)", unknown, counted + unknown));
   }
   if (!j["metadata"].empty()) {
     bool first = true;
@@ -181,7 +206,10 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_flag("--json", opts->json, "Print the report as JSON on stdout");
   cmd->add_flag("--dump", opts->dump, "Also print the graph, one line per node");
   cmd->add_option("--report", opts->report, "Write the JSON report to PATH ('-' for stdout)");
+  cmd->add_option("--input-shape", opts->input_shapes,
+                  "NAME=1,3,224,224: the shape of input NAME for the MAC count, fixing its symbolic dims (repeatable)");
   cmd->callback([opts] {
+    const kernels::InputShapes input_shapes = parse_input_shapes(opts->input_shapes);
     ir::Model m = onnx_io::load_model(opts->model);
     // Shapes the model does not record come from scalec's own inference (for MACs); a model whose
     // recorded types contradict its ops is still described, with a warning.
@@ -193,7 +221,9 @@ void add_inspect_command(CLI::App& app) {
     } catch (const Error& e) {
       spdlog::warn("shape inference stopped: {}", e.what());
     }
-    nlohmann::json j = build_report(opts->model, m);
+    // The batch counts as 1; other unknown dims leave MACs unknown unless --input-shape fixes them.
+    const kernels::ModelMacs macs = kernels::model_macs(m, input_shapes);
+    nlohmann::json j = build_report(opts->model, m, macs);
     if (opts->json) {
       write_report(j, "-");
     } else {

@@ -1,83 +1,72 @@
 #include "kernels/ops/op_costs.h"
 
-#include <string_view>
 #include <vector>
+
+#include "ir/weight_slots.h"
 
 namespace scalec::kernels {
 
 namespace {
 
-// The value's shape with symbolic dimensions set to 1; nullopt when not fully recorded.
+// The value's shape when every dimension is a number; nullopt otherwise (a symbolic or unknown
+// dimension is not guessed: model_macs fixes the batch before counting).
 std::optional<std::vector<int64_t>> shape_of(const ir::Value* v) {
   if (v == nullptr) return std::nullopt;
   if (v->initializer) return v->initializer->shape();
   if (!v->type || v->type->kind != ir::TypeInfo::Kind::kTensor || !v->type->shape) return std::nullopt;
   std::vector<int64_t> dims;
   for (const ir::Dim& d : *v->type->shape) {
-    if (d.value) dims.push_back(*d.value);
-    else if (!d.param.empty()) dims.push_back(1);
-    else return std::nullopt;
+    if (!d.value) return std::nullopt;
+    dims.push_back(*d.value);
   }
   return dims;
 }
 
-int64_t product(const std::vector<int64_t>& s, size_t from = 0) {
+int64_t product(const std::vector<int64_t>& s) {
   int64_t p = 1;
-  for (size_t i = from; i < s.size(); ++i) p *= s[i];
+  for (int64_t d : s) p *= d;
   return p;
 }
 
-bool is(std::string_view op, std::initializer_list<std::string_view> names) {
-  for (auto n : names) {
-    if (op == n) return true;
-  }
-  return false;
+// The weight's input index of a MAC op (the slot does not depend on the rank; 2 is any valid one).
+std::optional<size_t> weight_input(const ir::Node& n) {
+  const std::optional<ir::WeightSlot> s = ir::weight_slot(n, 2);
+  return s ? std::optional<size_t>(s->input) : std::nullopt;
 }
 
 }  // namespace
 
+bool is_mac_op(const ir::Node& n) { return weight_input(n).has_value(); }
+
 std::optional<int64_t> node_macs(const ir::Node& n) {
-  if (!n.domain().empty() && n.domain() != "ai.onnx") return std::nullopt;
-  const std::string& op = n.op_type();
-  if (is(op, {"Conv", "ConvInteger", "QLinearConv"})) {
-    // Y[N, M, out...] = sum over C/group and the kernel window: numel(Y) * prod(W.shape[1:]).
-    size_t w_index = op == "QLinearConv" ? 3 : 1;
-    auto y = shape_of(n.output(0));
-    auto w = shape_of(n.input(w_index));
-    if (!y || !w || w->size() < 2) return std::nullopt;
-    return product(*y) * product(*w, 1);
-  }
-  if (op == "ConvTranspose") {
-    // Each input element scatters into M/group * kernel outputs: numel(X) * prod(W.shape[1:]).
+  const std::optional<size_t> wi = weight_input(n);
+  if (!wi) return std::nullopt;
+  auto w = shape_of(n.input(*wi));
+  auto y = shape_of(n.output(0));
+  if (!w || !y) return std::nullopt;
+  if (w->size() == 1) return product(*y) * (*w)[0];  // MatMul by a vector: Y sums over K = w[0]
+  const std::optional<ir::WeightSlot> s = ir::weight_slot(n, static_cast<int64_t>(w->size()));
+  if (!s) return std::nullopt;
+  const auto out_axis = static_cast<size_t>(s->out_axis), in_axis = static_cast<size_t>(s->in_axis);
+  if (s->transposed) {
+    // ConvTranspose: each input element scatters over M/group * kernel outputs: numel(X) * prod(W) / C.
     auto x = shape_of(n.input(0));
-    auto w = shape_of(n.input(1));
-    if (!x || !w || w->size() < 2) return std::nullopt;
-    return product(*x) * product(*w, 1);
+    if (!x) return std::nullopt;
+    return product(*x) * (product(*w) / (*w)[in_axis]);
   }
-  if (is(op, {"Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"})) {
-    // numel(Y) * K, with K the reduced dimension of A.
-    auto y = shape_of(n.output(0));
-    auto a = shape_of(n.input(0));
-    if (!y || !a || a->empty()) return std::nullopt;
-    int64_t k = a->back();
-    if (op == "Gemm") {
-      const ir::Attribute* trans_a = n.attribute("transA");
-      if (trans_a && trans_a->i != 0 && a->size() == 2) k = (*a)[0];
-    }
-    return product(*y) * k;
-  }
-  return std::nullopt;
+  // Conv: every output element sums over C/group * kernel: numel(Y) * prod(W) / M.
+  if (s->conv) return product(*y) * (product(*w) / (*w)[out_axis]);
+  // Gemm, MatMul: numel(Y) * K.
+  return product(*y) * (*w)[in_axis];
 }
 
 GraphMacs graph_macs(const ir::Graph& graph) {
   GraphMacs total;
-  static const std::initializer_list<std::string_view> kMacOps = {
-      "Conv", "ConvInteger", "QLinearConv", "ConvTranspose", "Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"};
   for (const auto& n : graph.nodes()) {
     if (auto m = node_macs(*n)) {
       total.macs += *m;
       ++total.counted_nodes;
-    } else if ((n->domain().empty() || n->domain() == "ai.onnx") && is(n->op_type(), kMacOps)) {
+    } else if (is_mac_op(*n)) {
       ++total.unknown_nodes;
     }
     for (const ir::Attribute& a : n->attributes()) {

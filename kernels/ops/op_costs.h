@@ -1,5 +1,6 @@
 #pragma once
-// Multiply-accumulate counts of the compute-heavy ops, from the shapes a model records.
+// Multiply-accumulate counts of the compute-heavy ops (the weight slot table's ops: Conv,
+// ConvTranspose, Gemm, MatMul and their integer forms), from the shapes a model records.
 #include <cstdint>
 #include <optional>
 
@@ -7,8 +8,11 @@
 
 namespace scalec::kernels {
 
-/// MACs of one node per sample: symbolic dimensions (the batch) count as 1. nullopt when the
-/// op is not a MAC op or a needed shape is not recorded.
+/// True for the ops node_macs counts.
+bool is_mac_op(const ir::Node& node);
+
+/// MACs of one node for the shapes recorded on it. nullopt when the op is not a MAC op or a
+/// needed dimension is not a number (symbolic dims are not guessed: see model_macs).
 std::optional<int64_t> node_macs(const ir::Node& node);
 
 /// Sum over a graph and its subgraphs (each subgraph counted once).
