@@ -62,6 +62,11 @@ void add_finetune_command(CLI::App& app) {
     distill::Trainer trainer(model, t);
     spdlog::info("training {} tensors on {} samples, batch {}, {} steps per epoch", trainer.parameters().size(),
                  train.samples, t.batch, steps_per_epoch);
+    if (o->report != "-") {  // how much of the model trains, and why the rest does not
+      std::string text = trainer.coverage().summary("training") + "\n";
+      for (const std::string& line : trainer.coverage().reason_lines()) text += "left: " + line + "\n";
+      std::fputs(text.c_str(), stdout);
+    }
 
     int64_t first_epoch = 0;
     if (o->resume && std::filesystem::exists(o->checkpoint)) {
@@ -107,6 +112,7 @@ void add_finetune_command(CLI::App& app) {
       nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"output", o->output},
                           {"samples", train.samples}, {"batch", t.batch}, {"seed", t.seed},
                           {"parameters_trained", trainer.parameters().size()}, {"steps", trainer.step()},
+                          {"coverage", trainer.coverage().to_json()},
                           {"epochs", epochs}};
       write_report(j, o->report);
     }

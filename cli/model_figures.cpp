@@ -10,8 +10,7 @@
 
 #include "ir/error.h"
 #include "ir/model_stats.h"
-#include "kernels/exec/shape_inference.h"
-#include "kernels/ops/op_costs.h"
+#include "kernels/exec/model_macs.h"
 #include "onnx_io/model_io.h"
 
 namespace scalec::cli {
@@ -39,9 +38,6 @@ int64_t gzip_size(const std::string& path) {
 
 ModelFigures measure_model_file(const std::string& path) {
   ir::Model m = onnx_io::load_model(path);
-  kernels::ShapeInferenceOptions so;
-  so.strict = false;
-  kernels::infer_shapes(m, so);
   ModelFigures f;
   const ir::ModelStats stats = ir::compute_model_stats(*m.graph);
   f.parameters = stats.parameters;
@@ -50,14 +46,14 @@ ModelFigures measure_model_file(const std::string& path) {
     if (w.is_parameter) nonzero += static_cast<double>(w.numel) * (1.0 - w.sparsity);
   }
   f.nonzero_parameters = std::llround(nonzero);
-  f.macs = kernels::graph_macs(*m.graph).macs;
+  f.macs = kernels::model_macs(m).macs;
   f.file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
   f.gzip_bytes = gzip_size(path);
   return f;
 }
 
 nlohmann::json to_json(const ModelFigures& f) {
-  return {{"parameters", f.parameters}, {"nonzero_parameters", f.nonzero_parameters}, {"macs_per_sample", f.macs},
+  return {{"parameters", f.parameters}, {"nonzero_parameters", f.nonzero_parameters}, {"macs_per_sample", f.macs ? nlohmann::json(*f.macs) : nullptr},
           {"file_bytes", f.file_bytes}, {"gzip_bytes", f.gzip_bytes}};
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Before/after figures of a compression step, measured on model files as users ship them.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -11,7 +12,7 @@ namespace scalec::cli {
 struct ModelFigures {
   int64_t parameters = 0;          ///< float weight elements (DESIGN.md's definition)
   int64_t nonzero_parameters = 0;
-  int64_t macs = 0;                ///< per sample, from inferred shapes
+  std::optional<int64_t> macs;     ///< per sample (kernels::model_macs); nullopt when dims are unknown
   int64_t file_bytes = 0;
   int64_t gzip_bytes = 0;          ///< the file gzip-compressed (level 9): zeros only shrink a file compressed
 };

@@ -15,6 +15,7 @@
 #include "passes/cleanup/remove_dropout.h"
 #include "passes/prune/channel_prune.h"
 #include "passes/prune/magnitude_prune.h"
+#include "passes/prune/prune_coverage.h"
 
 namespace scalec::cli {
 
@@ -88,8 +89,17 @@ std::string layer_table(const std::vector<passes::LayerPruneResult>& layers) {
   return t;
 }
 
-// Removes whole channels; returns the per-layer table and fills the report's "layers".
-std::string prune_whole_channels(ir::Model& model, const PruneOptions& o, nlohmann::json& report) {
+// "pruned 48 of 53 layers, 96.0% of weights; 47.9% of all weights now zero", then one "left:"
+// line per reason a layer was left.
+std::string coverage_text(const passes::Coverage& c, const ir::Model& model) {
+  std::string t = fmt::format("{}; {:.1f}% of all weights now zero\n", c.summary("pruned"), 100.0 * passes::zero_share(model));
+  for (const std::string& line : c.reason_lines()) t += "left: " + line + "\n";
+  return t;
+}
+
+// Removes whole channels; returns the per-layer table, fills the report's "layers" and `coverage`.
+std::string prune_whole_channels(ir::Model& model, const ir::Model& original, const PruneOptions& o, nlohmann::json& report,
+                                 passes::Coverage& coverage) {
   passes::ChannelPruneOptions copts;
   copts.ratio = o.sparsity;
   copts.overrides = parse_layer_sparsity(o.layer_sparsity);
@@ -107,6 +117,7 @@ std::string prune_whole_channels(ir::Model& model, const PruneOptions& o, nlohma
   report["layers"] = a;
   report["groups"] = cr.groups;
   report["groups_pruned"] = cr.groups_pruned;
+  coverage = passes::channel_coverage(original, cr);
   return t;
 }
 
@@ -187,7 +198,14 @@ void add_prune_command(CLI::App& app) {
                              {"method", o->method}, {"sparsity", o->sparsity}};
     std::string table;
     std::vector<passes::LayerPruneResult> layers;
-    if (channel) table = prune_whole_channels(model, *o, report);
+    passes::Coverage coverage;
+    if (channel) {
+      table = prune_whole_channels(model, original, *o, report, coverage);
+      coverage.throw_if_nothing_changed("pruned");
+    } else if (train) {
+      // Before any training: the final sparsity's masks must change some layer.
+      passes::magnitude_coverage(model, passes::magnitude_masks(model, mopts).layers).throw_if_nothing_changed("pruned");
+    }
 
     nlohmann::json epochs;
     if (train) {
@@ -232,8 +250,12 @@ void add_prune_command(CLI::App& app) {
       table = layer_table(layers);
       report["layers"] = layers_json(layers);
       report["prunable_sparsity"] = passes::overall_sparsity(layers);
-      if (passes::overall_sparsity(layers) == 0 && o->sparsity > 0) spdlog::warn("no weight was pruned (see the notes per layer)");
+      coverage = passes::magnitude_coverage(model, layers);
+      coverage.throw_if_nothing_changed("pruned");
     }
+    table += "\n" + coverage_text(coverage, model);
+    report["coverage"] = coverage.to_json();
+    report["all_weights_sparsity"] = passes::zero_share(model);  // zeros over every float weight, not only pruned layers
 
     std::optional<double> acc_after;
     if (val) acc_after = top1_accuracy(model, *val, t.batch, t.threads, t.output);
@@ -249,7 +271,11 @@ void add_prune_command(CLI::App& app) {
     text += fmt::format("{:<16} {:>14}    {:>14}\n", "", "before", "after");
     text += figures_line("parameters", static_cast<double>(before.parameters), static_cast<double>(after.parameters));
     text += figures_line("nonzero params", static_cast<double>(before.nonzero_parameters), static_cast<double>(after.nonzero_parameters));
-    text += figures_line("MACs/sample", static_cast<double>(before.macs), static_cast<double>(after.macs));
+    if (before.macs && after.macs) {
+      text += figures_line("MACs/sample", static_cast<double>(*before.macs), static_cast<double>(*after.macs));
+    } else {
+      text += fmt::format("{:<16} {:>14}    {:>14}  (symbolic dims: see scalec inspect --input-shape)\n", "MACs/sample", "unknown", "unknown");
+    }
     text += figures_line("file bytes", static_cast<double>(before.file_bytes), static_cast<double>(after.file_bytes));
     text += figures_line("gzip bytes", static_cast<double>(before.gzip_bytes), static_cast<double>(after.gzip_bytes));
     if (acc_before && acc_after) {

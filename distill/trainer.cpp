@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <random>
 #include <unordered_set>
 
@@ -54,21 +55,39 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
     }
   }
   std::vector<const ir::Value*> candidates;
+  std::map<const ir::Value*, std::string> frozen_by;
   for (ir::Value* v : g.initializers) {
     if (!is_float(*v->initializer) || stat_set.count(v)) continue;
-    bool frozen = std::any_of(o_.freeze.begin(), o_.freeze.end(), [&](const std::string& p) { return passes::glob_match(p, v->name()); });
-    if (!frozen) candidates.push_back(v);
+    auto p = std::find_if(o_.freeze.begin(), o_.freeze.end(), [&](const std::string& f) { return passes::glob_match(f, v->name()); });
+    if (p != o_.freeze.end()) frozen_by[v] = *p;
+    else candidates.push_back(v);
   }
   logits_value();  // checks --output early
   kernels::Autodiff probe(model, candidates);
   std::vector<const ir::Value*> wrt;
   for (ir::Value* v : g.initializers) {
-    if (std::count(candidates.begin(), candidates.end(), v) && probe.carries_gradient(v)) {
+    if (!is_float(*v->initializer)) continue;
+    const int64_t n = v->initializer->numel();
+    if (stat_set.count(v)) {
+      coverage_.add_other_params(n);  // running statistics: updated from batches, not trained
+    } else if (frozen_by.count(v)) {
+      coverage_.add(v->name(), n, false, fmt::format("frozen by --freeze '{}'", frozen_by[v]));
+    } else if (!probe.carries_gradient(v)) {
+      coverage_.add(v->name(), n, false, "no gradient reaches it from the output");
+    } else {
+      coverage_.add(v->name(), n, true);
       params_.push_back(v);
       wrt.push_back(v);
     }
   }
-  if (params_.empty()) throw_bad_input("nothing to train: no float initializer reaches the output (check --freeze)");
+  for (const auto& n : g.nodes()) {  // weights the trainer cannot update in place
+    const ir::Attribute* a = n->op_type() == "Constant" ? n->attribute("value") : nullptr;
+    if (a && a->t && is_float(*a->t) && n->output(0)) {
+      coverage_.add(n->output(0)->name(), a->t->numel(), false, "weights in Constant nodes (finetune trains initializers)");
+    }
+  }
+  if (coverage_.layers_total() == 0) throw_bad_input("nothing to train: the model has no float weights");
+  coverage_.throw_if_nothing_changed("to train");
   autodiff_ = std::make_unique<kernels::Autodiff>(model, wrt);
   kernels::ExecutorOptions eo;
   eo.threads = o_.threads;

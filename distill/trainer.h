@@ -17,6 +17,7 @@
 #include "distill/schedule.h"
 #include "ir/graph.h"
 #include "kernels/exec/executor.h"
+#include "passes/core/coverage.h"
 
 namespace scalec::kernels {
 class Autodiff;
@@ -73,6 +74,8 @@ class Trainer {
   const std::vector<ir::Value*>& parameters() const { return params_; }
   /// BatchNormalization running statistics updated from batch statistics.
   const std::vector<ir::Value*>& running_stats() const { return stats_; }
+  /// The float weight tensors trained, and why the others are not (frozen, no gradient, ...).
+  const passes::Coverage& coverage() const { return coverage_; }
 
   /// Fixes pruning masks (weight name -> 0/1 tensor of the weight's shape): masked weights are zeroed
   /// now and after every update, so they stay zero through training. Replaces earlier masks.
@@ -101,6 +104,7 @@ class Trainer {
   ir::Model& model_;
   TrainerOptions o_;
   std::vector<ir::Value*> params_, stats_;
+  passes::Coverage coverage_{"weight tensor"};
   std::unique_ptr<kernels::Executor> train_exec_, eval_exec_;
   std::unique_ptr<kernels::Autodiff> autodiff_;
   std::unique_ptr<Optimizer> optimizer_;

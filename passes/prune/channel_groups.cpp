@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/node_attrs.h"
 #include "passes/core/constant.h"
 
 namespace scalec::passes::channel {
@@ -22,11 +23,6 @@ std::optional<std::vector<int64_t>> shape_of(const ir::Value* v) {
   std::vector<int64_t> dims;
   for (const ir::Dim& d : *v->type->shape) dims.push_back(d.value ? *d.value : -1);
   return dims;
-}
-
-int64_t int_attr(const ir::Node& n, const char* name, int64_t fallback) {
-  const ir::Attribute* a = n.attribute(name);
-  return a != nullptr && a->kind == ir::Attribute::Kind::kInt ? a->i : fallback;
 }
 
 std::optional<std::vector<int64_t>> int_values(const ir::Tensor* t) {
@@ -68,14 +64,14 @@ class Walker {
     const std::vector<ir::Node*> order = g_.topological_order();
     for (ir::Node* n : order) visit(*n);
     for (const ir::Value* out : g_.outputs) {
-      if (const Layout* l = layout(out)) cg_.block(*l, fmt::format("'{}' is a graph output", out->name()));
+      if (const Layout* l = layout(out)) cg_.block(*l, fmt::format("the channels reach graph output '{}'", out->name()));
     }
     for (const ir::Node* n : order) {
       for (const ir::Value* v : n->outputs()) {
         const Layout* l = v ? layout(v) : nullptr;
         if (l == nullptr) continue;
         for (const ir::Use& u : v->uses()) {
-          if (u.node->owner() != &g_) cg_.block(*l, fmt::format("'{}' is read inside a subgraph", v->name()));
+          if (u.node->owner() != &g_) cg_.block(*l, fmt::format("a subgraph reads '{}'", v->name()));
         }
       }
     }
@@ -153,7 +149,7 @@ class Walker {
     const ir::Tensor* w = weight(n.input(1), 3);
     const ir::Tensor* b = n.input(2) ? weight(n.input(2), 1) : nullptr;
     const bool bias_ok = n.input(2) == nullptr || (b != nullptr && b->rank() == 1);
-    const int64_t group = int_attr(n, "group", 1);
+    const int64_t group = ir::int_attr(n, "group", 1);
     for (size_t s : tracked) {
       if (s != 0) cg_.block(*layout(n.input(s)), fmt::format("{} reads the channels as a weight", who(n)));
     }
@@ -181,8 +177,8 @@ class Walker {
   }
 
   void gemm(ir::Node& n, const std::vector<size_t>& tracked) {
-    const bool trans_a = int_attr(n, "transA", 0) != 0;
-    const bool trans_b = int_attr(n, "transB", 0) != 0;
+    const bool trans_a = ir::int_attr(n, "transA", 0) != 0;
+    const bool trans_b = ir::int_attr(n, "transB", 0) != 0;
     const ir::Tensor* bw = weight(n.input(1), 2);
     if (bw != nullptr && bw->rank() != 2) bw = nullptr;
     for (size_t s : tracked) {
@@ -262,7 +258,7 @@ class Walker {
         continue;
       }
       if (!s || static_cast<int64_t>(s->size()) > rank) {
-        why = fmt::format("{} joins '{}' of unknown or larger shape", who(n), v->name());
+        why = fmt::format("{} joins a value of unknown or larger shape ('{}')", who(n), v->name());
         continue;
       }
       const int64_t a = static_cast<int64_t>(s->size()) - (rank - 1);  // v's axis aligned with axis 1
@@ -271,7 +267,7 @@ class Walker {
         cg_.slices.push_back({&n, i, a, ref});
         continue;
       }
-      why = fmt::format("{} joins '{}', which the pass cannot prune", who(n), v->name());
+      why = fmt::format("{} joins a value the pass cannot prune ('{}')", who(n), v->name());
     }
     if (!why.empty()) block_inputs(n, tracked, why);
     pass_through(n, l);
@@ -295,7 +291,7 @@ class Walker {
   void concat(ir::Node& n, const std::vector<size_t>& tracked) {
     auto os = shape_of(n.output(0));
     const int64_t rank = os ? static_cast<int64_t>(os->size()) : -1;
-    int64_t axis = int_attr(n, "axis", 0);
+    int64_t axis = ir::int_attr(n, "axis", 0);
     if (axis < 0) axis += rank;
     Layout out;
     bool ok = rank >= 2 && axis == 1;
@@ -309,7 +305,7 @@ class Walker {
       auto s = shape_of(v);
       ok = s && static_cast<int64_t>(s->size()) == rank && (*s)[1] >= 0;
       if (!ok) break;
-      const int32_t fixed = fixed_group((*s)[1], fmt::format("tied by {} to '{}', which no prunable layer produces", who(n), v->name()));
+      const int32_t fixed = fixed_group((*s)[1], fmt::format("tied by {} to a value no prunable layer produces ('{}')", who(n), v->name()));
       for (int64_t c = 0; c < (*s)[1]; ++c) out.atoms.push_back({fixed, c});
     }
     if (!ok) return block_inputs(n, tracked, fmt::format("{} joins values the pass cannot line up", who(n)));
@@ -328,14 +324,14 @@ class Walker {
     const int64_t width = static_cast<int64_t>(l->atoms.size()) * l->block * inner;
     bool rewrite = false;
     if (n.op_type() == "Flatten") {
-      int64_t axis = int_attr(n, "axis", 1);
+      int64_t axis = ir::int_attr(n, "axis", 1);
       if (axis < 0) axis += static_cast<int64_t>(s->size());
       if (axis != 1) return block_inputs(n, tracked, why);
     } else {
       auto target = int_values(constant(n.input(1)));
       if (!target || target->size() != 2) return block_inputs(n, tracked, why);
       const int64_t s0 = (*target)[0], s1 = (*target)[1];
-      const bool batch_ok = (s0 == 0 && int_attr(n, "allowzero", 0) == 0) || (s0 == -1 && s1 != -1) ||
+      const bool batch_ok = (s0 == 0 && ir::int_attr(n, "allowzero", 0) == 0) || (s0 == -1 && s1 != -1) ||
                             (s0 > 0 && s0 == (*s)[0]);
       if (!batch_ok || (s1 != -1 && s1 != width)) return block_inputs(n, tracked, why);
       rewrite = s1 != -1;
@@ -352,7 +348,7 @@ class Walker {
     const int64_t opset = model_.opset_version();
     std::optional<std::vector<int64_t>> axes;
     if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
-      axes = std::vector<int64_t>{int_attr(n, "axis", opset >= 13 ? -1 : 1)};
+      axes = std::vector<int64_t>{ir::int_attr(n, "axis", opset >= 13 ? -1 : 1)};
     } else if (opset >= (op == "ReduceSum" ? 13 : 18)) {
       if (n.input(1) != nullptr) axes = int_values(constant(n.input(1)));
     } else if (const ir::Attribute* a = n.attribute("axes")) {

@@ -13,7 +13,7 @@
 #include "ir/model_stats.h"
 #include "ir/verifier.h"
 #include "kernels/exec/shape_inference.h"
-#include "kernels/ops/op_costs.h"
+#include "kernels/exec/model_macs.h"
 #include "passes/core/constant.h"
 #include "passes/core/name_match.h"
 #include "passes/prune/channel_groups.h"
@@ -102,6 +102,22 @@ std::string human(int64_t n) {
   return std::to_string(n);
 }
 
+// The reason without the names and numbers of one case ("Conv 'c3' is a grouped convolution
+// (group 24)" -> "Conv is a grouped convolution"), so coverage groups the layers it holds back.
+std::string generic_reason(const std::string& reason) {
+  std::string out;
+  int depth = 0;
+  bool quoted = false;
+  for (char ch : reason) {
+    if (ch == '\'' && depth == 0) quoted = !quoted;
+    else if (!quoted && ch == '(') ++depth;
+    else if (!quoted && ch == ')') depth = std::max(0, depth - 1);
+    else if (!quoted && depth == 0 && !(ch == ' ' && (out.empty() || out.back() == ' '))) out += ch;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 // One channel group (a union-find root) and the channels it keeps.
 struct GroupPlan {
   std::vector<int32_t> members;  ///< raw groups, in id (topological) order
@@ -139,8 +155,10 @@ class Pruner {
         const ir::Node* n = cg_.producers[static_cast<size_t>(m)].node;
         if (n == nullptr) continue;
         const std::string& weight = n->input(1)->name();
-        by_producer[static_cast<size_t>(m)] = ChannelPruneLayer{
-            n->name.empty() ? weight : n->name, n->op_type(), weight, group_number, p.channels, p.kept, p.reason};
+        const ir::Tensor* w = constant_tensor(g_, n->input(1));
+        by_producer[static_cast<size_t>(m)] =
+            ChannelPruneLayer{n->name.empty() ? weight : n->name, n->op_type(), weight, group_number, p.channels, p.kept,
+                              p.reason, generic_reason(p.reason), w ? w->numel() : 0};
       }
     }
     for (auto& layer : by_producer) {
@@ -199,7 +217,7 @@ class Pruner {
       if (n == nullptr) continue;
       const std::string& weight = n->input(1)->name();
       if (p.reason.empty() && any_glob_matches(o_.skip, {n->name, weight})) {
-        p.reason = fmt::format("'{}' matches a skip pattern", n->name.empty() ? weight : n->name);
+        p.reason = fmt::format("kept whole by --skip ('{}')", n->name.empty() ? weight : n->name);
       }
       for (const std::string& key : {n->name, weight}) {
         auto it = o_.overrides.find(key);
@@ -297,7 +315,7 @@ void check_options(const ChannelPruneOptions& o) {
 std::string ChannelPruneReport::summary() const {
   return fmt::format("prune-channels: {} of {} channel group{} pruned; parameters {} -> {}; MACs {} -> {}",
                      groups_pruned, groups, groups == 1 ? "" : "s", human(params_before), human(params_after),
-                     human(macs_before), human(macs_after));
+                     macs_before ? human(*macs_before) : "unknown", macs_after ? human(*macs_after) : "unknown");
 }
 
 ChannelPruneReport prune_channels(ir::Model& model, const ChannelPruneOptions& options) {
@@ -305,13 +323,13 @@ ChannelPruneReport prune_channels(ir::Model& model, const ChannelPruneOptions& o
   ir::Graph& g = *model.graph;
   ChannelPruneReport rep;
   rep.params_before = ir::compute_model_stats(g).parameters;
+  rep.macs_before = kernels::model_macs(model).macs;
 
   // The walk needs shapes; the types inference adds are taken back, so the model records what it did.
   TypeSnapshot recorded = snapshot_types(g);
   kernels::ShapeInferenceOptions lenient;
   lenient.strict = false;
   const size_t conflicts_before = kernels::infer_shapes(model, lenient).conflicts.size();
-  rep.macs_before = kernels::graph_macs(g).macs;
   ChannelGraph cg = channel::analyze_channels(model);
   restore_types(recorded);
 
@@ -327,8 +345,8 @@ ChannelPruneReport prune_channels(ir::Model& model, const ChannelPruneOptions& o
   } catch (const Error& e) {
     throw_internal("prune-channels produced an inconsistent graph: {}", e.what());
   }
-  rep.macs_after = kernels::graph_macs(g).macs;
   restore_types(pruned);
+  rep.macs_after = kernels::model_macs(model).macs;
   if (ir::VerifyReport vr = ir::verify(model); !vr.ok()) {
     throw_internal("prune-channels produced a graph that does not verify:\n{}", vr.summary());
   }

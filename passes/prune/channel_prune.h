@@ -20,6 +20,7 @@
 // whole and listed in the report with the reason. Recorded value types are updated.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ struct ChannelPruneLayer {
   int64_t channels_before = 0;
   int64_t channels_after = 0;
   std::string reason;  ///< why the channels were kept whole ("" when pruned or ratio gave 0)
+  std::string kind;    ///< the reason without this case's names and numbers (coverage groups by it)
+  int64_t weight_elements = 0;  ///< the weight's elements before pruning
 };
 
 /// What prune_channels did.
@@ -55,7 +58,8 @@ struct ChannelPruneReport {
   int64_t groups = 0;                     ///< channel groups found
   int64_t groups_pruned = 0;              ///< groups that lost channels
   int64_t params_before = 0, params_after = 0;  ///< DESIGN.md parameters (float initializer elements)
-  int64_t macs_before = 0, macs_after = 0;      ///< per sample, from inferred shapes
+  /// Per sample (kernels::model_macs: the batch counts as 1); nullopt when other dims are unknown.
+  std::optional<int64_t> macs_before, macs_after;
   /// "prune-channels: 5 of 8 groups pruned; parameters 11.7M -> 3.0M; MACs 1.82G -> 0.48G".
   std::string summary() const;
 };

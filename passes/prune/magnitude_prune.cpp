@@ -9,6 +9,7 @@
 #include "ir/error.h"
 #include "passes/core/name_match.h"
 #include "passes/prune/prunable.h"
+#include "passes/prune/prune_coverage.h"
 
 namespace scalec::passes {
 
@@ -134,14 +135,16 @@ MagnitudePruneResult magnitude_masks(const ir::Model& model, const MagnitudePrun
   for (size_t k = 0; k < ws.size(); ++k) {
     const PrunableWeight& p = ws[k];
     const ir::Tensor& w = *p.weight->initializer;
-    LayerPruneResult lr{p.layer, p.node->op_type(), p.weight->name(), w.numel(), count_zeros(w), 0, 0, {}};
+    LayerPruneResult lr{p.layer, p.node->op_type(), p.weight->name(), w.numel(), count_zeros(w), 0, 0, {}, {}};
     const double* over = override_for(o, p);
     if (any_glob_matches(o.skip, {p.layer, p.weight->name()})) {
-      lr.note = "--skip";
+      lr.note = lr.reason = "--skip";
     } else if (k == 0 && !o.prune_first && !over && ws.size() > 1) {
       lr.note = "first layer kept dense";
+      lr.reason = "first layer kept dense (--prune-first prunes it)";
     } else if (k + 1 == ws.size() && !o.prune_last && !over && ws.size() > 1) {
       lr.note = "last layer kept dense";
+      lr.reason = "last layer kept dense (--prune-last prunes it)";
     } else {
       ir::Tensor mask = ones_like(w);
       const std::vector<double> mag = magnitudes(w);
@@ -152,6 +155,7 @@ MagnitudePruneResult magnitude_masks(const ir::Model& model, const MagnitudePrun
         } else {
           lr.note = fmt::format("axis {} has {} elements, not a multiple of {}", p.reduction_axis,
                                 w.shape()[static_cast<size_t>(p.reduction_axis)], o.m);
+          lr.reason = fmt::format("summed axis not a multiple of {}", o.m);
         }
       } else if (over || !o.global) {
         lr.target = over ? *over : o.sparsity;
@@ -243,8 +247,9 @@ double overall_sparsity(const std::vector<LayerPruneResult>& layers) {
 std::string MagnitudePrune::run(ir::Model& model) {
   result_ = magnitude_masks(model, options_);
   apply_masks(model, result_.masks);
-  return fmt::format("{}: {} of {} layers pruned, {:.1f}% of prunable weights zero", name(), result_.masks.size(),
-                     result_.layers.size(), 100.0 * overall_sparsity(result_.layers));
+  // Shares of ALL float weights: an LSTM model whose one Gemm is pruned says so (0.3%, not 50%).
+  const Coverage c = magnitude_coverage(model, result_.layers);
+  return fmt::format("{}: {}; {:.1f}% of all weights zero", name(), c.summary("pruned"), 100.0 * zero_share(model));
 }
 
 }  // namespace scalec::passes

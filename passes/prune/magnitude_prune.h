@@ -29,6 +29,7 @@ struct LayerPruneResult {
   int64_t elements = 0, zeros_before = 0, zeros_after = 0;
   double target = 0;     ///< sparsity asked for (0 when left dense)
   std::string note;      ///< why a layer was left dense ("first layer", "--skip", ...); empty when pruned
+  std::string reason;    ///< the note without this layer's numbers, shared by layers (coverage groups by it)
 };
 
 /// Masks (1 keep, 0 pruned; the weight's shape and dtype) keyed by weight name, and the per-layer table.

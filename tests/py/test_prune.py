@@ -138,6 +138,12 @@ def test_every_test_model_prunes_verifies_and_runs_in_onnx_runtime(scalec, tmp_p
         for method in ("unstructured", "2:4", "channel"):
             out = tmp_path / f"{name}_{method.replace(':', '')}.onnx"
             rc, _, err = scalec("prune", src, "--method", method, "--sparsity", 0.5, "-o", out)
+            if (name, method) == ("transformer_block", "channel"):
+                # No Conv or Gemm output channels it can cut (MatMul layers, the head writes the logits):
+                # exit 2 with the reasons, not a silent copy.
+                assert rc == 2 and "nothing pruned: 0 of 9 layers" in err and "6 MatMul weights" in err, err
+                assert not out.exists()
+                continue
             assert rc == 0, (name, method, err)
             onnx.checker.check_model(onnx.load(str(out)), full_check=True)
             sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

@@ -1,0 +1,98 @@
+#include "passes/prune/prune_coverage.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "ir/model_stats.h"
+#include "ir/weight_slots.h"
+#include "passes/core/constant.h"
+
+namespace scalec::passes {
+
+namespace {
+
+// A float weight a node reads: an initializer or a Constant's output, with enough extent to be
+// a layer's matrix (two dims > 1), or anything in a layer op's weight slot. Null otherwise.
+const ir::Tensor* layer_weight(const ir::Graph& g, const ir::Node& n, size_t input) {
+  const ir::Value* v = n.input(input);
+  const ir::Tensor* t = v ? constant_tensor(g, v) : nullptr;
+  if (!t || !ir::dtype_is_float(t->dtype())) return nullptr;
+  const auto slot = ir::weight_slot(n, t->rank());
+  if (slot && slot->input == input) return t;
+  return std::count_if(t->shape().begin(), t->shape().end(), [](int64_t d) { return d > 1; }) >= 2 ? t : nullptr;
+}
+
+// Adds the main graph's weight layers whose weights are not in `covered` (each weight counted
+// once, with its first reader), `handles` saying why they are left; then the other float weights.
+void add_other_layers(const ir::Model& model, const std::set<std::string>& covered, const std::string& handles,
+                      Coverage& c) {
+  const ir::Graph& g = *model.graph;
+  std::set<const ir::Value*> seen;
+  for (const ir::Node* n : g.topological_order()) {
+    int64_t params = 0;
+    std::string first_weight;
+    bool from_constant = false;
+    for (size_t i = 0; i < n->inputs().size(); ++i) {
+      const ir::Tensor* t = layer_weight(g, *n, i);
+      const ir::Value* v = n->input(i);
+      if (!t || covered.count(v->name()) || !seen.insert(v).second) continue;
+      params += t->numel();
+      if (first_weight.empty()) first_weight = v->name();
+      from_constant = from_constant || !v->is_initializer();
+    }
+    if (params == 0) continue;
+    const std::string why =
+        from_constant ? std::string("weights in Constant nodes") : fmt::format("{} weights ({})", n->op_type(), handles);
+    c.add(n->name.empty() ? first_weight : n->name, params, false, why);
+  }
+  const int64_t total = ir::compute_model_stats(g).parameters;
+  c.add_other_params(std::max<int64_t>(0, total - c.params_total()));
+}
+
+}  // namespace
+
+Coverage magnitude_coverage(const ir::Model& model, const std::vector<LayerPruneResult>& layers) {
+  Coverage c;
+  std::set<std::string> covered;
+  for (const LayerPruneResult& l : layers) {
+    covered.insert(l.weight);
+    const bool changed = l.zeros_after > l.zeros_before;
+    std::string why = l.reason;
+    if (why.empty() && !changed) {
+      const int64_t wanted = std::llround(l.target * static_cast<double>(l.elements));
+      why = l.target == 0 ? "sparsity 0" : l.zeros_before >= wanted ? "already at the target sparsity"
+                                                                      : "no weight under the global threshold";
+    }
+    c.add(l.layer, l.elements, changed, why);
+  }
+  add_other_layers(model, covered, "prune handles Conv, ConvTranspose, Gemm, MatMul", c);
+  return c;
+}
+
+Coverage channel_coverage(const ir::Model& original, const ChannelPruneReport& report) {
+  Coverage c;
+  std::set<std::string> covered;
+  for (const ChannelPruneLayer& l : report.layers) {
+    covered.insert(l.weight);
+    const bool changed = l.channels_after < l.channels_before;
+    std::string why = l.kind;
+    if (why.empty() && !changed) why = "ratio removes no channel";
+    c.add(l.name, l.weight_elements, changed, why);
+  }
+  add_other_layers(original, covered, "channel pruning handles Conv, Gemm", c);
+  return c;
+}
+
+double zero_share(const ir::Model& model) {
+  const ir::ModelStats s = ir::compute_model_stats(*model.graph);
+  double zeros = 0;
+  for (const ir::WeightStats& w : s.weights) {
+    if (w.is_parameter) zeros += static_cast<double>(w.numel) * w.sparsity;
+  }
+  return s.parameters > 0 ? zeros / static_cast<double>(s.parameters) : 0.0;
+}
+
+}  // namespace scalec::passes
