@@ -3,7 +3,8 @@
 // QLinearMatMul), a dynamic one (DynamicQuantizeLinear + MatMulInteger, no calibration needed) or a
 // weight-only model (blockwise int4/int8 weights + DequantizeLinear). Optional accuracy tools run
 // first: cross-layer equalization, GPTQ, then bias correction (with GPTQ's weights where it chose
-// them). Layers left in float are listed in the report.
+// them). The summary says how many layers (and how much of the weights) were quantized, and why the
+// rest stayed float, one line per reason; a run that quantizes no layer exits 2.
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -64,7 +65,15 @@ nlohmann::json report_nodes(const passes::QuantReport& r) {
   nlohmann::json left = nlohmann::json::array();
   for (const auto& [node, reason] : r.left_float) left.push_back({{"node", node}, {"reason", reason}});
   return {{"quantized_nodes", r.quantized}, {"left_float", left}, {"weights_quantized", r.weights_quantized},
-          {"activations_quantized", r.activations_quantized}};
+          {"activations_quantized", r.activations_quantized}, {"coverage", r.coverage.to_json()}};
+}
+
+// A run that quantized no layer is not a success a pipeline should pass: exit 2 with the reasons.
+void check_some_layer_quantized(const passes::QuantReport& r) {
+  if (r.coverage.layers_total() == 0) {
+    throw_bad_input("nothing to quantize: the model has no Conv, ConvTranspose, Gemm or MatMul layer");
+  }
+  r.coverage.throw_if_nothing_changed("quantized");
 }
 
 }  // namespace
@@ -271,6 +280,7 @@ void add_quantize_command(CLI::App& app) {
       steps.push_back(fmt::format("quantize-weight-only<bits={},block={}>", o->bits, w.block_size));
       rep = pass.report();
     }
+    check_some_layer_quantized(rep);
     for (const std::string& step : steps) record_provenance(model, step);
     onnx_io::save_model(model, o->output);
     const ir::ModelStats after = ir::compute_model_stats(*model.graph);
@@ -282,7 +292,7 @@ void add_quantize_command(CLI::App& app) {
     j["peak_rss_bytes"] = peak_rss_bytes();
     std::string text;
     for (const std::string& line : lines) text += line + "\n";
-    for (const auto& [node, reason] : rep.left_float) text += fmt::format("  left in float: {} ({})\n", node, reason);
+    for (const std::string& line : rep.coverage.reason_lines()) text += "  left in float: " + line + "\n";
     text += fmt::format("size         {:.1f} KB -> {:.1f} KB\nwrote        {}\n", static_cast<double>(before.bytes) / 1e3,
                         static_cast<double>(after.bytes) / 1e3, o->output);
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);

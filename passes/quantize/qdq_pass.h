@@ -17,6 +17,8 @@
 // each with its own scale initializers (ONNX Runtime turns an int8 pair into the uint8 its x86
 // kernels need only where one Q feeds one DQ). On x86 without VNNI those u8s8 kernels saturate
 // with full-range int8 weights: 7-bit weights (--reduce-range) avoid it.
+// A MatMul of two float activations (attention scores Q x K^T, attention x V) gets a pair on both
+// inputs and keeps a float output, as ONNX Runtime's quantizer writes it.
 // Add, Concat, MaxPool and AveragePool whose inputs are all float activations
 // are quantized too, with one scale shared by all their inputs and output (the union of the
 // calibrated ranges), so a runtime can run them on int8 without rescaling. Conv / ConvTranspose bias
@@ -32,7 +34,9 @@
 #include <vector>
 
 #include "calibration/calibrator.h"
+#include "passes/core/coverage.h"
 #include "passes/core/pass.h"
+#include "passes/quantize/quant_layers.h"
 #include "passes/quantize/quant_math.h"
 
 namespace scalec::passes {
@@ -54,21 +58,25 @@ struct QdqOptions {
   std::map<std::string, quant::QuantizedWeight> prequantized;
 };
 
-/// What a quantization pass did: nodes quantized, and candidate nodes left in float with why.
+/// What a quantization pass did: nodes quantized, candidate nodes left in float with why, and the
+/// coverage of the layers (Conv, ConvTranspose, Gemm, MatMul: count and weight elements).
 struct QuantReport {
   std::vector<std::string> quantized;
-  std::vector<std::pair<std::string, std::string>> left_float;  ///< (node, reason)
+  std::vector<std::pair<std::string, std::string>> left_float;  ///< (node, reason), layers and others
+  Coverage coverage = Coverage("layer");                        ///< layers only
   size_t weights_quantized = 0;
   size_t activations_quantized = 0;
 };
 
-/// Why a Conv/ConvTranspose/Gemm/MatMul `n` stays float in every format (exclusions, --keep-io-float,
-/// input 0 not a float activation, input 1 not a constant float weight), or "".
-std::string weighted_float_reason(const ir::Graph& g, const ir::Node* n, const QdqOptions& o);
+/// Why layer `n` (Conv/ConvTranspose/Gemm/MatMul) stays float in every format (exclusions,
+/// --keep-io-float, input 0 not a float activation, input 1 neither a constant float weight nor, for
+/// MatMul, a float activation), or "". A MatMul of two activations gets "".
+std::string layer_float_reason(const ir::Graph& g, const quant::ValueTypes& types, const ir::Node* n,
+                               const QdqOptions& o);
 
 /// The activation values whose ranges the QDQ pass needs for `options` (main-graph value names;
 /// a weighted node's output read only by Relu is calibrated through the Relu output).
-std::vector<std::string> qdq_calibration_values(const ir::Model& model, const QdqOptions& options);
+std::vector<std::string> qdq_calibration_values(ir::Model& model, const QdqOptions& options);
 
 /// What the integer-format passes (qdq, qoperator, dynamic) share: their options and the report
 /// of their last run.

@@ -8,7 +8,7 @@
 //
 // Integer ops feeding integer ops pass the int8 value directly (its scale is the producer's output
 // scale, calibrated once per value); every other op stays float between a DequantizeLinear and a
-// QuantizeLinear. Weights: int8 (k-bit in the int8 container; 4 bits too, since the integer ops
+// QuantizeLinear. A MatMul of two activations (attention) stays float. Weights: int8 (k-bit in the int8 container; 4 bits too, since the integer ops
 // take 8-bit operands only), per output channel (QLinearConv w_scale [M], QLinearMatMul per-column
 // b_scale [N]) with one zero point (0) for all channels, which ONNX Runtime's QLinearConv requires.
 // Conv bias: int32 with scale sx * sw[m]; a bias that does not fit int32 leaves the Conv float.
@@ -24,7 +24,7 @@
 namespace scalec::passes {
 
 /// The activation values whose ranges the QOperator pass needs (inputs and outputs of the nodes it quantizes).
-std::vector<std::string> qoperator_calibration_values(const ir::Model& model, const QdqOptions& options);
+std::vector<std::string> qoperator_calibration_values(ir::Model& model, const QdqOptions& options);
 
 /// Static quantization into QLinearConv / QLinearMatMul (see the file comment); takes QdqOptions.
 class QuantizeQOperator final : public QuantPass {

@@ -133,15 +133,6 @@ ir::Tensor int_scalar(ir::DType dtype, int64_t v) {
   return t;
 }
 
-std::string gemm_float_reason(const ir::Graph& g, const ir::Node& gemm, const std::set<std::string>& exclude_nodes,
-                              const std::set<std::string>& exclude_ops, bool keep_io_float) {
-  if (exclude_nodes.count(gemm.name)) return "excluded by --exclude-nodes";
-  if (exclude_ops.count("Gemm")) return "excluded by --exclude-ops";
-  if (keep_io_float && is_graph_input(g, gemm.input(0))) return "reads a graph input (--keep-io-float)";
-  if (keep_io_float && is_graph_output(g, gemm.output(0))) return "writes a graph output (--keep-io-float)";
-  return "Gemm not expressible as MatMul + Add (alpha, beta, transA or a non-constant weight)";
-}
-
 void remove_unused_initializers(ir::Graph& g) {
   std::erase_if(g.initializers, [&](ir::Value* v) {
     return v->uses().empty() && !is_graph_input(g, v) && !is_graph_output(g, v);

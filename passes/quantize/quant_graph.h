@@ -44,10 +44,6 @@ QuantizedWeight to_8bit_container(QuantizedWeight qw);
 /// A scalar int8/uint8 tensor holding `v`.
 ir::Tensor int_scalar(ir::DType dtype, int64_t v);
 
-/// Why a Gemm stays float in the QOperator and dynamic formats (gemm-to-matmul left it alone).
-std::string gemm_float_reason(const ir::Graph& g, const ir::Node& gemm, const std::set<std::string>& exclude_nodes,
-                              const std::set<std::string>& exclude_ops, bool keep_io_float);
-
 /// The output of the clamp that reads activation `y`, whose range y's quantization may take: the
 /// Relu when only Relu nodes read y (the first; all compute the same), or the one Clip with a
 /// constant lower bound >= 0 (ReLU6) that reads it; null otherwise. Taking max = max(Relu(y)) in

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "passes/quantize/quant_graph.h"
+#include "passes/quantize/quant_layers.h"
 
 namespace scalec::passes {
 
@@ -15,24 +16,26 @@ std::string QuantizeWeightOnly::run(ir::Model& model) {
   (void)quant::int_range(wo.bits, wo.is_signed, wo.symmetric);  // validates bits
   const bool needs_21 = wo.bits == 4 || wo.granularity == quant::Granularity::kBlock;
   quant::require_opset(model, needs_21 ? 21 : 13, needs_21 ? "int4 or blockwise DequantizeLinear" : "per-channel DequantizeLinear");
+  const quant::ValueTypes types(model);
   ir::Graph& g = *model.graph;
   std::vector<ir::Node*> todo;
   for (ir::Node* n : g.topological_order()) {
+    if (!quant::is_layer_op(*n)) continue;
     const std::string& op = n->op_type();
-    if (!n->domain().empty() || (op != "Conv" && op != "ConvTranspose" && op != "Gemm" && op != "MatMul")) continue;
     const std::string label = quant::node_label(g, n);
     std::string reason;
-    const ir::Tensor* w = quant::float_weight(g, n->input(1));
     if (options_.exclude_nodes.count(n->name)) reason = "excluded by --exclude-nodes";
     else if (options_.exclude_ops.count(op)) reason = "excluded by --exclude-ops";
-    else if (!w) reason = "weight (input 1) is not a constant float initializer";
-    else if (w->rank() < 2) reason = "weight of rank < 2";
+    else if (quant::is_activation_matmul(g, types, *n)) reason = "MatMul of two activations (no weight to store)";
+    else reason = quant::weight_reason(g, types, *n);
+    if (reason.empty() && quant::float_weight(g, n->input(1))->rank() < 2) reason = "weight of rank < 2";
     if (reason.empty() && options_.keep_io_float) {
       for (const ir::Value* v : n->inputs()) {
         if (v && quant::is_graph_input(g, v) && !v->is_initializer()) reason = "reads a graph input (--keep-io-float)";
       }
       if (n->output(0) && quant::is_graph_output(g, n->output(0))) reason = "writes a graph output (--keep-io-float)";
     }
+    report_.coverage.add(label, quant::layer_params(g, *n), reason.empty(), reason);
     if (!reason.empty()) {
       report_.left_float.emplace_back(label, reason);
       continue;
@@ -64,9 +67,9 @@ std::string QuantizeWeightOnly::run(ir::Model& model) {
   const char* gran = wo.granularity == quant::Granularity::kBlock      ? "blockwise"
                      : wo.granularity == quant::Granularity::kPerChannel ? "per-channel"
                                                                           : "per-tensor";
-  return fmt::format("quantize-weight-only: {} weights int{} {}{}, {} nodes left in float", report_.weights_quantized,
-                     wo.bits, gran, wo.block_size > 0 ? fmt::format(" (block {})", wo.block_size) : std::string(),
-                     report_.left_float.size());
+  return fmt::format("quantize-weight-only: {} ({} weights int{} {}{})", report_.coverage.summary("quantized"),
+                     report_.weights_quantized, wo.bits, gran,
+                     wo.block_size > 0 ? fmt::format(", block {}", wo.block_size) : std::string());
 }
 
 }  // namespace scalec::passes

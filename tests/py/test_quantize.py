@@ -206,7 +206,7 @@ def test_transformer_dynamic_needs_no_calibration_and_matches_onnxruntime(scalec
     src = TEST_MODELS_DIR / "transformer_block.onnx"
     rc, stdout, err = scalec("quantize", src, "--format", "dynamic", "--reduce-range", "-o", out, "--report", report)
     assert rc == 0, err
-    assert "gemm-to-matmul: 1 Gemm node rewritten" in stdout and "quantize-dynamic: 7 MatMul nodes" in stdout
+    assert "gemm-to-matmul: 1 Gemm node rewritten" in stdout and "quantize-dynamic: quantized 7 of 9 layers, 100.0% of weights" in stdout
     j = json.loads(report.read_text())
     assert j["format"] == "dynamic" and "calibration" not in j and j["weights_quantized"] == 7
     ops = [n.op_type for n in onnx.load(out).graph.node]
@@ -293,3 +293,122 @@ def test_calibration_data_is_streamed_and_read_alike_in_every_container(scalec, 
     rc, _, err = scalec("quantize", LENET, "--calib", truncated, "-o", tmp_path / "t.onnx")
     assert rc == 2 and "t.npz" in err, err
     assert not (tmp_path / "t.onnx").exists()
+
+
+def strip_value_info(src, dst):
+    """src as exporters without shape inference write it: no value_info."""
+    m = onnx.load(src)
+    del m.graph.value_info[:]
+    onnx.save(m, dst)
+    return dst
+
+
+def test_coverage_line_and_report_count_layers_and_weights(scalec, tmp_path):
+    # transformer_block without value_info: 6 weighted MatMuls, the head Gemm, and the two attention
+    # MatMuls (Q x K^T, attention x V) whose both inputs get Q -> DQ.
+    src = strip_value_info(TEST_MODELS_DIR / "transformer_block.onnx", tmp_path / "t.onnx")
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, **random_data("transformer_block", 64, 1))
+    out, report = tmp_path / "q.onnx", tmp_path / "r.json"
+    rc, stdout, err = scalec("quantize", src, "--calib", calib, "-o", out, "--report", report)
+    assert rc == 0, err
+    assert "quantize-qdq: quantized 9 of 9 layers, 100.0% of weights" in stdout, stdout
+    assert "left in float" not in stdout
+    c = json.loads(report.read_text())["coverage"]
+    params = sum(numpy_helper.to_array(t).size for t in onnx.load(src).graph.initializer
+                 if t.name in {n.input[1] for n in onnx.load(src).graph.node if n.op_type in ("MatMul", "Gemm")})
+    assert c == {"layers_changed": 9, "layers_total": 9, "params_changed": params, "params_total": params, "left": []}, c
+    # Excluding the MatMuls leaves 8 layers in float, one line for the reason with the first names.
+    rc, stdout, err = scalec("quantize", src, "--calib", calib, "--exclude-ops", "MatMul", "-o", out, "--report", report)
+    assert rc == 0, err
+    head = onnx.load(src).graph.initializer
+    gemm = next(numpy_helper.to_array(t).size for t in head if t.name == "head.weight")
+    assert f"quantize-qdq: quantized 1 of 9 layers, {100 * gemm / params:.1f}% of weights" in stdout, stdout
+    assert "  left in float: 8 excluded by --exclude-ops: /q/MatMul, /k/MatMul, /v/MatMul, ...\n" in stdout
+    c = json.loads(report.read_text())["coverage"]
+    assert (c["layers_changed"], c["layers_total"], c["params_changed"]) == (1, 9, gemm)
+    assert len(c["left"]) == 1 and c["left"][0]["reason"] == "excluded by --exclude-ops" and c["left"][0]["count"] == 8
+    assert c["left"][0]["names"][:2] == ["/q/MatMul", "/k/MatMul"] and len(c["left"][0]["names"]) == 8
+
+
+def test_quantize_that_changes_no_layer_exits_2_with_reasons(scalec, tmp_path):
+    # A model with no Conv, ConvTranspose, Gemm or MatMul.
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4])
+    g = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    relu = tmp_path / "relu.onnx"
+    onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 13)]), relu)
+    out = tmp_path / "o.onnx"
+    rc, err = bad(scalec, relu, "--format", "dynamic", "-o", out)
+    assert rc == 2 and "no Conv, ConvTranspose, Gemm or MatMul layer" in err, err
+    assert not out.exists()
+    # Weight-only on mlp with its every layer excluded: nothing written, the reason grouped.
+    before = (TEST_MODELS_DIR / "mlp.onnx").read_bytes()
+    rc, err = bad(scalec, TEST_MODELS_DIR / "mlp.onnx", "--format", "weight-only", "--exclude-ops", "Gemm", "-o", out)
+    assert rc == 2, err
+    assert "nothing quantized: 0 of 3 layers" in err and \
+        "3 excluded by --exclude-ops: /net/net.0/Gemm, /net/net.2/Gemm, /net/net.4/Gemm" in err, err
+    assert not out.exists() and (TEST_MODELS_DIR / "mlp.onnx").read_bytes() == before
+    # The same with qdq and calibration data: exit 2 as well.
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, **random_data("mlp", 16, 1))
+    rc, err = bad(scalec, TEST_MODELS_DIR / "mlp.onnx", "--calib", calib, "--exclude-nodes",
+                  "/net/net.0/Gemm,/net/net.2/Gemm,/net/net.4/Gemm", "-o", out)
+    assert rc == 2 and "excluded by --exclude-nodes" in err, err
+    assert not out.exists()
+
+
+def test_no_value_info_quantizes_every_layer_in_every_format(scalec, tmp_path):
+    # Reasons come from scalec's own type inference: without value_info nothing is "not a float activation".
+    src = strip_value_info(LENET, tmp_path / "lenet.onnx")
+    for fmt in ("qdq", "qoperator", "dynamic", "weight-only"):
+        out, report = tmp_path / f"{fmt}.onnx", tmp_path / f"{fmt}.json"
+        rc, stdout, err = scalec("quantize", src, "--format", fmt, "--calib", DIGITS_TRAIN, "-o", out, "--report", report)
+        assert rc == 0, err
+        c = json.loads(report.read_text())["coverage"]
+        assert (c["layers_changed"], c["layers_total"], c["left"]) == (4, 4, []), (fmt, c)
+
+
+@pytest.mark.parametrize("model", ["mobilenet_block", "lenet_digits", "resnet_bn"])
+def test_dynamic_conv_runs_in_onnxruntime_and_agrees(scalec, tmp_path, model):
+    if model == "lenet_digits":
+        feeds = {"input": np.load(DIGITS_VAL)["input"]}
+    else:
+        feeds = random_data(model, 500, 2)
+    data = tmp_path / "data.npz"
+    np.savez(data, **feeds)
+    src = TEST_MODELS_DIR / f"{model}.onnx"
+    out, report = tmp_path / "dyn.onnx", tmp_path / "r.json"
+    rc, stdout, err = scalec("quantize", src, "--format", "dynamic", "-o", out, "--report", report)
+    assert rc == 0, err
+    c = json.loads(report.read_text())["coverage"]
+    assert c["layers_changed"] == c["layers_total"] and c["left"] == [], c
+    m = onnx.load(out)
+    ops = [n.op_type for n in m.graph.node]
+    convs = [n.op_type for n in onnx.load(src).graph.node].count("Conv")
+    assert ops.count("ConvInteger") == convs > 0 and "Conv" not in ops
+    for w in int_weights(out, "ConvInteger"):
+        assert w.dtype == np.uint8 and np.abs(w.astype(np.int32) - 128).max() <= 63  # 7-bit, zero point 128
+    # DynamicQuantizeLinear takes one scale per tensor, i.e. per batch: both runtimes get the whole set.
+    ours, theirs = scalec_infer(scalec, out, data, tmp_path, "--batch", "0"), ort_run(out, feeds)
+    assert np.abs(theirs - ours).max() < 1e-3 * max(1.0, np.abs(ours).max())
+    fp32 = ort_run(src, feeds)
+    assert (fp32.argmax(1) == ours.argmax(1)).mean() >= 0.9
+
+
+def test_qoperator_transformer_runs_in_onnxruntime_attention_left_float(scalec, tmp_path):
+    calib, data = tmp_path / "calib.npz", tmp_path / "data.npz"
+    np.savez(calib, **random_data("transformer_block", 128, 1))
+    feeds = random_data("transformer_block", 1000, 2)
+    np.savez(data, **feeds)
+    out, report = tmp_path / "q.onnx", tmp_path / "r.json"
+    rc, stdout, err = scalec("quantize", TEST_MODELS_DIR / "transformer_block.onnx", "--format", "qoperator",
+                             "--calib", calib, "-o", out, "--report", report)
+    assert rc == 0, err
+    assert "quantize-qoperator: quantized 7 of 9 layers, 100.0% of weights" in stdout, stdout
+    assert "  left in float: 2 MatMul of two activations (quantized by --format qdq only): /MatMul, /MatMul_1\n" in stdout
+    ops = [n.op_type for n in onnx.load(out).graph.node]
+    assert ops.count("QLinearMatMul") == 7 and ops.count("MatMul") == 2
+    ours, theirs = scalec_infer(scalec, out, data, tmp_path), ort_run(out, feeds)
+    assert (theirs.argmax(1) == ours.argmax(1)).mean() >= 0.99
+    assert np.abs(theirs - ours).max() < 0.05 * np.abs(ours).max()
