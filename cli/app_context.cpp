@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ir/error.h"
+#include "passes/cleanup/canonicalize.h"
 #include "passes/fuse/fold_batchnorm.h"
 #include "onnx_io/file_util.h"
 
@@ -27,6 +28,12 @@ void write_report(const nlohmann::json& report, const std::string& path) {
   } catch (const Error& e) {
     throw Error(e.code(), fmt::format("report: {}", e.what()));
   }
+}
+
+void canonicalize_for_passes(ir::Model& model) {
+  const passes::CanonicalizeStats stats = passes::canonicalize(model);
+  // A PyTorch export only gains value_info: worth a debug line, not a line on every run.
+  spdlog::log(stats.changed_graph() ? spdlog::level::info : spdlog::level::debug, "{}", passes::canonicalize_summary(stats));
 }
 
 void prepare_for_inference(ir::Model& model, bool fold_bn) {

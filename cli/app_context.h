@@ -31,6 +31,11 @@ void write_report(const nlohmann::json& report, const std::string& path);
 /// "scalec.passes" (comma-separated, in the order applied).
 void record_provenance(ir::Model& model, const std::string& step);
 
+/// Canonicalizes a freshly loaded model in memory (passes/cleanup/canonicalize.h): Constant weights
+/// become initializers, constant subgraphs fold, shapes are recorded, dead nodes go. Every command
+/// that transforms, trains or runs a model calls it right after loading.
+void canonicalize_for_passes(ir::Model& model);
+
 /// Prepares a loaded model for inference-only runs (infer, eval): folds BatchNormalization into
 /// the preceding Conv/ConvTranspose/Gemm, as ONNX Runtime does, unless `fold_bn` is false.
 void prepare_for_inference(ir::Model& model, bool fold_bn);

@@ -5,6 +5,7 @@
 #include "cli/app_context.h"
 #include "kernels/exec/shape_inference.h"
 #include "onnx_io/model_io.h"
+#include "passes/cleanup/canonicalize.h"
 
 namespace scalec::cli {
 
@@ -16,6 +17,7 @@ struct ConvertOptions {
   int64_t threshold = 1024;
   bool in_place = false;
   bool infer_shapes = false;
+  bool canonicalize = false;
 };
 }  // namespace
 
@@ -33,9 +35,16 @@ void add_convert_command(CLI::App& app) {
   cmd->add_flag("--infer-shapes", opts->infer_shapes,
                 "Record every value's inferred type and shape (value_info); a recorded type that contradicts "
                 "an op is an error");
+  cmd->add_flag("--canonicalize", opts->canonicalize,
+                "Constant weights -> initializers, fold constant subgraphs, record shapes, drop dead nodes (what "
+                "quantize, prune and finetune do first)");
   cmd->callback([opts] {
     check_output_is_not_input(opts->model, opts->output, opts->in_place);
     ir::Model m = onnx_io::load_model(opts->model);
+    if (opts->canonicalize) {
+      spdlog::info("{}", passes::Canonicalize().run(m));
+      record_provenance(m, "canonicalize");
+    }
     if (opts->infer_shapes) {
       kernels::ShapeInferenceReport r = kernels::infer_shapes(m);
       spdlog::info("shape inference: {} node outputs typed, {} nodes without a shape rule", r.outputs_typed,

@@ -65,6 +65,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->callback([o] {
     ir::Model model = onnx_io::load_model(o->model);
+    canonicalize_for_passes(model);
     size_t output_index = 0;
     if (!o->output_name.empty()) {
       auto& outs = model.graph->outputs;

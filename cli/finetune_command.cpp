@@ -54,6 +54,7 @@ void add_finetune_command(CLI::App& app) {
     if (o->resume && o->checkpoint.empty()) throw Error(ExitCode::kUsage, "--resume needs --checkpoint PATH");
     check_output_is_not_input(o->model, o->output, o->in_place);
     ir::Model model = onnx_io::load_model(o->model);
+    canonicalize_for_passes(model);
     Dataset train = labelled(model, o->data, o->labels, "--data");
     std::optional<Dataset> val;
     if (!o->val.empty()) val = labelled(model, o->val, o->labels, "--val");

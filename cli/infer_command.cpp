@@ -31,6 +31,7 @@ void add_infer_command(CLI::App& app) {
   cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Run BatchNormalization as it is instead of folding it into the Conv before it");
   cmd->callback([o] {
     ir::Model model = onnx_io::load_model(o->model);
+    canonicalize_for_passes(model);
     Dataset data = load_dataset(model, o->data, o->labels);
     prepare_for_inference(model, !o->no_fold_bn);
     kernels::ExecutorOptions opts;

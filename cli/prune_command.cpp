@@ -186,6 +186,7 @@ void add_prune_command(CLI::App& app) {
     check_output_is_not_input(o->model, o->output, o->in_place);
 
     ir::Model model = onnx_io::load_model(o->model);
+    canonicalize_for_passes(model);
     const ir::Model original = onnx_io::load_model(o->model);  // the before figures, and the teacher
     std::optional<Dataset> train, val;
     if (!o->data.empty()) train = labelled(model, o->data, o->labels, "--data");

@@ -148,6 +148,7 @@ void add_quantize_command(CLI::App& app) {
     }
     check_output_is_not_input(o->model, o->output, o->in_place);
     ir::Model model = onnx_io::load_model(o->model);
+    canonicalize_for_passes(model);
     passes::quant::check_not_quantized(model);
 
     passes::quant::WeightQuantOptions w;

@@ -7,6 +7,7 @@
 
 #include "ir/error.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/exec/shape_inference.h"
 #include "kernels/ops/op_registry.h"
 
 namespace scalec::kernels {
@@ -17,12 +18,24 @@ bool is_differentiable_type(ir::DType t) {
 
 namespace {
 
-// A value's element type from its recorded type or initializer; float when unknown (the
-// backward pass checks the real tensors again).
-bool may_be_differentiable(const ir::Value* v) {
+// A value's element type from its initializer or its inferred type (Shape, Size, Cast to int and
+// their arithmetic are integer even when the model records nothing); float only when inference
+// cannot tell (the backward pass checks the real tensors again).
+bool may_be_differentiable(const ir::Value* v, const TypeMap& types) {
   if (v->initializer) return is_differentiable_type(v->initializer->dtype());
-  if (v->type && v->type->elem_type != 0) return is_differentiable_type(v->type->dtype());
+  const ir::TypeInfo* t = type_of(types, v);
+  if (t && t->kind == ir::TypeInfo::Kind::kTensor && t->elem_type != 0) return is_differentiable_type(t->dtype());
   return true;
+}
+
+// Inferred types of the main graph; the recorded ones alone where inference stops on a
+// contradiction (the Executor reports that one when it runs the node).
+TypeMap types_for_gradients(const ir::Model& model) {
+  try {
+    return inferred_types(model);
+  } catch (const Error&) {
+    return {};
+  }
 }
 
 // into += g, elementwise; shapes must match (rules reduce broadcasting themselves).
@@ -46,11 +59,12 @@ Autodiff::Autodiff(const ir::Model& model, std::vector<const ir::Value*> wrt) : 
   const ir::Graph& g = *model.graph;
   std::unordered_set<const ir::Value*> reach(wrt_.begin(), wrt_.end());  // depends on a wrt value
   std::vector<ir::Node*> order = g.topological_order();
+  const TypeMap types = types_for_gradients(model);
   for (ir::Node* n : order) {
     bool any = std::any_of(n->inputs().begin(), n->inputs().end(), [&](const ir::Value* v) { return v && reach.count(v); });
     if (!any) continue;
     for (ir::Value* v : n->outputs()) {
-      if (v && may_be_differentiable(v)) reach.insert(v);
+      if (v && may_be_differentiable(v, types)) reach.insert(v);
     }
   }
   // Keep only values from which a graph output is reachable: gradients start there.

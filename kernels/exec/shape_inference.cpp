@@ -72,27 +72,37 @@ bool integer_outputs(const std::vector<ir::TypeInfo>& types) {
 
 }  // namespace
 
-ShapeInferenceReport infer_shapes(ir::Model& model, const ShapeInferenceOptions& options) {
+namespace {
+
+// The shared walk: infers every node output of the main graph into `types` (recorded types are
+// read through `recorded`, which falls back to Value::type), merging as merge_types does.
+ShapeInferenceReport infer_into(const ir::Model& model, const ShapeInferenceOptions& options, TypeMap& types) {
   ShapeInferenceReport report;
-  ir::Graph& g = *model.graph;
+  const ir::Graph& g = *model.graph;
   const OpRegistry& registry = OpRegistry::instance();
   ThreadPool pool(1);
   std::unordered_map<const ir::Value*, ir::Tensor> known;  // values computable before running
   ir::TypeInfo nothing;
+  auto recorded = [&](const ir::Value* v) -> const ir::TypeInfo* {
+    auto it = types.find(v);
+    if (it != types.end()) return &it->second;
+    return v->type ? &*v->type : nullptr;
+  };
 
-  for (ir::Value* v : g.initializers) {
+  for (const ir::Value* v : g.initializers) {
     known.emplace(v, *v->initializer);
-    if (!v->type) v->type = type_of_tensor(*v->initializer);
+    if (!recorded(v)) types[v] = type_of_tensor(*v->initializer);
   }
 
-  std::vector<const ir::TypeInfo*> types;
+  std::vector<const ir::TypeInfo*> input_types;
   std::vector<const ir::Tensor*> values;
-  for (ir::Node* n : g.topological_order()) {
-    types.clear();
+  for (const ir::Node* n : g.topological_order()) {
+    input_types.clear();
     values.clear();
     bool all_inputs_known = true;
-    for (ir::Value* v : n->inputs()) {
-      types.push_back(v ? (v->type ? &*v->type : &nothing) : nullptr);
+    for (const ir::Value* v : n->inputs()) {
+      const ir::TypeInfo* t = v ? recorded(v) : nullptr;
+      input_types.push_back(v ? (t ? t : &nothing) : nullptr);
       auto it = v ? known.find(v) : known.end();
       values.push_back(it != known.end() ? &it->second : nullptr);
       if (v && it == known.end()) all_inputs_known = false;
@@ -103,7 +113,7 @@ ShapeInferenceReport infer_shapes(ir::Model& model, const ShapeInferenceOptions&
       report.nodes_without_rule.push_back(fmt::format("{} '{}'", n->op_type(), n->name));
       continue;
     }
-    InferContext ctx(*n, opset, types, values);
+    InferContext ctx(*n, opset, input_types, values);
     std::vector<ir::TypeInfo> inferred = op->infer(ctx);
     if (inferred.size() < n->outputs().size()) inferred.resize(n->outputs().size());
 
@@ -119,27 +129,48 @@ ShapeInferenceReport infer_shapes(ir::Model& model, const ShapeInferenceOptions&
     }
 
     for (size_t i = 0; i < n->outputs().size(); ++i) {
-      ir::Value* v = n->output(i);
+      const ir::Value* v = n->output(i);
       if (v == nullptr) continue;
       ir::TypeInfo t = folded[i] ? type_of_tensor(*folded[i]) : inferred[i];
       if (folded[i]) known.emplace(v, std::move(*folded[i]));
       if (t.elem_type != 0 || t.shape) ++report.outputs_typed;
-      if (!v->type) {
-        v->type = t;
+      const ir::TypeInfo* before = recorded(v);
+      if (!before) {
+        types[v] = t;
         continue;
       }
-      std::optional<ir::TypeInfo> merged = merge_types(*v->type, t);
+      std::optional<ir::TypeInfo> merged = merge_types(*before, t);
       if (merged) {
-        v->type = *merged;
+        types[v] = *merged;
         continue;
       }
       std::string msg = fmt::format("{} output '{}': the model records {} but the op gives {}", ctx.where(), v->name(),
-                                    ir::type_to_string(*v->type), ir::type_to_string(t));
+                                    ir::type_to_string(*before), ir::type_to_string(t));
       if (options.strict) throw_bad_input("{}", msg);
       report.conflicts.push_back(std::move(msg));
     }
   }
   return report;
+}
+
+}  // namespace
+
+ShapeInferenceReport infer_shapes(ir::Model& model, const ShapeInferenceOptions& options) {
+  TypeMap types;
+  ShapeInferenceReport report = infer_into(model, options, types);
+  for (auto& [v, t] : types) const_cast<ir::Value*>(v)->type = std::move(t);  // values of `model`, which is ours
+  return report;
+}
+
+TypeMap inferred_types(const ir::Model& model) {
+  ShapeInferenceOptions options;
+  options.strict = false;
+  TypeMap types;
+  infer_into(model, options, types);
+  for (const ir::Value* v : model.graph->inputs) {
+    if (v->type && !types.count(v)) types[v] = *v->type;
+  }
+  return types;
 }
 
 }  // namespace scalec::kernels

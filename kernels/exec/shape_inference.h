@@ -4,6 +4,7 @@
 // model does not record, and checks the types the model does record against the ops.
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ir/graph.h"
@@ -35,6 +36,20 @@ struct ShapeInferenceReport {
 /// symbolic name is kept). Throws Error(kBadInput) naming the node when input types contradict
 /// an op.
 ShapeInferenceReport infer_shapes(ir::Model& model, const ShapeInferenceOptions& options = {});
+
+/// Types by value: what inference knows about each value (recorded types merged with inferred ones).
+using TypeMap = std::unordered_map<const ir::Value*, ir::TypeInfo>;
+
+/// The types infer_shapes would record, without changing the model: passes and autodiff read
+/// these instead of the recorded types alone. Recorded types win where they contradict an op.
+/// Throws Error(kBadInput) as infer_shapes does when input types contradict an op.
+TypeMap inferred_types(const ir::Model& model);
+
+/// The type `types` holds for `v`, else the recorded one; null when neither knows it.
+inline const ir::TypeInfo* type_of(const TypeMap& types, const ir::Value* v) {
+  auto it = types.find(v);
+  return it != types.end() ? &it->second : (v->type ? &*v->type : nullptr);
+}
 
 /// Merges two descriptions of one value; nullopt when they contradict each other.
 std::optional<ir::TypeInfo> merge_types(const ir::TypeInfo& recorded, const ir::TypeInfo& inferred);

@@ -6,6 +6,7 @@
 
 #include "ir/error.h"
 #include "ir/node_attrs.h"
+#include "kernels/exec/shape_inference.h"
 
 namespace scalec::passes {
 
@@ -51,12 +52,18 @@ void ints_attribute_to_input(ir::Node* n, const std::string& name, size_t index)
   throw_bad_input("cannot upgrade {} node '{}' from opset {} to {}: {}", n->op_type(), n->name, from, to, why);
 }
 
-bool is_float_input(const ir::Node* n) {
+// Input 0's type as shape inference knows it (recorded, else inferred); null when neither knows.
+const ir::TypeInfo* input_type(const ir::Node* n, const kernels::TypeMap& types) {
   const ir::Value* x = n->input(0);
-  return !x || !x->type || x->type->elem_type == 0 || x->type->dtype() == ir::DType::kFloat;
+  return x ? kernels::type_of(types, x) : nullptr;
 }
 
-void upgrade_node(ir::Node* n, int64_t from, int64_t to) {
+bool is_float_input(const ir::Node* n, const kernels::TypeMap& types) {
+  const ir::TypeInfo* t = input_type(n, types);
+  return !t || t->elem_type == 0 || t->dtype() == ir::DType::kFloat;
+}
+
+void upgrade_node(ir::Node* n, int64_t from, int64_t to, const kernels::TypeMap& types) {
   static const std::set<std::string> kReduce18 = {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
                                                   "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
                                                   "ReduceSumSquare"};
@@ -84,13 +91,13 @@ void upgrade_node(ir::Node* n, int64_t from, int64_t to) {
     ints_attribute_to_input(n, "pads", 1);
     std::optional<ir::Attribute> value = take_attribute(n, "value");
     if (value && value->f != 0.0f) {
-      if (!is_float_input(n)) refuse(n, from, to, "a non-zero pad value on non-float data");
+      if (!is_float_input(n, types)) refuse(n, from, to, "a non-zero pad value on non-float data");
       set_input_constant(n, 2, float_scalar(value->f), "value");
     }
   }
   if (op == "Clip" && crosses(11)) {
     std::optional<ir::Attribute> lo = take_attribute(n, "min"), hi = take_attribute(n, "max");
-    if ((lo || hi) && !is_float_input(n)) refuse(n, from, to, "min/max on non-float data");
+    if ((lo || hi) && !is_float_input(n, types)) refuse(n, from, to, "min/max on non-float data");
     if (lo) set_input_constant(n, 1, float_scalar(lo->f), "min");
     if (hi) set_input_constant(n, 2, float_scalar(hi->f), "max");
   }
@@ -104,9 +111,9 @@ void upgrade_node(ir::Node* n, int64_t from, int64_t to) {
   if (kReduce18.count(op) && crosses(18)) ints_attribute_to_input(n, "axes", 1);
   if ((op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") && crosses(13)) {
     const int64_t axis = ir::int_attr(*n, "axis", 1);
-    const ir::Value* x = n->input(0);
-    if (!x || !x->type || !x->type->shape) refuse(n, from, to, "the input's rank is not recorded, so the axis cannot be checked");
-    const auto rank = static_cast<int64_t>(x->type->shape->size());
+    const ir::TypeInfo* x = input_type(n, types);
+    if (!x || !x->shape) refuse(n, from, to, "shape inference cannot tell the input's rank, so the axis cannot be checked");
+    const auto rank = static_cast<int64_t>(x->shape->size());
     if ((axis < 0 ? axis + rank : axis) != rank - 1) {
       refuse(n, from, to, "before 13 it normalizes everything from the axis on; only the last axis keeps its meaning");
     }
@@ -118,17 +125,17 @@ void upgrade_node(ir::Node* n, int64_t from, int64_t to) {
   }
 }
 
-void upgrade_graph(ir::Graph& g, int64_t from, int64_t to) {
+void upgrade_graph(ir::Graph& g, int64_t from, int64_t to, const kernels::TypeMap& types) {
   std::vector<ir::Node*> nodes;
   for (const auto& n : g.nodes()) nodes.push_back(n.get());
   for (ir::Node* n : nodes) {
     for (const ir::Attribute& a : n->attributes()) {
-      if (a.g) upgrade_graph(*a.g, from, to);
+      if (a.g) upgrade_graph(*a.g, from, to, types);
       for (const auto& sub : a.graphs) {
-        if (sub) upgrade_graph(*sub, from, to);
+        if (sub) upgrade_graph(*sub, from, to, types);
       }
     }
-    if (n->domain().empty() || n->domain() == "ai.onnx") upgrade_node(n, from, to);
+    if (n->domain().empty() || n->domain() == "ai.onnx") upgrade_node(n, from, to, types);
   }
 }
 
@@ -147,7 +154,14 @@ void upgrade_opset(ir::Model& model, int64_t target) {
   const int64_t from = model.opset_version();
   if (from >= target) return;
   if (from < 7) throw_bad_input("cannot upgrade a model from opset {} (below 7: broadcast and consumed_inputs rules differ)", from);
-  upgrade_graph(*model.graph, from, target);
+  // Inferred before any node changes, so ranks come from the graph as the old opset reads it.
+  kernels::TypeMap types;
+  try {
+    types = kernels::inferred_types(model);
+  } catch (const Error&) {
+    // A contradiction inference cannot pass: the recorded types alone decide (refusals name the node).
+  }
+  upgrade_graph(*model.graph, from, target, types);
   bool found = false;
   for (ir::OpsetImport& o : model.opset_imports) {
     if (o.domain.empty() || o.domain == "ai.onnx") {
