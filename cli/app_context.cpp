@@ -1,13 +1,10 @@
 #include "cli/app_context.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 
 #include <spdlog/spdlog.h>
 
+#include "cli/output_set.h"
 #include "ir/error.h"
 #include "passes/cleanup/canonicalize.h"
 #include "passes/fuse/fold_batchnorm.h"
@@ -15,14 +12,14 @@
 
 namespace scalec::cli {
 
-void write_report(const nlohmann::json& report, const std::string& path) {
+void write_report(const nlohmann::json& report, const std::string& path, onnx_io::CommitGroup* group) {
   std::string text = report.dump(2) + "\n";
   if (path == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return;
   }
   try {
-    onnx_io::AtomicFile out(path);  // devices and FIFOs are written directly, never replaced
+    onnx_io::AtomicFile out(path, group);  // devices and FIFOs are written directly, never replaced
     out.write(text);
     out.commit();
   } catch (const Error& e) {
@@ -53,11 +50,11 @@ void record_provenance(ir::Model& model, const std::string& step) {
 }
 
 void check_output_is_not_input(const std::string& input, const std::string& output, bool in_place) {
-  struct stat a {}, b {};
-  if (::stat(input.c_str(), &a) != 0 || ::stat(output.c_str(), &b) != 0) return;
-  if (a.st_dev == b.st_dev && a.st_ino == b.st_ino && !in_place) {
-    throw Error(ExitCode::kUsage, fmt::format("output '{}' is the input model; pass --in-place to overwrite it", output));
-  }
+  OutputSet files;
+  files.allow_in_place(in_place);
+  files.input("model", input);
+  files.output("-o", output);
+  files.check();
 }
 
 }  // namespace scalec::cli

@@ -8,6 +8,10 @@
 
 #include "ir/graph.h"
 
+namespace scalec::onnx_io {
+class CommitGroup;
+}
+
 namespace scalec::cli {
 
 /// Version of the JSON written by --json and --report; bump when a field changes meaning.
@@ -24,8 +28,9 @@ void add_finetune_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
 
-/// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files).
-void write_report(const nlohmann::json& report, const std::string& path);
+/// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files; with `group`, renamed
+/// into place by its commit() together with the command's other outputs).
+void write_report(const nlohmann::json& report, const std::string& path, onnx_io::CommitGroup* group = nullptr);
 
 /// Records provenance in the model's metadata_props: "scalec.version", and `step` appended to
 /// "scalec.passes" (comma-separated, in the order applied).

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/output_set.h"
 #include "kernels/exec/shape_inference.h"
 #include "onnx_io/model_io.h"
 #include "passes/cleanup/canonicalize.h"
@@ -39,8 +40,13 @@ void add_convert_command(CLI::App& app) {
                 "Constant weights -> initializers, fold constant subgraphs, record shapes, drop dead nodes (what "
                 "quantize, prune and finetune do first)");
   cmd->callback([opts] {
-    check_output_is_not_input(opts->model, opts->output, opts->in_place);
+    OutputSet files;
+    files.allow_in_place(opts->in_place);
+    files.input("model", opts->model);
+    files.output("-o", opts->output);
+    files.check();
     ir::Model m = onnx_io::load_model(opts->model);
+    files.model_data("model", m);
     if (opts->canonicalize) {
       spdlog::info("{}", passes::Canonicalize().run(m));
       record_provenance(m, "canonicalize");
@@ -56,7 +62,9 @@ void add_convert_command(CLI::App& app) {
                          : opts->external == "never" ? onnx_io::ExternalData::kNever
                                                      : onnx_io::ExternalData::kAuto;
     save.external_threshold = static_cast<size_t>(opts->threshold);
+    save.commit_group = files.group();
     onnx_io::save_model(m, opts->output, save);
+    files.commit();
     spdlog::info("wrote {}", opts->output);
   });
 }

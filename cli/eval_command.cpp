@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/output_set.h"
 #include "cli/dataset.h"
 #include "ir/error.h"
 #include "onnx_io/model_io.h"
@@ -64,7 +65,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Run BatchNormalization as it is instead of folding it into the Conv before it");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->callback([o] {
+    OutputSet files;
+    files.input("model", o->model);
+    files.input("--data", o->data);
+    files.output("--report", o->report);
+    files.check();
     ir::Model model = onnx_io::load_model(o->model);
+    files.model_data("model", model);
     canonicalize_for_passes(model);
     size_t output_index = 0;
     if (!o->output_name.empty()) {
@@ -120,8 +127,9 @@ void add_eval_command(CLI::App& app) {
                         data.samples, batch, exec.pool_threads(), seconds);
     text += fmt::format("peak memory  {:.1f} MB activations, {:.1f} MB resident\n",
                         static_cast<double>(peak_activations) / 1e6, static_cast<double>(peak_rss_bytes()) / 1e6);
+    if (!o->report.empty()) write_report(j, o->report, files.group());
+    files.commit();
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
-    if (!o->report.empty()) write_report(j, o->report);
   });
 }
 

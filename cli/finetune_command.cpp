@@ -9,6 +9,7 @@
 
 #include "cli/app_context.h"
 #include "cli/dataset.h"
+#include "cli/output_set.h"
 #include "cli/training_cli.h"
 #include "distill/trainer.h"
 #include "ir/error.h"
@@ -52,8 +53,18 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->callback([o] {
     if (o->resume && o->checkpoint.empty()) throw Error(ExitCode::kUsage, "--resume needs --checkpoint PATH");
-    check_output_is_not_input(o->model, o->output, o->in_place);
+    OutputSet files;
+    files.allow_in_place(o->in_place);
+    files.input("model", o->model);
+    files.input("--data", o->data);
+    files.input("--val", o->val);
+    if (o->resume) files.input("--checkpoint", o->checkpoint);  // read and written: exempt from the check
+    files.output("-o", o->output);
+    files.output("--report", o->report);
+    files.output("--checkpoint", o->checkpoint);  // committed after every epoch, not with the outputs
+    files.check();
     ir::Model model = onnx_io::load_model(o->model);
+    files.model_data("model", model);
     canonicalize_for_passes(model);
     Dataset train = labelled(model, o->data, o->labels, "--data");
     std::optional<Dataset> val;
@@ -107,16 +118,19 @@ void add_finetune_command(CLI::App& app) {
     passes::RemoveDropout remove_dropout;
     spdlog::info("{}", remove_dropout.run(model));
     record_provenance(model, fmt::format("finetune<epochs={},lr={}>", o->epochs, t.schedule.base_lr));
-    onnx_io::save_model(model, o->output);
-    spdlog::info("wrote {}", o->output);
+    onnx_io::SaveOptions save;
+    save.commit_group = files.group();
+    onnx_io::save_model(model, o->output, save);
     if (!o->report.empty()) {
       nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"output", o->output},
                           {"samples", train.samples}, {"batch", t.batch}, {"seed", t.seed},
                           {"parameters_trained", trainer.parameters().size()}, {"steps", trainer.step()},
                           {"coverage", trainer.coverage().to_json()},
                           {"epochs", epochs}};
-      write_report(j, o->report);
+      write_report(j, o->report, files.group());
     }
+    files.commit();
+    spdlog::info("wrote {}", o->output);
   });
 }
 

@@ -5,6 +5,7 @@
 
 #include "cli/app_context.h"
 #include "cli/dataset.h"
+#include "cli/output_set.h"
 #include "onnx_io/data_files.h"
 #include "onnx_io/model_io.h"
 
@@ -30,7 +31,13 @@ void add_infer_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Run BatchNormalization as it is instead of folding it into the Conv before it");
   cmd->callback([o] {
+    OutputSet files;
+    files.input("model", o->model);
+    files.input("--data", o->data);
+    files.output("-o", o->output);
+    files.check();
     ir::Model model = onnx_io::load_model(o->model);
+    files.model_data("model", model);
     canonicalize_for_passes(model);
     Dataset data = load_dataset(model, o->data, o->labels);
     prepare_for_inference(model, !o->no_fold_bn);
@@ -54,7 +61,8 @@ void add_infer_command(CLI::App& app) {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::vector<onnx_io::NamedTensor> result;
     for (size_t i = 0; i < parts.size(); ++i) result.emplace_back(names[i], concat_rows(parts[i], names[i]));
-    onnx_io::write_npz(o->output, result);
+    onnx_io::write_npz(o->output, result, files.group());
+    files.commit();
     spdlog::info("{} samples in {:.3f} s ({:.1f} samples/s), peak activations {:.1f} MB, peak RSS {:.1f} MB; wrote {}",
                  data.samples, seconds, static_cast<double>(data.samples) / std::max(seconds, 1e-9),
                  static_cast<double>(peak_activations) / 1e6, static_cast<double>(peak_rss_bytes()) / 1e6, o->output);

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/output_set.h"
 #include "ir/error.h"
 #include "ir/model_stats.h"
 #include "ir/printer.h"
@@ -210,7 +211,12 @@ void add_inspect_command(CLI::App& app) {
                   "NAME=1,3,224,224: the shape of input NAME for the MAC count, fixing its symbolic dims (repeatable)");
   cmd->callback([opts] {
     const kernels::InputShapes input_shapes = parse_input_shapes(opts->input_shapes);
+    OutputSet files;
+    files.input("model", opts->model);
+    files.output("--report", opts->report);
+    files.check();
     ir::Model m = onnx_io::load_model(opts->model);
+    files.model_data("model", m);
     // Shapes the model does not record come from scalec's own inference (for MACs); a model whose
     // recorded types contradict its ops is still described, with a warning.
     kernels::ShapeInferenceOptions infer;
@@ -233,7 +239,8 @@ void add_inspect_command(CLI::App& app) {
       std::string text = "\n" + ir::model_to_text(m);
       std::fwrite(text.data(), 1, text.size(), stdout);
     }
-    if (!opts->report.empty()) write_report(j, opts->report);
+    if (!opts->report.empty()) write_report(j, opts->report, files.group());
+    files.commit();
   });
 }
 

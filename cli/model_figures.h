@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ir/graph.h"
+
 namespace scalec::cli {
 
 /// Size and cost of one model file.
@@ -19,6 +21,8 @@ struct ModelFigures {
 
 /// Loads `path` and measures it.
 ModelFigures measure_model_file(const std::string& path);
+/// Measures `model` as saved in `file` (file sizes from `file`; shapes are inferred into `model`).
+ModelFigures measure_model(ir::Model& model, const std::string& file);
 
 nlohmann::json to_json(const ModelFigures& f);
 

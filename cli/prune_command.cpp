@@ -8,6 +8,7 @@
 
 #include "cli/app_context.h"
 #include "cli/model_figures.h"
+#include "cli/output_set.h"
 #include "cli/training_cli.h"
 #include "distill/gradual_pruning.h"
 #include "ir/error.h"
@@ -183,9 +184,17 @@ void add_prune_command(CLI::App& app) {
     }
     passes::MagnitudePruneOptions mopts;
     if (!channel) mopts = magnitude_options(*o);
-    check_output_is_not_input(o->model, o->output, o->in_place);
+    OutputSet files;
+    files.allow_in_place(o->in_place);
+    files.input("model", o->model);
+    files.input("--data", o->data);
+    files.input("--val", o->val);
+    files.output("-o", o->output);
+    files.output("--report", o->report);
+    files.check();
 
     ir::Model model = onnx_io::load_model(o->model);
+    files.model_data("model", model);
     canonicalize_for_passes(model);
     const ir::Model original = onnx_io::load_model(o->model);  // the before figures, and the teacher
     std::optional<Dataset> train, val;
@@ -262,10 +271,12 @@ void add_prune_command(CLI::App& app) {
     if (val) acc_after = top1_accuracy(model, *val, t.batch, t.threads, t.output);
     record_provenance(model, fmt::format("prune<method={},sparsity={}{}>", o->method, o->sparsity,
                                          train ? fmt::format(",epochs={}{}", o->epochs, o->distill ? ",distill" : "") : ""));
-    onnx_io::save_model(model, o->output);
-    spdlog::info("wrote {}", o->output);
+    onnx_io::SaveOptions save;
+    save.commit_group = files.group();
+    onnx_io::save_model(model, o->output, save);
 
-    const ModelFigures before = measure_model_file(o->model), after = measure_model_file(o->output);
+    // The output is measured in its temp file: it reaches its name only once everything succeeded.
+    const ModelFigures before = measure_model_file(o->model), after = measure_model(model, files.current_path(o->output));
     report["before"] = to_json(before);
     report["after"] = to_json(after);
     std::string text = table + "\n";
@@ -285,8 +296,10 @@ void add_prune_command(CLI::App& app) {
       text += fmt::format("{:<16} {:>13.2f}% -> {:>13.2f}%  ({:+.2f} points)\n", "val top-1", 100 * *acc_before, 100 * *acc_after,
                           100 * (*acc_after - *acc_before));
     }
+    if (!o->report.empty()) write_report(report, o->report, files.group());
+    files.commit();  // a missed target (exit 3) still leaves every output
+    spdlog::info("wrote {}", o->output);
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
-    if (!o->report.empty()) write_report(report, o->report);
     if (o->max_accuracy_drop && 100 * (*acc_before - *acc_after) > *o->max_accuracy_drop) {
       throw Error(ExitCode::kTargetMissed, fmt::format("accuracy dropped by {:.2f} points, more than --max-accuracy-drop {}",
                                                        100 * (*acc_before - *acc_after), *o->max_accuracy_drop));

@@ -14,6 +14,7 @@
 
 #include "calibration/calibrator.h"
 #include "cli/app_context.h"
+#include "cli/output_set.h"
 #include "cli/dataset.h"
 #include "ir/error.h"
 #include "ir/model_stats.h"
@@ -146,8 +147,15 @@ void add_quantize_command(CLI::App& app) {
     if ((qoperator || dynamic) && o->block > 0) {
       throw Error(ExitCode::kUsage, fmt::format("--format {} takes per-tensor or per-channel weights, not --block", o->format));
     }
-    check_output_is_not_input(o->model, o->output, o->in_place);
+    OutputSet files;
+    files.allow_in_place(o->in_place);
+    files.input("model", o->model);
+    files.input("--calib", o->calib);
+    files.output("-o", o->output);
+    files.output("--report", o->report);
+    files.check();
     ir::Model model = onnx_io::load_model(o->model);
+    files.model_data("model", model);
     canonicalize_for_passes(model);
     passes::quant::check_not_quantized(model);
 
@@ -283,7 +291,9 @@ void add_quantize_command(CLI::App& app) {
     }
     check_some_layer_quantized(rep);
     for (const std::string& step : steps) record_provenance(model, step);
-    onnx_io::save_model(model, o->output);
+    onnx_io::SaveOptions save;
+    save.commit_group = files.group();
+    onnx_io::save_model(model, o->output, save);
     const ir::ModelStats after = ir::compute_model_stats(*model.graph);
     j.update(report_nodes(rep));
     j["passes"] = lines;
@@ -296,8 +306,9 @@ void add_quantize_command(CLI::App& app) {
     for (const std::string& line : rep.coverage.reason_lines()) text += "  left in float: " + line + "\n";
     text += fmt::format("size         {:.1f} KB -> {:.1f} KB\nwrote        {}\n", static_cast<double>(before.bytes) / 1e3,
                         static_cast<double>(after.bytes) / 1e3, o->output);
+    if (!o->report.empty()) write_report(j, o->report, files.group());
+    files.commit();
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
-    if (!o->report.empty()) write_report(j, o->report);
   });
 }
 

@@ -15,6 +15,8 @@
 
 namespace scalec::onnx_io {
 
+class CommitGroup;
+
 /// A named array, in file order.
 using NamedTensor = std::pair<std::string, ir::Tensor>;
 
@@ -22,8 +24,8 @@ using NamedTensor = std::pair<std::string, ir::Tensor>;
 /// without the ".npy" suffix.
 std::vector<NamedTensor> read_npz(const std::string& path);
 /// Writes an uncompressed .npz (as np.savez does) with fixed entry timestamps, so the same arrays
-/// give the same bytes.
-void write_npz(const std::string& path, const std::vector<NamedTensor>& arrays);
+/// give the same bytes. With `group`, the file is renamed into place by group->commit().
+void write_npz(const std::string& path, const std::vector<NamedTensor>& arrays, CommitGroup* group = nullptr);
 
 /// Reads an .npy file; the data is mapped from the file (not copied) when it is C-ordered and aligned.
 ir::Tensor read_npy(const std::string& path);

@@ -60,7 +60,7 @@ std::string read_file(const std::string& path) {
   return data;
 }
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+AtomicFile::AtomicFile(std::string path, CommitGroup* group) : path_(std::move(path)), group_(group) {
   struct stat st {};
   if (::stat(path_.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) throw_io_error("cannot write '{}': it is a folder", path_);
@@ -134,8 +134,37 @@ void AtomicFile::commit() {
     fail("close");
   }
   fd_ = -1;
+  if (group_ != nullptr) {
+    group_->stage(temp_path_, path_);  // the group removes or renames it from now on
+    committed_ = true;
+    return;
+  }
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) fail("rename");
   committed_ = true;
+}
+
+CommitGroup::~CommitGroup() {
+  for (size_t i = renamed_; i < staged_.size(); ++i) ::unlink(staged_[i].first.c_str());
+}
+
+void CommitGroup::stage(std::string temp, std::string final_path) {
+  staged_.emplace_back(std::move(temp), std::move(final_path));
+}
+
+void CommitGroup::commit() {
+  for (; renamed_ < staged_.size(); ++renamed_) {
+    const auto& [temp, final_path] = staged_[renamed_];
+    if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+      throw_io_error("cannot write '{}': {} (rename)", final_path, std::strerror(errno));
+    }
+  }
+}
+
+std::string CommitGroup::current_path(const std::string& final_path) const {
+  for (size_t i = renamed_; i < staged_.size(); ++i) {
+    if (staged_[i].second == final_path) return staged_[i].first;
+  }
+  return final_path;
 }
 
 }  // namespace scalec::onnx_io

@@ -9,6 +9,8 @@
 
 namespace scalec::onnx_io {
 
+class CommitGroup;
+
 /// The newest IR version and default-domain opset scalec reads (older ones all load).
 inline constexpr int64_t kMaxIrVersion = 10;
 inline constexpr int64_t kMaxOpset = 22;
@@ -38,6 +40,7 @@ struct SaveOptions {
   size_t external_threshold = 1024;     ///< smaller tensors always stay inline
   std::vector<std::string> passes;      ///< recorded in metadata_props as scalec.passes
   bool record_provenance = true;        ///< add scalec.version (and scalec.passes) to metadata_props
+  CommitGroup* commit_group = nullptr;  ///< when set, the files are renamed into place by its commit()
 };
 
 /// Writes `model` to `path` atomically (temp file, then rename); external data goes to
@@ -49,5 +52,7 @@ std::string serialize_model(const ir::Model& model, const SaveOptions& options =
 
 /// True when any initializer or Constant tensor of the model is mapped from an external file.
 bool uses_external_data(const ir::Model& model);
+/// The external data files the model's tensors are mapped from (each once, as opened).
+std::vector<std::string> external_data_files(const ir::Model& model);
 
 }  // namespace scalec::onnx_io

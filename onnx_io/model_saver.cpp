@@ -1,4 +1,5 @@
 // ir::Model -> ModelProto, and atomic writing of the .onnx file and its external data.
+#include <algorithm>
 #include <climits>
 #include <unordered_set>
 
@@ -49,7 +50,7 @@ void type_to_proto(const ir::TypeInfo& t, onnx::TypeProto* p) {
 // Appends tensors to "<output>.data", each at an aligned offset; all-zero pages become holes.
 class FileSink : public ExternalDataSink {
  public:
-  FileSink(const std::string& data_path) : file_(data_path), location_(basename_of(data_path)) {}
+  FileSink(const std::string& data_path, CommitGroup* group) : file_(data_path, group), location_(basename_of(data_path)) {}
   size_t append(const ir::Tensor& t) override {
     size_t pad = (kExternalAlignment - file_.size() % kExternalAlignment) % kExternalAlignment;
     file_.write_zeros(pad);
@@ -249,7 +250,30 @@ bool graph_uses_external(const Graph& g) {
   return false;
 }
 
+void collect_external_files(const Graph& g, std::vector<std::string>& files) {
+  auto add = [&files](const ir::Tensor& t) {
+    if (!t.storage() || !t.storage()->is_mapped()) return;
+    const std::string& path = t.storage()->file()->path();
+    if (std::find(files.begin(), files.end(), path) == files.end()) files.push_back(path);
+  };
+  for (const Value* v : g.initializers) add(*v->initializer);
+  for (const auto& n : g.nodes()) {
+    for (const Attribute& a : n->attributes()) {
+      if (a.t) add(*a.t);
+      for (const auto& t : a.tensors) add(t);
+      if (a.g) collect_external_files(*a.g, files);
+      for (const auto& s : a.graphs) collect_external_files(*s, files);
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<std::string> external_data_files(const ir::Model& model) {
+  std::vector<std::string> files;
+  if (model.graph) collect_external_files(*model.graph, files);
+  return files;
+}
 
 bool uses_external_data(const ir::Model& model) { return model.graph && graph_uses_external(*model.graph); }
 
@@ -266,11 +290,11 @@ void save_model(const ir::Model& model, const std::string& path, const SaveOptio
     // 1.8 GB leaves room for the graph itself under protobuf's 2 GB limit.
     external = uses_external_data(model) || total_tensor_bytes(*model.graph) > (1800ull << 20);
   }
-  AtomicFile out(path);
+  AtomicFile out(path, options.commit_group);
   std::unique_ptr<FileSink> sink;
   if (external) {
     if (!out.is_regular_target()) throw_io_error("cannot write '{}': external data needs a regular file", path);
-    sink = std::make_unique<FileSink>(path + ".data");
+    sink = std::make_unique<FileSink>(path + ".data", options.commit_group);
   }
   onnx::ModelProto mp = to_proto(model, options, sink.get());
   size_t size = mp.ByteSizeLong();

@@ -176,10 +176,10 @@ std::vector<NamedTensor> read_npz(const std::string& path) {
   return arrays;
 }
 
-void write_npz(const std::string& path, const std::vector<NamedTensor>& arrays) {
+void write_npz(const std::string& path, const std::vector<NamedTensor>& arrays, CommitGroup* group) {
   // libzip writes nothing for an archive without entries; np.savez() writes the empty-zip record.
   std::string bytes = arrays.empty() ? std::string("PK\x05\x06", 4) + std::string(18, '\0') : build_npz(path, arrays);
-  AtomicFile f(path);
+  AtomicFile f(path, group);
   f.write(bytes);
   f.commit();
 }

@@ -1,7 +1,11 @@
 #include "onnx_io/tensor_proto.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
@@ -23,6 +27,21 @@ bool unsafe_location(const std::string& loc) {
     start = end + 1;
   }
   return false;
+}
+
+// The real path of `path` (symbolic links followed); empty with errno set when it cannot be resolved.
+std::string real_path(const std::string& path) {
+  char* p = ::realpath(path.c_str(), nullptr);
+  if (p == nullptr) return {};
+  std::string s(p);
+  std::free(p);
+  return s;
+}
+
+// True when `path` is `folder` or lies below it (both resolved).
+bool is_inside(const std::string& path, const std::string& folder) {
+  if (folder == "/" || path == folder) return true;
+  return path.size() > folder.size() && path.compare(0, folder.size(), folder) == 0 && path[folder.size()] == '/';
 }
 
 template <typename T, typename Field>
@@ -132,10 +151,26 @@ std::shared_ptr<ir::MappedFile> ExternalDataResolver::map(const std::string& loc
   }
   auto it = files_.find(location);
   if (it != files_.end()) return it->second;
-  std::string path = base_dir_ + "/" + location;
+  const std::string path = base_dir_ + "/" + location;
+  // Symbolic links are followed only while they stay inside the model's folder: a model must not
+  // copy /etc/passwd into its output. Messages say nothing of what lies outside (not even its size).
+  const std::string folder = real_path(base_dir_);
+  if (folder.empty()) throw_bad_input("tensor '{}': external data: cannot open '{}': {}", tensor_name, path, std::strerror(errno));
+  const std::string resolved = real_path(path);
+  if (resolved.empty()) throw_bad_input("tensor '{}': external data: cannot open '{}': {}", tensor_name, path, std::strerror(errno));
+  if (!is_inside(resolved, folder)) {
+    throw_bad_input("tensor '{}': external data location '{}' is refused: a symbolic link leads out of the model's "
+                    "folder", tensor_name, location);
+  }
+  // Only regular files: opening a FIFO for reading would wait for a writer forever.
+  struct stat st {};
+  if (::stat(resolved.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw_bad_input("tensor '{}': external data '{}' is refused: not a regular file", tensor_name, path);
+  }
   std::shared_ptr<ir::MappedFile> f;
   try {
-    f = ir::MappedFile::open(path);
+    // The resolved path: no link can be swapped in at its last step between the check and here.
+    f = ir::MappedFile::open(resolved);
   } catch (const Error& e) {
     throw_bad_input("tensor '{}': external data: {}", tensor_name, e.what());
   }
