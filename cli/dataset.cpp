@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -25,17 +26,13 @@ std::vector<const ir::Value*> feed_inputs(const ir::Model& model) {
   return out;
 }
 
-ir::Tensor rows(const ir::Tensor& t, int64_t begin, int64_t end) {
-  std::vector<int64_t> shape = t.shape();
-  int64_t row = t.numel() / std::max<int64_t>(1, shape[0]);
-  size_t row_bytes = ir::dtype_storage_bytes(t.dtype(), row);
-  shape[0] = end - begin;
-  ir::Tensor out(t.dtype(), shape);
-  if (!out.mutable_bytes().empty()) {
-    std::memcpy(out.mutable_bytes().data(), t.bytes().data() + static_cast<size_t>(begin) * row_bytes,
-                static_cast<size_t>(end - begin) * row_bytes);
+// Samples when nothing is split: the labels' count, else axis 0 of the first input that has one.
+int64_t unsplit_samples(const kernels::NamedTensors& inputs, const std::optional<ir::Tensor>& labels) {
+  if (labels) return labels->rank() == 0 ? 1 : labels->shape()[0];
+  for (const auto& [name, t] : inputs) {
+    if (t.rank() > 0) return t.shape()[0];
   }
-  return out;
+  return 1;
 }
 }  // namespace
 
@@ -59,7 +56,8 @@ kernels::NamedTensors pick_batch(const Dataset& data, std::span<const int64_t> p
   return out;
 }
 
-Dataset load_dataset(const ir::Model& model, const std::string& path, const std::string& labels_key) {
+Dataset load_dataset(const ir::Model& model, const std::string& path, const std::string& labels_key,
+                     const onnx_io::SampleAxes& axes) {
   std::vector<onnx_io::NamedTensor> arrays;
   auto inputs = feed_inputs(model);
   if (ends_with(path, ".npy")) {
@@ -70,8 +68,9 @@ Dataset load_dataset(const ir::Model& model, const std::string& path, const std:
   } else {
     arrays = onnx_io::read_npz(path);
   }
-  onnx_io::check_inputs_match(*model.graph, arrays, labels_key, path);
+  const int64_t shared = onnx_io::check_inputs_match(*model.graph, arrays, labels_key, path, axes);
   Dataset d;
+  d.axes = axes;
   for (const ir::Value* v : inputs) {
     for (auto& [name, t] : arrays) {
       if (name == v->name()) d.inputs.emplace_back(name, t);
@@ -80,20 +79,21 @@ Dataset load_dataset(const ir::Model& model, const std::string& path, const std:
   for (auto& [name, t] : arrays) {
     if (name == labels_key) d.labels = t;
   }
-  d.samples = d.inputs.empty() || d.inputs[0].second.rank() == 0 ? 1 : d.inputs[0].second.shape()[0];
+  d.samples = axes.none_split ? unsplit_samples(d.inputs, d.labels) : shared < 0 ? 1 : shared;
   return d;
 }
 
 struct DataStream::Impl {
   std::optional<onnx_io::NpzRowReader> npz;  // .npz: rows on demand
-  Dataset whole;                             // .npy: the mapped array
+  Dataset whole;                             // .npy: the mapped array; .npz: arrays not split on axis 0
   std::vector<std::string> inputs;
 };
 
-DataStream::DataStream(const ir::Model& model, const std::string& path, const std::string& labels_key) {
+DataStream::DataStream(const ir::Model& model, const std::string& path, const std::string& labels_key,
+                       const onnx_io::SampleAxes& axes) {
   auto impl = std::make_shared<Impl>();
   if (ends_with(path, ".npy")) {
-    impl->whole = load_dataset(model, path, labels_key);
+    impl->whole = load_dataset(model, path, labels_key, axes);
     samples_ = impl->whole.samples;
   } else {
     onnx_io::NpzRowOptions ro;
@@ -104,10 +104,24 @@ DataStream::DataStream(const ir::Model& model, const std::string& path, const st
       infos.push_back({m.name, m.dtype, m.shape});
       if (!m.streamed) spdlog::warn("'{}': array '{}' is compressed, so it is read whole (np.savez streams)", path, m.name);
     }
-    onnx_io::check_arrays_match(*model.graph, infos, labels_key, path);
-    for (const ir::Value* v : feed_inputs(model)) impl->inputs.push_back(v->name());
-    const onnx_io::NpzMember* first = impl->inputs.empty() ? nullptr : impl->npz->find(impl->inputs[0]);
-    samples_ = first == nullptr || first->shape.empty() ? 1 : first->shape[0];
+    const int64_t shared = onnx_io::check_arrays_match(*model.graph, infos, labels_key, path, axes);
+    impl->whole.axes = axes;
+    for (const ir::Value* v : feed_inputs(model)) {
+      impl->inputs.push_back(v->name());
+      const onnx_io::NpzMember* m = impl->npz->find(v->name());
+      // Arrays not split along axis 0 (whole, scalars, another sample axis) are small: read them once.
+      if (axes.of(v->name(), m->shape.size()) != 0) impl->whole.inputs.emplace_back(v->name(), impl->npz->read_whole(v->name()));
+    }
+    if (axes.none_split) {
+      const onnx_io::NpzMember* labels = impl->npz->find(labels_key);
+      samples_ = shared >= 0 ? shared : 1;
+      if (labels == nullptr) {
+        const onnx_io::NpzMember* first = impl->inputs.empty() ? nullptr : impl->npz->find(impl->inputs[0]);
+        samples_ = first == nullptr || first->shape.empty() ? 1 : first->shape[0];
+      }
+    } else {
+      samples_ = shared < 0 ? 1 : shared;
+    }
   }
   impl_ = std::move(impl);
 }
@@ -115,10 +129,17 @@ DataStream::DataStream(const ir::Model& model, const std::string& path, const st
 DataStream::~DataStream() = default;
 
 kernels::NamedTensors DataStream::batch(int64_t begin, int64_t end) const {
-  if (!impl_->npz) return batch_of(impl_->whole, begin, end);
+  const Dataset& whole = impl_->whole;
+  if (!impl_->npz) return batch_of(whole, begin, end);
   kernels::NamedTensors out;
   for (const std::string& name : impl_->inputs) {
-    out.emplace_back(name, impl_->npz->read_rows(name, begin, end));
+    auto held = std::find_if(whole.inputs.begin(), whole.inputs.end(), [&](const auto& p) { return p.first == name; });
+    if (held == whole.inputs.end()) {
+      out.emplace_back(name, impl_->npz->read_rows(name, begin, end));
+      continue;
+    }
+    const int64_t axis = whole.axes.of(name, held->second.rank());
+    out.emplace_back(name, axis == onnx_io::SampleAxes::kWhole ? held->second : slice_axis(held->second, axis, begin, end));
   }
   return out;
 }
@@ -126,41 +147,24 @@ kernels::NamedTensors DataStream::batch(int64_t begin, int64_t end) const {
 kernels::NamedTensors batch_of(const Dataset& data, int64_t begin, int64_t end) {
   kernels::NamedTensors out;
   for (const auto& [name, t] : data.inputs) {
-    if (t.rank() == 0 || (begin == 0 && end == t.shape()[0])) out.emplace_back(name, t);
-    else out.emplace_back(name, rows(t, begin, end));
+    const int64_t axis = data.axes.of(name, t.rank());
+    out.emplace_back(name, axis == onnx_io::SampleAxes::kWhole ? t : slice_axis(t, axis, begin, end));
   }
   return out;
 }
 
-int64_t batch_size_for(const ir::Model& model, int64_t requested, int64_t samples) {
+int64_t batch_size_for(const ir::Model& model, int64_t requested, int64_t samples, const onnx_io::SampleAxes& axes) {
+  if (axes.none_split) return std::max<int64_t>(1, samples);
   for (const ir::Value* v : feed_inputs(model)) {
-    if (v->type && v->type->shape && !v->type->shape->empty() && (*v->type->shape)[0].value) {
-      return *(*v->type->shape)[0].value;  // the model fixes its batch size
+    if (!v->type || !v->type->shape) continue;
+    const auto& dims = *v->type->shape;
+    const int64_t axis = axes.of(v->name(), dims.size());
+    if (axis != onnx_io::SampleAxes::kWhole && axis < static_cast<int64_t>(dims.size()) &&
+        dims[static_cast<size_t>(axis)].value) {
+      return *dims[static_cast<size_t>(axis)].value;  // the model fixes its batch size
     }
   }
   return requested > 0 ? std::min(requested, std::max<int64_t>(1, samples)) : std::max<int64_t>(1, samples);
-}
-
-ir::Tensor concat_rows(const std::vector<ir::Tensor>& parts, const std::string& name) {
-  if (parts.size() == 1) return parts[0];
-  std::vector<int64_t> shape = parts[0].shape();
-  if (shape.empty()) throw_bad_input("output '{}' is a scalar; it cannot be split into batches (use --batch 0)", name);
-  int64_t total = 0;
-  for (const auto& p : parts) {
-    std::vector<int64_t> a(p.shape().begin() + 1, p.shape().end()), b(shape.begin() + 1, shape.end());
-    if (p.dtype() != parts[0].dtype() || p.rank() != parts[0].rank() || a != b) {
-      throw_bad_input("output '{}' changes shape between batches; run with --batch 0", name);
-    }
-    total += p.shape()[0];
-  }
-  shape[0] = total;
-  ir::Tensor out(parts[0].dtype(), shape);
-  size_t offset = 0;
-  for (const auto& p : parts) {
-    std::memcpy(out.mutable_bytes().data() + offset, p.bytes().data(), p.bytes().size());
-    offset += p.bytes().size();
-  }
-  return out;
 }
 
 size_t peak_rss_bytes() {

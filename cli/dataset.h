@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/sample_axes.h"
 #include "ir/graph.h"
 #include "kernels/exec/executor.h"
 
@@ -15,22 +16,27 @@ namespace scalec::cli {
 struct Dataset {
   kernels::NamedTensors inputs;   ///< one array per non-initializer graph input, model order
   std::optional<ir::Tensor> labels;
-  int64_t samples = 0;            ///< axis 0 shared by every array
+  int64_t samples = 0;            ///< shared by every split array (`axes`) and the labels
+  onnx_io::SampleAxes axes;       ///< which axis of each input counts samples
 };
 
-/// Reads `path` (.npz, or .npy for a one-input model); Error(kBadInput) names what does not fit.
-Dataset load_dataset(const ir::Model& model, const std::string& path, const std::string& labels_key);
+/// Reads `path` (.npz, or .npy for a one-input model) split as `axes` says; Error(kBadInput) names
+/// what does not fit.
+Dataset load_dataset(const ir::Model& model, const std::string& path, const std::string& labels_key,
+                     const onnx_io::SampleAxes& axes = {});
 
 /// Model inputs read a batch at a time, so memory holds one batch whatever the file's size: stored
 /// .npz members are read row by row (onnx_io::NpzRowReader); a compressed member is read whole, with
 /// a warning; an .npy file is mapped.
 class DataStream {
  public:
-  /// Opens and checks `path` against the model's inputs (Error kBadInput naming what does not fit).
-  DataStream(const ir::Model& model, const std::string& path, const std::string& labels_key);
+  /// Opens and checks `path` against the model's inputs (Error kBadInput naming what does not fit);
+  /// arrays that are not split along axis 0 (`axes`) are read whole once.
+  DataStream(const ir::Model& model, const std::string& path, const std::string& labels_key,
+             const onnx_io::SampleAxes& axes = {});
   ~DataStream();
   int64_t samples() const { return samples_; }
-  /// Rows [begin, end) of every input, in model order.
+  /// Samples [begin, end) of every input (along its sample axis), in model order.
   kernels::NamedTensors batch(int64_t begin, int64_t end) const;
 
  private:
@@ -39,7 +45,7 @@ class DataStream {
   int64_t samples_ = 0;
 };
 
-/// Rows [begin, end) along axis 0 of every input.
+/// Samples [begin, end) of every input, along its sample axis (`data.axes`).
 kernels::NamedTensors batch_of(const Dataset& data, int64_t begin, int64_t end);
 
 /// The rows `picked` (indices along axis 0, in that order) of `t`.
@@ -47,11 +53,10 @@ ir::Tensor pick_rows(const ir::Tensor& t, std::span<const int64_t> picked);
 /// The rows `picked` of every input.
 kernels::NamedTensors pick_batch(const Dataset& data, std::span<const int64_t> picked);
 
-/// The batch size the model allows: `requested`, or the fixed axis-0 size an input declares.
-int64_t batch_size_for(const ir::Model& model, int64_t requested, int64_t samples);
-
-/// Stacks per-batch outputs along axis 0 (each must have the same trailing shape).
-ir::Tensor concat_rows(const std::vector<ir::Tensor>& parts, const std::string& name);
+/// The batch size the model allows: `requested`, or the fixed size an input declares on its sample
+/// axis; all `samples` when `axes` splits nothing.
+int64_t batch_size_for(const ir::Model& model, int64_t requested, int64_t samples,
+                       const onnx_io::SampleAxes& axes = {});
 
 /// Peak resident memory of this process so far, in bytes.
 size_t peak_rss_bytes();

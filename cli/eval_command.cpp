@@ -19,6 +19,7 @@ namespace {
 struct EvalOptions {
   std::string model, data, labels = "labels", output_name, report;
   int64_t batch = 32;
+  SplitOptions split;
   int threads = 0;
   bool no_fold_bn = false;
 };
@@ -60,7 +61,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", o->data, "Evaluation data (.npz with arrays named after the inputs, plus labels)")->required();
   cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");
   cmd->add_option("--output", o->output_name, "Model output that holds the scores (default: the first)");
-  cmd->add_option("--batch", o->batch, "Samples per run (0: all at once)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", o->batch, "Samples per run (default 32; 0: all arrays exactly as given, in one run)")
+      ->check(CLI::NonNegativeNumber);
+  add_split_options(cmd, o->split);
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Run BatchNormalization as it is instead of folding it into the Conv before it");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
@@ -84,20 +87,25 @@ void add_eval_command(CLI::App& app) {
       }
       output_index = static_cast<size_t>(it - outs.begin());
     }
-    Dataset data = load_dataset(model, o->data, o->labels);
+    Dataset data = load_dataset(model, o->data, o->labels, sample_axes(model, o->batch, o->split));
     prepare_for_inference(model, !o->no_fold_bn);
     kernels::ExecutorOptions opts;
     opts.threads = o->threads;
     kernels::Executor exec(model, opts);
-    int64_t batch = batch_size_for(model, o->batch, data.samples);
+    int64_t batch = batch_size_for(model, o->batch, data.samples, data.axes);
     TopK acc;
     size_t peak_activations = 0;
     auto start = std::chrono::steady_clock::now();
-    for (int64_t b = 0; b < data.samples; b += batch) {
-      int64_t end = std::min(data.samples, b + batch);
+    for (auto [b, end] : run_ranges(data.samples, batch, data.axes)) {
       kernels::NamedTensors outs = exec.run(batch_of(data, b, end));
       peak_activations = std::max(peak_activations, exec.last_stats().peak_activation_bytes);
-      if (data.labels) acc.add(outs.at(output_index).second, *data.labels, b, outs[output_index].first);
+      if (!data.labels) continue;
+      const ir::Tensor& scores = outs.at(output_index).second;
+      if (scores.rank() >= 1 && scores.shape()[0] != end - b) {
+        throw_bad_input("output '{}' has {} rows of scores for {} labels; accuracy needs one row per sample",
+                        outs[output_index].first, scores.shape()[0], end - b);
+      }
+      acc.add(scores, *data.labels, b, outs[output_index].first);
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double throughput = static_cast<double>(data.samples) / std::max(seconds, 1e-9);

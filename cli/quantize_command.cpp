@@ -43,6 +43,7 @@ struct QuantizeOptions {
   bool in_place = false;
   bool reduce_range = false, full_range = false, bias_correction = false, equalize = false;
   std::vector<std::string> exclude_nodes, exclude_ops;
+  SplitOptions split;  // how --calib arrays are cut into batches
   int threads = 0;
   bool gptq = false;  // GPTQ weights in any format: --gptq, --act-order, --gptq-damp, --gptq-block
   passes::GptqOptions gptq_options;
@@ -95,7 +96,9 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--percentile", o->percentile, "percentile method: the percentile kept (e.g. 99.99)");
   cmd->add_option("--calib-samples", o->calib_samples, "Use the first N calibration samples (default: all)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", o->batch, "Calibration batch size")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", o->batch, "Calibration batch size (default 32; 0: all arrays exactly as given, in one run)")
+      ->check(CLI::NonNegativeNumber);
+  add_split_options(cmd, o->split);
   auto* pt = cmd->add_flag("--per-tensor", o->per_tensor, "One weight scale per tensor");
   auto* pc = cmd->add_flag("--per-channel", o->per_channel, "One weight scale per output channel (qdq default)");
   auto* bl = cmd->add_option("--block", o->block, "Blockwise weights, N per block along the input axis (weight-only default 32)")
@@ -192,8 +195,12 @@ void add_quantize_command(CLI::App& app) {
     }
     std::optional<DataStream> data;  // read a batch at a time: memory does not grow with the samples
     int64_t samples = 0;
+    const onnx_io::SampleAxes axes = sample_axes(model, o->batch, o->split);
+    if (axes.none_split && o->calib_samples > 0) {
+      throw Error(ExitCode::kUsage, "--calib-samples takes the first N samples, but --batch 0 splits nothing: drop one");
+    }
     if (!o->calib.empty()) {
-      data.emplace(model, o->calib, o->labels);
+      data.emplace(model, o->calib, o->labels, axes);
       samples = o->calib_samples > 0 ? std::min(o->calib_samples, data->samples()) : data->samples();
       if (samples == 0) throw_bad_input("--calib '{}' holds no samples", o->calib);
     }
@@ -215,7 +222,7 @@ void add_quantize_command(CLI::App& app) {
       const passes::GptqTarget target{w, split_list(o->exclude_nodes), split_list(o->exclude_ops), o->keep_io_float};
       o->gptq_options.hessian_budget_bytes = static_cast<size_t>(o->gptq_memory_mb) * 1000 * 1000;
       calibration::CalibrationOptions co;
-      co.batch = batch_size_for(model, o->batch, samples);
+      co.batch = batch_size_for(model, o->batch, samples, axes);
       co.threads = o->threads;
       const passes::GptqReport gr = passes::run_gptq(model, target, source, co, o->gptq_options, gptq_weights);
       lines.push_back(gr.summary());
@@ -237,7 +244,7 @@ void add_quantize_command(CLI::App& app) {
       bc.exclude_ops = split_list(o->exclude_ops);
       bc.keep_io_float = o->keep_io_float;
       bc.means = passes::channel_means(model, passes::bias_correction_inputs(model, bc), source,
-                                       batch_size_for(model, o->batch, samples), o->threads);
+                                       batch_size_for(model, o->batch, samples, axes), o->threads);
       passes::BiasCorrection pass(bc);
       lines.push_back(pass.run(model));
       steps.push_back(pass.name());
@@ -257,7 +264,7 @@ void add_quantize_command(CLI::App& app) {
         co.percentile = o->percentile;
         co.bits = 8;
         co.symmetric = q.activation_symmetric;
-        co.batch = batch_size_for(model, o->batch, samples);
+        co.batch = batch_size_for(model, o->batch, samples, axes);
         co.threads = o->threads;
         const std::vector<std::string> names =
             qdq ? passes::qdq_calibration_values(model, q) : passes::qoperator_calibration_values(model, q);

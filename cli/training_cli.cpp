@@ -8,9 +8,31 @@
 
 namespace scalec::cli {
 
+namespace {
+// --batch for training: 1 or more, and a clear word for 0 (which means "as given" elsewhere).
+const CLI::Validator kTrainingBatch(
+    [](std::string& value) -> std::string {
+      int64_t n = 0;
+      if (!CLI::detail::lexical_cast(value, n) || n < 0) return "must be a number of samples, 1 or more";
+      if (n == 0) {
+        return "0 (all arrays as given, in one run) is for infer, eval and quantize; training needs batches of samples "
+               "(1 or more)";
+      }
+      return "";
+    },
+    "N>=1");
+}  // namespace
+
 void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
   cmd->add_option("--output", opts.output, "Model output holding the logits (default: the first)");
-  cmd->add_option("--batch", opts.batch, "Samples per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", opts.batch, "Samples per step (default 32)")->check(kTrainingBatch);
+  // Training splits every input along axis 0: the options of infer/eval/quantize that say otherwise
+  // are refused by name instead of as unknown arguments.
+  for (const char* flag : {"--whole", "--batch-axis"}) {
+    cmd->add_option_function<std::string>(flag, [flag](const std::string&) {
+         throw CLI::ValidationError(flag, "is for infer, eval and quantize; training splits every input along axis 0");
+       })->group("");
+  }
   cmd->add_option("--lr", opts.schedule.base_lr, "Learning rate")->check(CLI::PositiveNumber);
   cmd->add_option("--optimizer", opts.optimizer.kind, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
   cmd->add_option("--momentum", opts.optimizer.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
@@ -30,7 +52,9 @@ void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
 }
 
 Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag) {
-  Dataset d = load_dataset(model, path, key);
+  onnx_io::SampleAxes axes;
+  axes.advice = "; training splits every input into samples along axis 0";
+  Dataset d = load_dataset(model, path, key, axes);
   if (!d.labels) throw_bad_input("{} '{}' has no '{}' array: training needs integer labels (--labels NAME)", flag, path, key);
   if (d.samples == 0) throw_bad_input("{} '{}' holds no samples", flag, path);
   return d;

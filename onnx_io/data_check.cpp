@@ -27,8 +27,9 @@ bool is_integer(DType t) {
 
 std::string describe(const ArrayInfo& a) { return numpy_dtype_name(a.dtype) + ir::shape_to_string(a.shape); }
 
-// Dtype, rank and the fixed dims past axis 0 (axis 0 counts samples; symbolic dims take any size).
-void check_one(const ir::Value& input, const ArrayInfo& a, const std::string& file) {
+// Dtype, rank and the fixed dims except the sample axis `sample_axis` (every dim when kWhole;
+// symbolic dims take any size).
+void check_one(const ir::Value& input, const ArrayInfo& a, const std::string& file, int64_t sample_axis) {
   if (!input.type) return;  // the model records no type: nothing to check against
   const ir::TypeInfo& type = *input.type;
   const std::string& name = input.name();
@@ -45,25 +46,33 @@ void check_one(const ir::Value& input, const ArrayInfo& a, const std::string& fi
     throw_bad_input("'{}': array '{}' is {} (rank {}) but the model's input '{}' is {} (rank {})", file, name,
                     describe(a), static_cast<int64_t>(a.shape.size()), name, ir::type_to_string(type), dims.size());
   }
-  for (size_t k = 1; k < dims.size(); ++k) {
+  for (size_t k = 0; k < dims.size(); ++k) {
+    if (static_cast<int64_t>(k) == sample_axis) continue;
     if (dims[k].value && *dims[k].value != a.shape[k]) {
-      throw_bad_input("'{}': array '{}' is {} but the model's input '{}' is {}: axis {} must be {}, not {}", file,
-                      name, describe(a), name, ir::type_to_string(type), k, *dims[k].value, a.shape[k]);
+      throw_bad_input("'{}': array '{}' is {} but the model's input '{}' is {}: axis {} must be {}, not {}{}", file,
+                      name, describe(a), name, ir::type_to_string(type), k, *dims[k].value, a.shape[k],
+                      k == 0 ? " (the array is not split along axis 0, so it must fit as a whole)" : "");
     }
   }
 }
 
 }  // namespace
 
-void check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& arrays,
-                        const std::string& labels_key, const std::string& file) {
-  std::vector<ArrayInfo> infos;
-  for (const auto& [n, t] : arrays) infos.push_back({n, t.dtype(), t.shape()});
-  check_arrays_match(graph, infos, labels_key, file);
+int64_t SampleAxes::of(const std::string& name, size_t rank) const {
+  if (none_split || rank == 0) return kWhole;
+  auto it = axes.find(name);
+  return it == axes.end() ? 0 : it->second;
 }
 
-void check_arrays_match(const ir::Graph& graph, const std::vector<ArrayInfo>& arrays, const std::string& labels_key,
-                        const std::string& file) {
+int64_t check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& arrays,
+                           const std::string& labels_key, const std::string& file, const SampleAxes& axes) {
+  std::vector<ArrayInfo> infos;
+  for (const auto& [n, t] : arrays) infos.push_back({n, t.dtype(), t.shape()});
+  return check_arrays_match(graph, infos, labels_key, file, axes);
+}
+
+int64_t check_arrays_match(const ir::Graph& graph, const std::vector<ArrayInfo>& arrays, const std::string& labels_key,
+                           const std::string& file, const SampleAxes& axes) {
   auto find = [&](const std::string& name) -> const ArrayInfo* {
     for (const ArrayInfo& a : arrays) {
       if (a.name == name) return &a;
@@ -92,12 +101,21 @@ void check_arrays_match(const ir::Graph& graph, const std::vector<ArrayInfo>& ar
     throw_bad_input("'{}': {} {} neither a model input ({}) nor the labels ('{}')", file, quoted_list(extra),
                     extra.size() > 1 ? "are" : "is", quoted_list(input_names), labels_key);
   }
-  // Every array that counts samples on axis 0: the inputs (rank >= 1) and the labels.
-  std::vector<std::pair<std::string, int64_t>> samples;
+  // Every array that is split into samples: (name, count, axis); the labels count on axis 0.
+  struct Count {
+    std::string name;
+    int64_t samples, axis;
+  };
+  std::vector<Count> samples;
   for (const ir::Value* v : inputs) {
     const ArrayInfo& a = *find(v->name());
-    check_one(*v, a, file);
-    if (!a.shape.empty()) samples.emplace_back(v->name(), a.shape[0]);
+    const int64_t axis = axes.of(v->name(), a.shape.size());
+    if (axis != SampleAxes::kWhole && (axis < 0 || axis >= static_cast<int64_t>(a.shape.size()))) {
+      throw_bad_input("'{}': array '{}' is {} (rank {}): it has no axis {} to split samples along", file, v->name(),
+                      describe(a), a.shape.size(), axis);
+    }
+    check_one(*v, a, file, axis);
+    if (axis != SampleAxes::kWhole) samples.push_back({v->name(), a.shape[static_cast<size_t>(axis)], axis});
   }
   bool labels_are_input = std::find(input_names.begin(), input_names.end(), labels_key) != input_names.end();
   if (const ArrayInfo* labels = find(labels_key); labels != nullptr && !labels_are_input) {
@@ -105,14 +123,20 @@ void check_arrays_match(const ir::Graph& graph, const std::vector<ArrayInfo>& ar
       throw_bad_input("'{}': labels '{}' must be an integer array of shape [N] (class indices), found {}", file,
                       labels_key, describe(*labels));
     }
-    samples.emplace_back(labels_key, labels->shape[0]);
+    samples.push_back({labels_key, labels->shape[0], 0});
   }
-  for (const auto& [n, count] : samples) {
-    if (count != samples.front().second) {
-      throw_bad_input("'{}': arrays disagree on the number of samples (axis 0): '{}' has {}, '{}' has {}", file,
-                      samples.front().first, samples.front().second, n, count);
+  if (axes.none_split) return samples.empty() || samples.back().name != labels_key ? -1 : samples.back().samples;
+  for (const Count& c : samples) {
+    const Count& f = samples.front();
+    if (c.samples == f.samples) continue;
+    if (f.axis == 0 && c.axis == 0) {
+      throw_bad_input("'{}': arrays disagree on the number of samples (axis 0): '{}' has {}, '{}' has {}{}", file,
+                      f.name, f.samples, c.name, c.samples, axes.advice);
     }
+    throw_bad_input("'{}': arrays disagree on the number of samples: '{}' has {} (axis {}), '{}' has {} (axis {}){}",
+                    file, f.name, f.samples, f.axis, c.name, c.samples, c.axis, axes.advice);
   }
+  return samples.empty() ? -1 : samples.front().samples;
 }
 
 }  // namespace scalec::onnx_io

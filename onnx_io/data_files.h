@@ -1,10 +1,13 @@
 #pragma once
 // Data files for calibration, evaluation and training: NumPy .npy/.npz and ONNX TensorProto .pb.
 // Conventions (DESIGN.md, "Data files"): arrays are named after the model's graph inputs, already in
-// the model's dtype and layout (no silent casts); axis 0 counts samples; labels are integer class
-// indices of shape [N]. Every reader throws Error(kBadInput) naming the file (and the .npz member)
-// and the problem; every writer is atomic and throws Error(kIoError) naming the path.
+// the model's dtype and layout (no silent casts); axis 0 counts samples unless SampleAxes says
+// otherwise; labels are integer class indices of shape [N]. Every reader throws Error(kBadInput)
+// naming the file (and the .npz member) and the problem; every writer is atomic and throws
+// Error(kIoError) naming the path.
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <utility>
@@ -51,14 +54,26 @@ struct ArrayInfo {
   std::vector<int64_t> shape;
 };
 
+/// Which axis of each input array counts samples. Arrays it does not name use axis 0; a rank-0
+/// array is never split.
+struct SampleAxes {
+  static constexpr int64_t kWhole = -1;  ///< the array goes unsplit into every run
+  bool none_split = false;               ///< every array goes as given into one run
+  std::map<std::string, int64_t> axes;   ///< array name -> its sample axis, or kWhole
+  std::string advice;                    ///< appended to the "disagree on the number of samples" error
+  /// The sample axis of array `name` of rank `rank`, or kWhole.
+  int64_t of(const std::string& name, size_t rank) const;
+};
+
 /// Checks data arrays against the graph's non-initializer inputs: one array per input, same dtype,
-/// same rank, same fixed dims past axis 0; axis 0 (samples) equal across arrays and labels; labels
-/// (key `labels_key`, if present) an integer array of shape [N]; no other arrays. `file` names the
-/// data in the Error(kBadInput) thrown.
-void check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& arrays,
-                        const std::string& labels_key, const std::string& file);
+/// same rank, same fixed dims except the sample axis (`axes`; all dims of an array not split);
+/// the sample counts equal across split arrays and labels; labels (key `labels_key`, if present)
+/// an integer array of shape [N]; no other arrays. `file` names the data in the Error(kBadInput)
+/// thrown. Returns the shared sample count, or -1 when no array is split and there are no labels.
+int64_t check_inputs_match(const ir::Graph& graph, const std::vector<NamedTensor>& arrays,
+                           const std::string& labels_key, const std::string& file, const SampleAxes& axes = {});
 /// The same check from array headers (streamed files).
-void check_arrays_match(const ir::Graph& graph, const std::vector<ArrayInfo>& arrays, const std::string& labels_key,
-                        const std::string& file);
+int64_t check_arrays_match(const ir::Graph& graph, const std::vector<ArrayInfo>& arrays, const std::string& labels_key,
+                           const std::string& file, const SampleAxes& axes = {});
 
 }  // namespace scalec::onnx_io

@@ -253,4 +253,18 @@ ir::Tensor NpzRowReader::read_rows(const std::string& name, int64_t begin, int64
   return t;
 }
 
+ir::Tensor NpzRowReader::read_whole(const std::string& name) const {
+  const State& s = *state_;
+  const NpzMember* m = find(name);
+  if (m == nullptr) throw_bad_input("'{}' has no array named '{}'", s.path, name);
+  if (!m->shape.empty()) return read_rows(name, 0, m->shape[0]);
+  if (!m->streamed) return s.loaded.at(name);
+  ir::Tensor t(m->dtype, std::vector<int64_t>{});
+  auto out = t.mutable_bytes();
+  if (!out.empty() && !pread_exact(s.file.fd, out, s.data_pos[s.index.at(name)])) {
+    throw_bad_input("'{}' array '{}': the file ends before its data (was it truncated after opening?)", s.path, name);
+  }
+  return t;
+}
+
 }  // namespace scalec::onnx_io

@@ -43,6 +43,8 @@ class NpzRowReader {
   const NpzMember* find(const std::string& name) const;
   /// Rows [begin, end) of array `name` (shape [end - begin, ...]) in a new owned tensor.
   ir::Tensor read_rows(const std::string& name, int64_t begin, int64_t end) const;
+  /// All of array `name` (any rank, scalars included) in a new owned tensor.
+  ir::Tensor read_whole(const std::string& name) const;
 
  private:
   struct State;

@@ -98,3 +98,56 @@ TEST_CASE("data check: sample counts and labels", "[data]") {
   arrays[2].second = ir::Tensor(DType::kFloat, {5});
   CHECK_THAT(error_of(m.g, arrays), Contains("found float32[5]"));
 }
+
+TEST_CASE("data check: sample axes (--whole, --batch-axis, --batch 0)", "[data]") {
+  Model m;
+  onnx_io::SampleAxes axes;
+  axes.advice = "; ADVICE";
+  auto arrays = good_arrays();
+  arrays[1].second = ir::Tensor(DType::kUInt8, {1, 3, 4});  // one mask shared by the 5 samples
+  CHECK_THAT(error_of(m.g, arrays), Contains("'image' has 5, 'mask' has 1"));
+  try {
+    onnx_io::check_inputs_match(m.g, arrays, "labels", "data.npz", axes);
+    FAIL("the arrays were accepted");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Contains("'mask' has 1; ADVICE"));
+  }
+  axes.axes["mask"] = onnx_io::SampleAxes::kWhole;
+  CHECK(onnx_io::check_inputs_match(m.g, arrays, "labels", "data.npz", axes) == 5);
+  // A whole array must fit the model's fixed dims on every axis, axis 0 included.
+  arrays[1].second = ir::Tensor(DType::kUInt8, {2, 3, 4});
+  try {
+    onnx_io::check_inputs_match(m.g, arrays, "labels", "data.npz", axes);
+    FAIL("the arrays were accepted");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Contains("axis 0 must be 1, not 2 (the array is not split along axis 0"));
+  }
+  // The mask counts its 5 samples on axis 1 (symbolic in the model).
+  arrays[1].second = ir::Tensor(DType::kUInt8, {1, 5, 4});
+  axes.axes["mask"] = 1;
+  CHECK(onnx_io::check_inputs_match(m.g, arrays, "labels", "data.npz", axes) == 5);
+  arrays[1].second = ir::Tensor(DType::kUInt8, {1, 6, 4});
+  try {
+    onnx_io::check_inputs_match(m.g, arrays, "labels", "data.npz", axes);
+    FAIL("the arrays were accepted");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Contains("disagree on the number of samples: 'image' has 5 (axis 0), 'mask' has 6 (axis 1)"));
+  }
+  axes.axes["mask"] = 3;
+  try {
+    onnx_io::check_inputs_match(m.g, arrays, "labels", "data.npz", axes);
+    FAIL("the arrays were accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::kBadInput);
+    CHECK_THAT(e.what(), Contains("array 'mask' is uint8[1, 6, 4] (rank 3): it has no axis 3"));
+  }
+  // --batch 0: nothing is split, so counts need not agree; the labels' count is the sample count.
+  onnx_io::SampleAxes as_given;
+  as_given.none_split = true;
+  arrays = good_arrays();
+  arrays[0].second = ir::Tensor(DType::kFloat, {7, 1, 8, 8});
+  arrays[1].second = ir::Tensor(DType::kUInt8, {1, 3, 4});
+  CHECK(onnx_io::check_inputs_match(m.g, arrays, "labels", "data.npz", as_given) == 5);
+  arrays.pop_back();
+  CHECK(onnx_io::check_inputs_match(m.g, arrays, "labels", "data.npz", as_given) == -1);
+}
