@@ -183,13 +183,9 @@ class Canonicalizer {
 // types exactly (dynamic dims stay symbolic); initializers get no value_info (their tensors say it).
 size_t record_shapes(ir::Model& model) {
   ir::Graph& g = *model.graph;
-  kernels::TypeMap types;
-  try {
-    types = kernels::inferred_types(model);
-  } catch (const Error& e) {
-    spdlog::warn("canonicalize: shapes not recorded: {}", e.what());
-    return 0;
-  }
+  // An op that contradicts its schema (a Conv stride of 0) is the model's error: named here,
+  // before any pass works around it or an output is written.
+  const kernels::TypeMap types = kernels::inferred_types(model);
   std::unordered_set<const ir::Value*> io(g.inputs.begin(), g.inputs.end());
   for (const ir::Value* v : g.outputs) {
     if (v->type) io.insert(v);
