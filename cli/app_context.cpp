@@ -28,6 +28,8 @@ void write_report(const nlohmann::json& report, const std::string& path, onnx_io
 }
 
 void canonicalize_for_passes(ir::Model& model) {
+  // Checked first: canonicalization would remove every node of such a graph as dead.
+  if (model.graph->outputs.empty()) throw_bad_input("the model's graph has no outputs, so there is nothing to compute");
   const passes::CanonicalizeStats stats = passes::canonicalize(model);
   // A PyTorch export only gains value_info: worth a debug line, not a line on every run.
   spdlog::log(stats.changed_graph() ? spdlog::level::info : spdlog::level::debug, "{}", passes::canonicalize_summary(stats));

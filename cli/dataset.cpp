@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ir/error.h"
+#include "ir/printable.h"
 #include "onnx_io/npz_rows.h"
 #include "onnx_io/data_files.h"
 
@@ -144,6 +145,10 @@ kernels::NamedTensors DataStream::batch(int64_t begin, int64_t end) const {
   return out;
 }
 
+void DataStream::verify() const {
+  if (impl_->npz) impl_->npz->verify();
+}
+
 kernels::NamedTensors batch_of(const Dataset& data, int64_t begin, int64_t end) {
   kernels::NamedTensors out;
   for (const auto& [name, t] : data.inputs) {
@@ -161,7 +166,12 @@ int64_t batch_size_for(const ir::Model& model, int64_t requested, int64_t sample
     const int64_t axis = axes.of(v->name(), dims.size());
     if (axis != onnx_io::SampleAxes::kWhole && axis < static_cast<int64_t>(dims.size()) &&
         dims[static_cast<size_t>(axis)].value) {
-      return *dims[static_cast<size_t>(axis)].value;  // the model fixes its batch size
+      const int64_t fixed = *dims[static_cast<size_t>(axis)].value;  // the model fixes its batch size
+      if (fixed <= 0) {  // batches of 0 samples would never advance (a hang) and divide by zero
+        throw_bad_input("model input '{}' declares {} samples on axis {} ({}), so no batch of data can feed it",
+                        ir::printable(v->name()), fixed, axis, ir::type_to_string(*v->type));
+      }
+      return fixed;
     }
   }
   return requested > 0 ? std::min(requested, std::max<int64_t>(1, samples)) : std::max<int64_t>(1, samples);

@@ -38,6 +38,9 @@ class DataStream {
   int64_t samples() const { return samples_; }
   /// Samples [begin, end) of every input (along its sample axis), in model order.
   kernels::NamedTensors batch(int64_t begin, int64_t end) const;
+  /// Checks the CRC-32 of every .npz member, also the rows no batch read; call before committing
+  /// an output computed from the data (Error kBadInput naming a corrupt member).
+  void verify() const;
 
  private:
   struct Impl;

@@ -1,13 +1,16 @@
 // scalec eval: accuracy (top-1, top-5) when the data has labels, throughput and peak memory.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
 #include "cli/output_set.h"
+#include "cli/run_options.h"
 #include "cli/dataset.h"
 #include "ir/error.h"
 #include "onnx_io/model_io.h"
@@ -24,6 +27,31 @@ struct EvalOptions {
   bool no_fold_bn = false;
 };
 
+// Label i, exactly (a double would round int64 labels past 2^53: 2^63-1 printed as -2^63).
+int64_t label_at(const ir::Tensor& labels, int64_t i) {
+  const std::byte* p = labels.bytes().data();
+  auto load = [&]<typename T>(T) {
+    T v;
+    std::memcpy(&v, p + static_cast<size_t>(i) * sizeof(T), sizeof(T));
+    return v;
+  };
+  switch (labels.dtype()) {
+    case ir::DType::kInt64: return load(int64_t{});
+    case ir::DType::kUInt64: {
+      const uint64_t v = load(uint64_t{});
+      if (v > static_cast<uint64_t>(INT64_MAX)) throw_bad_input("label {} of sample {} is outside the model's classes", v, i);
+      return static_cast<int64_t>(v);
+    }
+    case ir::DType::kInt32: return load(int32_t{});
+    case ir::DType::kUInt32: return load(uint32_t{});
+    case ir::DType::kInt16: return load(int16_t{});
+    case ir::DType::kUInt16: return load(uint16_t{});
+    case ir::DType::kInt8: return load(int8_t{});
+    case ir::DType::kUInt8: return load(uint8_t{});
+    default: return static_cast<int64_t>(labels.element_as_double(i));  // the data check admits integers only
+  }
+}
+
 // Counts how often the label is the arg-max (top-1) and among the 5 largest scores (top-5).
 struct TopK {
   int64_t top1 = 0, top5 = 0, seen = 0;
@@ -38,7 +66,7 @@ struct TopK {
     std::vector<int64_t> order(static_cast<size_t>(classes));
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t c = 0; c < classes; ++c) row[static_cast<size_t>(c)] = scores.element_as_double(i * classes + c);
-      auto label = static_cast<int64_t>(labels.element_as_double(first_label + i));
+      const int64_t label = label_at(labels, first_label + i);
       if (label < 0 || label >= classes) {
         throw_bad_input("label {} of sample {} is outside the model's {} classes", label, first_label + i, classes);
       }
@@ -57,6 +85,7 @@ struct TopK {
 void add_eval_command(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand("eval", "Measure accuracy (with labels), throughput and peak memory on data");
+  add_run_options(cmd);
   cmd->add_option("model", o->model, "ONNX model")->required();
   cmd->add_option("--data", o->data, "Evaluation data (.npz with arrays named after the inputs, plus labels)")->required();
   cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");
@@ -88,6 +117,7 @@ void add_eval_command(CLI::App& app) {
       output_index = static_cast<size_t>(it - outs.begin());
     }
     Dataset data = load_dataset(model, o->data, o->labels, sample_axes(model, o->batch, o->split));
+    if (data.samples == 0) throw_bad_input("'{}' holds no samples (axis 0 is 0): there is nothing to evaluate", o->data);
     prepare_for_inference(model, !o->no_fold_bn);
     kernels::ExecutorOptions opts;
     opts.threads = o->threads;

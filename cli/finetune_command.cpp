@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/run_options.h"
 #include "cli/dataset.h"
 #include "cli/output_set.h"
 #include "cli/training_cli.h"
@@ -40,6 +41,7 @@ void add_finetune_command(CLI::App& app) {
   auto o = std::make_shared<FinetuneOptions>();
   auto& opts = o->trainer;
   CLI::App* cmd = app.add_subcommand("finetune", "Train the model's weights on labelled data (cross-entropy)");
+  add_run_options(cmd);
   cmd->add_option("model", o->model, "ONNX model")->required();
   cmd->add_option("--data", o->data, "Training data (.npz: arrays named after the inputs, plus labels)")->required();
   cmd->add_option("--val", o->val, "Validation data, evaluated after every epoch");
@@ -74,11 +76,7 @@ void add_finetune_command(CLI::App& app) {
     distill::Trainer trainer(model, t);
     spdlog::info("training {} tensors on {} samples, batch {}, {} steps per epoch", trainer.parameters().size(),
                  train.samples, t.batch, steps_per_epoch);
-    if (o->report != "-") {  // how much of the model trains, and why the rest does not
-      std::string text = trainer.coverage().summary("training") + "\n";
-      for (const std::string& line : trainer.coverage().reason_lines()) text += "left: " + line + "\n";
-      std::fputs(text.c_str(), stdout);
-    }
+    spdlog::info("{}", trainer.coverage().summary("training"));
 
     int64_t first_epoch = 0;
     if (o->resume && std::filesystem::exists(o->checkpoint)) {
@@ -130,6 +128,11 @@ void add_finetune_command(CLI::App& app) {
       write_report(j, o->report, files.group());
     }
     files.commit();
+    if (o->report != "-") {  // how much of the model trained, and why the rest did not (stdout only on success)
+      std::string text = trainer.coverage().summary("trained") + "\n";
+      for (const std::string& line : trainer.coverage().reason_lines()) text += "left: " + line + "\n";
+      std::fputs(text.c_str(), stdout);
+    }
     spdlog::info("wrote {}", o->output);
   });
 }

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/run_options.h"
 #include "cli/dataset.h"
 #include "cli/output_set.h"
 #include "onnx_io/data_files.h"
@@ -24,6 +25,7 @@ struct InferOptions {
 void add_infer_command(CLI::App& app) {
   auto o = std::make_shared<InferOptions>();
   CLI::App* cmd = app.add_subcommand("infer", "Run a model on data (.npz/.npy) and write its outputs to an .npz");
+  add_run_options(cmd);
   cmd->add_option("model", o->model, "ONNX model")->required();
   cmd->add_option("--data", o->data, "Input arrays named after the model's inputs (.npz, or .npy for one input)")->required();
   cmd->add_option("-o,--output", o->output, "Output .npz (one array per model output)")->required();

@@ -3,11 +3,12 @@
 #include <new>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/log_sink.h"
 #include "ir/error.h"
+#include "ir/printable.h"
 #include "kernels/device.h"
 
 #ifndef SCALEC_VERSION
@@ -23,7 +24,7 @@ std::string version_text() {
 }
 
 void set_up_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("scalec");  // logs on stderr; results on stdout
+  auto logger = scalec::cli::make_stderr_logger("scalec");  // logs on stderr; results on stdout
   logger->set_pattern("[scalec] %^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
@@ -63,13 +64,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "scalec: error: %s\nRun with --help for more information.\n", e.what());
     return static_cast<int>(scalec::ExitCode::kUsage);
   } catch (const scalec::Error& e) {
-    std::fprintf(stderr, "scalec: error: %s\n", e.what());
+    // Messages quote model-supplied names: control bytes are escaped, as in every log line.
+    std::fprintf(stderr, "scalec: error: %s\n", scalec::ir::printable_text(e.what()).c_str());
     return static_cast<int>(e.code());
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "scalec: error: out of memory\n");
     return static_cast<int>(scalec::ExitCode::kInternal);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "scalec: internal error: %s\n", e.what());
+    std::fprintf(stderr, "scalec: internal error: %s\n", scalec::ir::printable_text(e.what()).c_str());
     return static_cast<int>(scalec::ExitCode::kInternal);
   }
 }

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/run_options.h"
 #include "cli/model_figures.h"
 #include "cli/output_set.h"
 #include "cli/training_cli.h"
@@ -142,6 +143,7 @@ std::string figures_line(const char* what, double before, double after) {
 void add_prune_command(CLI::App& app) {
   auto o = std::make_shared<PruneOptions>();
   CLI::App* cmd = app.add_subcommand("prune", "L1 magnitude pruning (unstructured, N:M or whole channels), with optional recovery training");
+  add_run_options(cmd);
   cmd->add_option("model", o->model, "ONNX model")->required();
   cmd->add_option("-o", o->output, "Output model")->required();
   cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");

@@ -15,6 +15,7 @@
 #include "calibration/calibrator.h"
 #include "cli/app_context.h"
 #include "cli/output_set.h"
+#include "cli/run_options.h"
 #include "cli/dataset.h"
 #include "ir/error.h"
 #include "ir/model_stats.h"
@@ -83,6 +84,7 @@ void check_some_layer_quantized(const passes::QuantReport& r) {
 void add_quantize_command(CLI::App& app) {
   auto o = std::make_shared<QuantizeOptions>();
   CLI::App* cmd = app.add_subcommand("quantize", "Quantize weights (k bits) and activations (int8) with calibration");
+  add_run_options(cmd);
   cmd->add_option("model", o->model, "ONNX model (float)")->required();
   cmd->add_option("-o", o->output, "Output model")->required();
   cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
@@ -297,6 +299,7 @@ void add_quantize_command(CLI::App& app) {
       rep = pass.report();
     }
     check_some_layer_quantized(rep);
+    if (data) data->verify();  // a corrupt member is refused before the output exists
     for (const std::string& step : steps) record_provenance(model, step);
     onnx_io::SaveOptions save;
     save.commit_group = files.group();

@@ -31,10 +31,23 @@ T load(const std::byte* p, int64_t i) {
   std::memcpy(&v, p + static_cast<size_t>(i) * sizeof(T), sizeof(T));
   return v;
 }
+
+// A shape whose element count (times 8 bytes, the widest element) fits in int64: a product that
+// wraps would allocate a small buffer that kernels then index past.
+void check_shape_size(const std::vector<int64_t>& shape) {
+  int64_t n = 8;
+  for (int64_t d : shape) {
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) {
+      throw_bad_input("a tensor of shape {} cannot be allocated: {}", shape_to_string(shape),
+                      d < 0 ? "negative dimension" : "its size overflows a 64-bit count");
+    }
+  }
+}
 }  // namespace
 
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape)
     : dtype_(dtype), shape_(std::move(shape)) {
+  check_shape_size(shape_);
   if (dtype_ == DType::kString) {
     strings_.resize(static_cast<size_t>(numel()));
   } else {
@@ -44,6 +57,7 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> shape)
 
 Tensor Tensor::uninitialized(DType dtype, std::vector<int64_t> shape) {
   if (dtype == DType::kString) return Tensor(dtype, std::move(shape));
+  check_shape_size(shape);
   Tensor t;
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);

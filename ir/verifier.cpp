@@ -5,13 +5,15 @@
 #include <unordered_set>
 
 #include "ir/error.h"
+#include "ir/printable.h"
 
 namespace scalec::ir {
 
 namespace {
 
 std::string node_label(const Node& n) {
-  return n.name.empty() ? fmt::format("<unnamed {}>", n.op_type()) : fmt::format("'{}' ({})", n.name, n.op_type());
+  return n.name.empty() ? fmt::format("<unnamed {}>", printable(n.op_type()))
+                        : fmt::format("'{}' ({})", printable(n.name), printable(n.op_type()));
 }
 
 bool defined_in(const Graph& g, const Value* v) {
@@ -45,7 +47,7 @@ class GraphVerifier {
   explicit GraphVerifier(VerifyReport& report) : r_(report) {}
 
   void run(const Graph& g) {
-    std::string where = g.parent() ? fmt::format("subgraph '{}'", g.name) : fmt::format("graph '{}'", g.name);
+    std::string where = g.parent() ? fmt::format("subgraph '{}'", printable(g.name)) : fmt::format("graph '{}'", printable(g.name));
     check_definitions(g, where);
     check_uses(g, where);
     check_types(g, where);
@@ -60,7 +62,7 @@ class GraphVerifier {
           if (!s) return;
           if (s->parent() != &g) {
             r_.errors.push_back(fmt::format("{}: attribute '{}' of node {} holds a subgraph whose parent is not this graph",
-                                            where, a.name, node_label(*n)));
+                                            where, printable(a.name), node_label(*n)));
           }
           run(*s);
         };
@@ -76,7 +78,7 @@ class GraphVerifier {
     auto define = [&](const std::string& name, const std::string& what) {
       auto [it, fresh] = defined.emplace(name, what);
       if (!fresh) {
-        r_.errors.push_back(fmt::format("{}: duplicate name '{}' (defined by {} and by {})", where, name, it->second, what));
+        r_.errors.push_back(fmt::format("{}: duplicate name '{}' (defined by {} and by {})", where, printable(name), it->second, what));
       }
     };
     std::unordered_set<std::string> input_names;
@@ -94,7 +96,7 @@ class GraphVerifier {
         if (out) define(out->name(), fmt::format("node {}", node_label(*n)));
       }
       if (!n->name.empty() && !node_names.insert(n->name).second) {
-        r_.warnings.push_back(fmt::format("{}: node name '{}' is used more than once", where, n->name));
+        r_.warnings.push_back(fmt::format("{}: node name '{}' is used more than once", where, printable(n->name)));
       }
     }
   }
@@ -106,27 +108,35 @@ class GraphVerifier {
         if (v->owner() == &g) {
           if (!defined_in(g, v)) {
             r_.errors.push_back(fmt::format("{}: node {} reads '{}', which no node, input or initializer defines",
-                                            where, node_label(*n), v->name()));
+                                            where, node_label(*n), printable(v->name())));
           }
         } else if (!encloses(v->owner(), &g)) {
           r_.errors.push_back(fmt::format("{}: node {} reads '{}' from a graph that does not enclose it",
-                                          where, node_label(*n), v->name()));
+                                          where, node_label(*n), printable(v->name())));
         } else if (!defined_in(*v->owner(), v)) {
           r_.errors.push_back(fmt::format("{}: node {} reads outer-scope value '{}', which is not defined there",
-                                          where, node_label(*n), v->name()));
+                                          where, node_label(*n), printable(v->name())));
         }
       }
     }
     for (const Value* v : g.outputs) {
       bool ok = v->owner() == &g ? defined_in(g, v) : (encloses(v->owner(), &g) && defined_in(*v->owner(), v));
-      if (!ok) r_.errors.push_back(fmt::format("{}: output '{}' is not defined", where, v->name()));
+      if (!ok) r_.errors.push_back(fmt::format("{}: output '{}' is not defined", where, printable(v->name())));
     }
   }
 
   void check_types(const Graph& g, const std::string& where) {
+    // A main-graph input of element type 0 (UNDEFINED) says nothing a feed could match; subgraph
+    // inputs may leave their types to the enclosing op.
+    for (const Value* v : g.parent() ? std::vector<Value*>{} : g.inputs) {
+      if (v->type && v->type->kind == TypeInfo::Kind::kTensor && v->type->elem_type == 0 && !v->is_initializer()) {
+        r_.errors.push_back(fmt::format("{}: input '{}' has element type 0 (UNDEFINED); a graph input needs a "
+                                        "tensor element type", where, printable(v->name())));
+      }
+    }
     for (const Value* v : g.initializers) {
       if (v->type && !type_agrees(*v->type, *v->initializer)) {
-        r_.errors.push_back(fmt::format("{}: initializer '{}' holds {} {} but the model records {}", where, v->name(),
+        r_.errors.push_back(fmt::format("{}: initializer '{}' holds {} {} but the model records {}", where, printable(v->name()),
                                         dtype_name(v->initializer->dtype()), shape_to_string(v->initializer->shape()),
                                         type_to_string(*v->type)));
       }
@@ -138,7 +148,7 @@ class GraphVerifier {
       if (value && value->t && out && out->type && !type_agrees(*out->type, *value->t)) {
         r_.errors.push_back(fmt::format("{}: Constant {} holds {} {} but the model records {} for '{}'", where,
                                         node_label(*n), dtype_name(value->t->dtype()),
-                                        shape_to_string(value->t->shape()), type_to_string(*out->type), out->name()));
+                                        shape_to_string(value->t->shape()), type_to_string(*out->type), printable(out->name())));
       }
     }
   }

@@ -40,4 +40,8 @@ ir::Tensor npy_fortran_to_c(const NpyHeader& h, std::span<const std::byte> data)
 /// Refuses a missing path, a folder or an empty file, naming `kind` ("an .npz file").
 void check_data_file(const std::string& path, const char* kind);
 
+/// Refuses a zip member compressed with `method` (not 0 stored or 8 deflated): numpy writes only
+/// those, and both .npz readers (whole and streamed) treat every other method the same way.
+[[noreturn]] void throw_unsupported_zip_method(const std::string& what, int method);
+
 }  // namespace scalec::onnx_io

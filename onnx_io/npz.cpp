@@ -55,6 +55,9 @@ ir::Tensor read_member(zip_t* za, zip_uint64_t index, const std::string& what) {
   if ((st.valid & ZIP_STAT_COMP_SIZE) && st.size > st.comp_size * kMaxDeflateRatio + 4096) {
     throw_bad_input("{}: corrupt member: {} bytes claimed from {} compressed", what, st.size, st.comp_size);
   }
+  if ((st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method != ZIP_CM_STORE && st.comp_method != ZIP_CM_DEFLATE) {
+    throw_unsupported_zip_method(what, st.comp_method);
+  }
   ZipFilePtr f(zip_fopen_index(za, index, 0));
   if (!f) throw_bad_input("{}: cannot open member: {}", what, zip_strerror(za));
   // The header first (its length is in the first bytes), then the elements straight into the tensor.
@@ -149,6 +152,12 @@ std::string build_npz(const std::string& path, const std::vector<NamedTensor>& a
 }
 
 }  // namespace
+
+void throw_unsupported_zip_method(const std::string& what, int method) {
+  const char* name = method == ZIP_CM_BZIP2 ? " (bzip2)" : method == ZIP_CM_LZMA ? " (lzma)" : method == ZIP_CM_XZ ? " (xz)" : "";
+  throw_bad_input("{}: unsupported zip compression method {}{}; an .npz member is stored (np.savez) or deflated "
+                  "(np.savez_compressed)", what, method, name);
+}
 
 std::vector<NamedTensor> read_npz(const std::string& path) {
   check_data_file(path, "an .npz file");

@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -56,7 +58,18 @@ bool pread_exact(int fd, std::span<std::byte> out, uint64_t offset) {
 struct Entry {
   std::string member;  // name in the zip ("x.npy")
   uint16_t flags = 0, method = 0;
+  uint32_t crc = 0;
   uint64_t comp_size = 0, size = 0, local_offset = 0;
+};
+
+// The CRC-32 of a stored member, computed as its bytes stream past: rows read in order extend it,
+// and the member's last bytes (or verify()) complete it, reading whatever was skipped.
+struct CrcState {
+  uint64_t start = 0, size = 0;  // the member's bytes in the file
+  uint32_t expected = 0;
+  uint64_t done = 0;             // bytes [0, done) are in `crc`
+  uLong crc = 0;
+  bool checked = false;
 };
 
 }  // namespace
@@ -69,6 +82,8 @@ struct NpzRowReader::State {
   std::vector<uint64_t> data_pos;             // per member: where its elements start in the file
   std::map<std::string, size_t> index;        // name -> member
   std::map<std::string, ir::Tensor> loaded;   // members held whole (load_unstreamable)
+  mutable std::mutex crc_mutex;               // read_rows may run concurrently
+  mutable std::vector<CrcState> crc;          // per member; `checked` from the start for unstreamed ones
 
   [[noreturn]] void truncated(const std::string& what) const {
     throw_bad_input("'{}' is not an .npz file (not a zip archive, or truncated): {}", path, what);
@@ -81,7 +96,41 @@ struct NpzRowReader::State {
   }
   std::vector<Entry> central_directory() const;
   void add_member(const Entry& e, const NpzRowOptions& options, std::optional<std::vector<NamedTensor>>& whole);
+  void crc_update(size_t k, uint64_t at, std::span<const std::byte> bytes) const;
+  void crc_finish(size_t k) const;
 };
+
+// Extends member k's CRC with `bytes` found at member offset `at` when they continue it; completes
+// the check when the member's end is reached. Caller holds crc_mutex.
+void NpzRowReader::State::crc_update(size_t k, uint64_t at, std::span<const std::byte> bytes) const {
+  CrcState& c = crc[k];
+  if (c.checked || at > c.done || at + bytes.size() <= c.done) return;
+  const auto fresh = bytes.subspan(static_cast<size_t>(c.done - at));
+  c.crc = crc32_z(c.crc, reinterpret_cast<const Bytef*>(fresh.data()), fresh.size());
+  c.done += fresh.size();
+  if (c.done == c.size) crc_finish(k);
+}
+
+// Reads the bytes of member k not yet seen and compares the CRC with the central directory's.
+void NpzRowReader::State::crc_finish(size_t k) const {
+  CrcState& c = crc[k];
+  if (c.checked) return;
+  std::vector<std::byte> buf(std::min<uint64_t>(c.size - c.done, uint64_t{1} << 20));
+  while (c.done < c.size) {
+    const auto n = static_cast<size_t>(std::min<uint64_t>(buf.size(), c.size - c.done));
+    if (!pread_exact(file.fd, std::span(buf).first(n), c.start + c.done)) {
+      throw_bad_input("'{}' member '{}.npy': the file ends inside the member (was it truncated after opening?)", path,
+                      members[k].name);
+    }
+    c.crc = crc32_z(c.crc, reinterpret_cast<const Bytef*>(buf.data()), n);
+    c.done += n;
+  }
+  if (static_cast<uint32_t>(c.crc) != c.expected) {
+    throw_bad_input("'{}' member '{}.npy' is corrupt: its CRC-32 is {:08x} but the archive records {:08x}", path,
+                    members[k].name, static_cast<uint32_t>(c.crc), c.expected);
+  }
+  c.checked = true;
+}
 
 std::vector<Entry> NpzRowReader::State::central_directory() const {
   // The end-of-central-directory record is the last 22 bytes plus a comment of up to 65535.
@@ -117,6 +166,7 @@ std::vector<Entry> NpzRowReader::State::central_directory() const {
     Entry en;
     en.flags = static_cast<uint16_t>(le(h + 8, 2));
     en.method = static_cast<uint16_t>(le(h + 10, 2));
+    en.crc = static_cast<uint32_t>(le(h + 16, 4));
     en.comp_size = le(h + 20, 4);
     en.size = le(h + 24, 4);
     en.local_offset = le(h + 42, 4);
@@ -153,9 +203,7 @@ void NpzRowReader::State::add_member(const Entry& e, const NpzRowOptions& option
   m.name = e.member.substr(0, e.member.size() - kSuffix.size());
   if (index.contains(m.name)) throw_bad_input("'{}': the array '{}' appears twice", path, m.name);
   if ((e.flags & 1u) != 0) throw_bad_input("{}: encrypted members are not supported", what);
-  if (e.method != kStored && e.method != kDeflated) {
-    throw_bad_input("{}: unsupported zip compression method {}", what, e.method);
-  }
+  if (e.method != kStored && e.method != kDeflated) throw_unsupported_zip_method(what, e.method);
   auto local = read_at(e.local_offset, kLocalBytes, "local header out of the file");
   if (le(local.data(), 4) != kLocalSig) truncated(fmt::format("no local header for member '{}'", e.member));
   const uint64_t start = e.local_offset + kLocalBytes + le(local.data() + 26, 2) + le(local.data() + 28, 2);
@@ -164,13 +212,17 @@ void NpzRowReader::State::add_member(const Entry& e, const NpzRowOptions& option
   }
   uint64_t data = 0;
   bool fortran = false;
+  CrcState c{start, e.size, e.crc, 0, crc32_z(0, nullptr, 0), e.method != kStored};
   if (e.method == kStored) {
     auto prefix = read_at(start, std::min<uint64_t>(e.size, kNpyPrefixBytes), "member header");
     const size_t offset = npy_data_offset(prefix, what);
     if (offset > e.size) {
       throw_bad_input("{}: truncated .npy member: the header needs {} bytes, the member holds {}", what, offset, e.size);
     }
-    NpyHeader h = parse_npy_header(read_at(start, offset, "member header"), what);
+    const std::vector<std::byte> header = read_at(start, offset, "member header");
+    NpyHeader h = parse_npy_header(header, what);
+    c.crc = crc32_z(c.crc, reinterpret_cast<const Bytef*>(header.data()), header.size());
+    c.done = offset;
     check_npy_data_size(h, e.size - offset, what);
     m.dtype = h.dtype;
     m.shape = h.shape;
@@ -189,8 +241,10 @@ void NpzRowReader::State::add_member(const Entry& e, const NpzRowOptions& option
     m.dtype = it->second.dtype();
     m.shape = it->second.shape();
     m.streamed = false;
+    c.checked = true;  // read_npz checked its CRC (libzip, at the member's end)
     loaded.emplace(m.name, it->second);
   }
+  crc.push_back(c);
   index.emplace(m.name, members.size());
   members.push_back(std::move(m));
   data_pos.push_back(data);
@@ -211,6 +265,11 @@ NpzRowReader::NpzRowReader(const std::string& path, const NpzRowOptions& options
     s->add_member(e, options, whole);
   }
   state_ = std::move(s);
+}
+
+void NpzRowReader::verify() const {
+  std::lock_guard lock(state_->crc_mutex);
+  for (size_t k = 0; k < state_->crc.size(); ++k) state_->crc_finish(k);
 }
 
 const std::string& NpzRowReader::path() const { return state_->path; }
@@ -250,6 +309,10 @@ ir::Tensor NpzRowReader::read_rows(const std::string& name, int64_t begin, int64
     throw_bad_input("'{}' array '{}': the file ends before rows [{}, {}) (was it truncated after opening?)", s.path,
                     name, begin, end);
   }
+  const size_t k = s.index.at(name);
+  std::lock_guard lock(s.crc_mutex);
+  s.crc_update(k, pos - s.crc[k].start, out.first(n));
+  if (end == rows) s.crc_finish(k);  // the member's last rows: at the latest here
   return t;
 }
 

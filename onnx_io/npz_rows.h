@@ -30,7 +30,7 @@ struct NpzRowOptions {
 
 /// An open .npz file whose arrays are read a range of rows (axis 0) at a time. The zip's central
 /// directory and every member's .npy header are checked when it opens, so a bad or truncated file
-/// is refused before any rows are read. Copies share the open file; read_rows may run concurrently.
+/// is refused before any rows are read; the members' CRC-32s as their bytes are read (verify()). Copies share the open file; read_rows may run concurrently.
 class NpzRowReader {
  public:
   /// Opens `path`; throws Error(kBadInput) naming the file (and member) when it is not a readable .npz.
@@ -45,6 +45,11 @@ class NpzRowReader {
   ir::Tensor read_rows(const std::string& name, int64_t begin, int64_t end) const;
   /// All of array `name` (any rank, scalars included) in a new owned tensor.
   ir::Tensor read_whole(const std::string& name) const;
+  /// Checks the CRC-32 of every member, reading the bytes no read_rows has passed (none when all
+  /// rows were read in order). Rows are checked as they stream, and a member's CRC at the latest
+  /// when its last row is read; a caller that stops early calls this before committing output.
+  /// Error(kBadInput) naming file and member on a mismatch.
+  void verify() const;
 
  private:
   struct State;

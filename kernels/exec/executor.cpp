@@ -4,9 +4,12 @@
 #include <unordered_map>
 
 #include "ir/error.h"
+#include "ir/printable.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/exec/fusion.h"
+#include "kernels/exec/run_limits.h"
 #include "kernels/ops/op_registry.h"
+#include "kernels/ops/op_schema.h"
 
 namespace scalec::kernels {
 
@@ -30,23 +33,36 @@ bool same_shape_as_recorded(const ir::TypeInfo& t, const ir::Tensor& x) {
   return true;
 }
 
+// A graph output whose declared type contradicts the computed tensor (dtype, rank or a fixed dim).
+void check_declared_output(const ir::Value& v, const ir::Tensor& x) {
+  if (!v.type || v.type->kind != ir::TypeInfo::Kind::kTensor || lenient_outputs()) return;
+  const bool dtype_differs = v.type->elem_type != 0 && v.type->dtype() != x.dtype();
+  if (dtype_differs || !same_shape_as_recorded(*v.type, x)) {
+    throw_bad_input("model output '{}' is declared {} but the model computes {}{} (--lenient keeps the computed one)",
+                    ir::printable(v.name()), ir::type_to_string(*v.type), ir::dtype_name(x.dtype()),
+                    ir::shape_to_string(x.shape()));
+  }
+}
+
 }  // namespace
 
 Executor::Executor(const ir::Model& model, const ExecutorOptions& options)
     : model_(model), options_(options), pool_(std::make_unique<ThreadPool>(options.threads)) {
   const OpRegistry& registry = OpRegistry::instance();
+  if (model.graph->outputs.empty()) throw_bad_input("the model's graph has no outputs, so there is nothing to compute");
   for (ir::Node* n : model.graph->topological_order()) {
     int64_t opset = model.opset_version(n->domain());
     const OpDef* op = registry.find(n->domain(), n->op_type(), opset);
     if (op == nullptr) {
       std::string domain = n->domain().empty() ? "ai.onnx" : n->domain();
       if (registry.knows(n->domain(), n->op_type())) {
-        throw_bad_input("[{}] node '{}': scalec does not implement {} for {} opset {}", n->op_type(), n->name,
-                        n->op_type(), domain, opset);
+        throw_bad_input("[{}] node '{}': scalec does not implement {} for {} opset {}", ir::printable(n->op_type()),
+                        ir::printable(n->name), ir::printable(n->op_type()), ir::printable(domain), opset);
       }
-      throw_bad_input("[{}] node '{}': unsupported op {}::{} (opset {})", n->op_type(), n->name, domain,
-                      n->op_type(), opset);
+      throw_bad_input("[{}] node '{}': unsupported op {}::{} (opset {})", ir::printable(n->op_type()),
+                      ir::printable(n->name), ir::printable(domain), ir::printable(n->op_type()), opset);
     }
+    check_node_schema(NodeAttrs(*n, opset));
     steps_.push_back({n, op, opset, std::nullopt, {}});
   }
   // Fusions (kernels/exec/fusion.h). Conv+Relu/Clip: MobileNetV2 batch 1, 2 threads 18-20 -> 27-29
@@ -110,15 +126,15 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
     auto it = std::find_if(feeds.begin(), feeds.end(), [&](const auto& f) { return f.first == v->name(); });
     if (it == feeds.end()) {
       if (v->is_initializer()) continue;  // an input with a default value
-      throw_bad_input("no data for model input '{}'", v->name());
+      throw_bad_input("no data for model input '{}'", ir::printable(v->name()));
     }
     const ir::Tensor& x = it->second;
     if (v->type && v->type->elem_type != 0 && v->type->dtype() != x.dtype()) {
-      throw_bad_input("model input '{}' is {} but the data is {}", v->name(), ir::dtype_name(v->type->dtype()),
+      throw_bad_input("model input '{}' is {} but the data is {}", ir::printable(v->name()), ir::dtype_name(v->type->dtype()),
                       ir::dtype_name(x.dtype()));
     }
     if (v->type && !same_shape_as_recorded(*v->type, x)) {
-      throw_bad_input("model input '{}' expects {} but the data has shape {}", v->name(), ir::type_to_string(*v->type),
+      throw_bad_input("model input '{}' expects {} but the data has shape {}", ir::printable(v->name()), ir::type_to_string(*v->type),
                       ir::shape_to_string(x.shape()));
     }
     live[v] = x;
@@ -142,6 +158,7 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
     for (size_t j : steps_[i].fused_steps) skipped[j] = 1;
   }
 
+  const size_t tensor_limit = max_tensor_bytes();
   std::vector<const ir::Tensor*> inputs;
   for (size_t si = 0; si < steps_.size(); ++si) {
     const Step& s = steps_[si];
@@ -166,6 +183,7 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
       inputs.push_back(&it->second);
     }
     OpContext ctx(*s.node, s.opset, inputs, *pool_, mode);
+    check_output_bytes(*s.op, ctx, tensor_limit);  // before the kernel allocates
     std::vector<ir::Tensor> outs;
     if (fused[si]) outs.push_back(run_fusion(ctx, *s.fusion));
     else outs = s.op->forward_cpu(ctx);
@@ -214,6 +232,7 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
   for (const ir::Value* v : g.outputs) {
     auto it = live.find(v);
     if (it == live.end()) throw_internal("graph output '{}' was not computed", v->name());
+    check_declared_output(*v, it->second);
     result.emplace_back(v->name(), it->second);
   }
   return result;

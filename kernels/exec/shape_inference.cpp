@@ -4,9 +4,11 @@
 #include <unordered_map>
 
 #include "ir/error.h"
+#include "ir/printable.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
+#include "kernels/ops/op_schema.h"
 #include "kernels/ops/shape_rules.h"
 
 namespace scalec::kernels {
@@ -110,10 +112,11 @@ ShapeInferenceReport infer_into(const ir::Model& model, const ShapeInferenceOpti
     int64_t opset = model.opset_version(n->domain());
     const OpDef* op = registry.find(n->domain(), n->op_type(), opset);
     if (op == nullptr || !op->infer) {
-      report.nodes_without_rule.push_back(fmt::format("{} '{}'", n->op_type(), n->name));
+      report.nodes_without_rule.push_back(fmt::format("{} '{}'", ir::printable(n->op_type()), ir::printable(n->name)));
       continue;
     }
     InferContext ctx(*n, opset, input_types, values);
+    check_node_schema(ctx);
     std::vector<ir::TypeInfo> inferred = op->infer(ctx);
     if (inferred.size() < n->outputs().size()) inferred.resize(n->outputs().size());
 
@@ -144,7 +147,7 @@ ShapeInferenceReport infer_into(const ir::Model& model, const ShapeInferenceOpti
         types[v] = *merged;
         continue;
       }
-      std::string msg = fmt::format("{} output '{}': the model records {} but the op gives {}", ctx.where(), v->name(),
+      std::string msg = fmt::format("{} output '{}': the model records {} but the op gives {}", ctx.where(), ir::printable(v->name()),
                                     ir::type_to_string(*before), ir::type_to_string(t));
       if (options.strict) throw_bad_input("{}", msg);
       report.conflicts.push_back(std::move(msg));

@@ -2,6 +2,7 @@
 
 #include "ir/error.h"
 #include "ir/node_attrs.h"
+#include "ir/printable.h"
 #include "kernels/ops/op_args.h"
 
 namespace scalec::kernels {
@@ -34,7 +35,7 @@ const ir::Tensor* NodeAttrs::attr_tensor(const std::string& name) const {
 }
 
 std::string NodeAttrs::where() const {
-  return fmt::format("[{} node '{}' opset {}]", node_.op_type(), node_.name, opset_);
+  return fmt::format("[{} node '{}' opset {}]", ir::printable(node_.op_type()), ir::printable(node_.name), opset_);
 }
 
 int64_t normalize_axis(const NodeAttrs& ctx, int64_t axis, int64_t rank) {

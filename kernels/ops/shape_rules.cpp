@@ -26,8 +26,8 @@ std::optional<int64_t> rank_of(const ir::TypeInfo& t) {
 std::optional<int64_t> known_numel(const Dims& dims) {
   int64_t n = 1;
   for (const ir::Dim& d : dims) {
-    if (!d.value) return std::nullopt;
-    n *= *d.value;
+    // Unknown, negative or overflowing: no count (a wrapped product would look small and be folded).
+    if (!d.value || *d.value < 0 || __builtin_mul_overflow(n, *d.value, &n)) return std::nullopt;
   }
   return n;
 }

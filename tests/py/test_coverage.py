@@ -149,7 +149,7 @@ def test_finetune_reports_what_it_trains(scalec, tmp_path):
     assert c["params_changed"] == sum(weights.values()) - params[frozen[0]] - params[frozen[1]]
     assert c["left"] == [{"reason": "frozen by --freeze 'features.0.*'", "count": 2, "params": 72 + 8, "names": frozen}]
     share = 100 * c["params_changed"] / c["params_total"]
-    assert f"training 10 of 12 weight tensors, {share:.1f}% of weights" in stdout, stdout
+    assert f"trained 10 of 12 weight tensors, {share:.1f}% of weights" in stdout, stdout
     assert "left: 2 frozen by --freeze 'features.0.*': features.0.weight, features.0.bias" in stdout
 
 

@@ -144,9 +144,11 @@ TEST_CASE("shapes: TopK puts k at its axis", "[shapes]") {
   CHECK(infer_node("TopK", {x, typed(I64, {1})}, {attr_i("axis", 1)}, 11, 2) == Strings{"float[N, ?, 5]", "int64[N, ?, 5]"});
   CHECK(infer_node("TopK", {x}, {attr_i("k", 3)}, 1, 2) == Strings{"float[N, 3, 3]", "int64[N, 3, 3]"});
   CHECK(infer_node("TopK", {any_rank(F), known_ints({2})}, {}, 10, 2) == Strings{"float[...]", "int64[...]"});
-  CHECK_THROWS_WITH(infer1("TopK", {x, known_ints({6})}, {}, 11), Catch::Contains("k = 6 is outside [0, 5]"));
-  CHECK_THROWS_WITH(infer1("TopK", {x, typed(I64, {2})}, {}, 11), Catch::Contains("K must hold one value"));
-  CHECK_THROWS_WITH(infer1("TopK", {x}, {}, 1), Catch::Contains("k is required"));
+  CHECK_THROWS_WITH(infer_node("TopK", {x, known_ints({6})}, {}, 11, 2), Catch::Contains("k = 6 is outside [0, 5]"));
+  CHECK_THROWS_WITH(infer_node("TopK", {x, typed(I64, {2})}, {}, 11, 2), Catch::Contains("K must hold one value"));
+  CHECK_THROWS_WITH(infer_node("TopK", {x}, {}, 1, 2), Catch::Contains("k is required"));
+  // Values and Indices are both required outputs (the schema check counts them).
+  CHECK_THROWS_WITH(infer1("TopK", {x, known_ints({2})}, {}, 11), Catch::Contains("has 1 output; TopK gives 2"));
 }
 
 TEST_CASE("shapes: CumSum keeps X and checks its axis", "[shapes]") {

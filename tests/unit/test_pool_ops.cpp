@@ -350,9 +350,9 @@ TEST_CASE("Pooling rejects bad attributes and unsupported types with the node's 
   CHECK_THROWS_WITH(run_node("MaxPool", 12, {x}, {attr_is("kernel_shape", {5, 5})}), Contains("larger than the padded input"));
   CHECK_THROWS_WITH(run_node("AveragePool", 11, {x}, {attr_is("kernel_shape", {2})}), Contains("kernel_shape has 1 values"));
   CHECK_THROWS_WITH(run_node("AveragePool", 11, {x}, {attr_is("kernel_shape", {2, 2}), attr_s("auto_pad", "FOO")}),
-                    Contains("auto_pad 'FOO'"));
+                    Contains("'auto_pad' is 'FOO'"));
   CHECK_THROWS_WITH(run_node("MaxPool", 12, {x}, {attr_is("kernel_shape", {2, 2}), attr_is("strides", {0, 1})}),
-                    Contains("strides must be in [1, 2147483648], got 0"));
+                    Contains("'strides' is [0, 1]; each value must be >= 1"));
   Tensor h(ir::DType::kFloat16, {1, 1, 2, 2});
   CHECK_THROWS_WITH(run_node("AveragePool", 11, {h}, {attr_is("kernel_shape", {2, 2})}),
                     Contains("does not support element type float16"));
@@ -608,7 +608,7 @@ TEST_CASE("Resize rejects inconsistent inputs and attributes", "[resize]") {
   const auto z = int64s_1d({1, 1, 4, 4});
   CHECK_THROWS_WITH(run_node("Resize", 13, {x, std::nullopt, s, z}, {}), Contains("exactly one of scales and sizes"));
   CHECK_THROWS_WITH(run_node("Resize", 13, {x, std::nullopt, std::nullopt, std::nullopt}, {}), Contains("exactly one"));
-  CHECK_THROWS_WITH(run_node("Resize", 13, {x, std::nullopt, s}, {attr_s("mode", "area")}), Contains("mode 'area'"));
+  CHECK_THROWS_WITH(run_node("Resize", 13, {x, std::nullopt, s}, {attr_s("mode", "area")}), Contains("'mode' is 'area'; it must be one of"));
   CHECK_THROWS_WITH(run_node("Resize", 18, {x, std::nullopt, s}, {attr_s("coordinate_transformation_mode", "half_pixel_symmetric")}),
                     Contains("not defined at this opset"));
   CHECK_THROWS_WITH(run_node("Resize", 13, {x, std::nullopt, s}, {attr_s("coordinate_transformation_mode", "tf_crop_and_resize")}),

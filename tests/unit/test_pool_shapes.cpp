@@ -53,7 +53,7 @@ TEST_CASE("Pooling errors name the node", "[shapes]") {
   CHECK_THROWS_WITH(infer1("MaxPool", {x}, {attr_ints("kernel_shape", {5, 5})}, 12),
                     Contains("larger than the padded input"));
   CHECK_THROWS_WITH(infer1("MaxPool", {x}, {attr_ints("kernel_shape", {2, 2}), attr_i("storage_order", 2)}, 12),
-                    Contains("storage_order must be 0 or 1"));
+                    Contains("'storage_order' is 2; it must be 0 or 1"));
   CHECK_THROWS_WITH(infer1("MaxPool", {typed(F, {1, 4})}, {attr_ints("kernel_shape", {2})}, 12), Contains("rank >= 3"));
 }
 

@@ -89,7 +89,7 @@ TEST_CASE("ConvInteger and QLinearConv", "[shapes]") {
   const ShapeInput bias = typed(DType::kInt32, {6});
   CHECK(infer1("QLinearConv", {x, f, scalar(DType::kUInt8), w, f, scalar(DType::kInt8), f, scalar(DType::kUInt8), bias},
                {group, attr_ints("pads", {1, 1, 1, 1})}, 10) == "uint8[N, 6, 5, 5]");
-  CHECK(infer1("QLinearConv", {typed(DType::kInt8, {1, 4, 5, 5}), f, omitted(), w, f, omitted(), f}, {group}, 10) ==
+  CHECK(infer1("QLinearConv", {typed(DType::kInt8, {1, 4, 5, 5}), f, omitted(), w, f, omitted(), f, omitted()}, {group}, 10) ==
         "int8[1, 6, 3, 3]");
   CHECK_THROWS_WITH(infer1("QLinearConv",
                            {x, f, scalar(DType::kUInt8), w, f, scalar(DType::kInt8), f, scalar(DType::kUInt8),
