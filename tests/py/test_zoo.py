@@ -35,22 +35,10 @@ QUANTIZE_ARGS = {
 PRUNE_ARGS = {"unstructured": ["--sparsity", "0.5"], "channel": ["--method", "channel", "--sparsity", "0.5"]}
 
 # (check, model) -> why it fails today. Removed as the named work lands on main.
-CANON = "issue 14 item 1 (canonicalization): weights in Constant nodes are invisible"
-SHAPE_GRAD = "issue 14 item 2: finetune has no backward rule for Shape (shape-only paths)"
 CHANNEL_TRANSFORMER = "issue 15 item 3: channel pruning does not follow transformer blocks (nothing cut)"
 EXPECTED_FAILURES: dict[tuple[str, str], str] = {
-    ("quantize-qdq", "resnet50_tp"): CANON,
-    ("quantize-dynamic", "resnet50_tp"): CANON,
-    ("quantize-weight-only-int4", "resnet50_tp"): CANON,
-    ("prune-unstructured", "resnet50_tp"): CANON,
     ("prune-channel", "vit"): CHANNEL_TRANSFORMER,
     ("prune-channel", "text_transformer"): CHANNEL_TRANSFORMER,
-    ("finetune", "resnet50_tp"): CANON,
-    ("finetune", "vit"): SHAPE_GRAD,
-    ("finetune", "text_transformer"): SHAPE_GRAD,
-    ("thirdparty-quantize-qdq", "resnet50_tp"): CANON,
-    ("thirdparty-quantize-dynamic", "resnet50_tp"): CANON + " (nothing quantized: exit 2)",
-    ("thirdparty-quantize-weight-only-int4", "resnet50_tp"): CANON,
 }
 
 
