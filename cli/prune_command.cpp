@@ -15,6 +15,7 @@
 #include "ir/error.h"
 #include "onnx_io/model_io.h"
 #include "passes/cleanup/remove_dropout.h"
+#include "passes/cleanup/share_initializers.h"
 #include "passes/prune/channel_prune.h"
 #include "passes/prune/magnitude_prune.h"
 #include "passes/prune/prune_coverage.h"
@@ -269,6 +270,10 @@ void add_prune_command(CLI::App& app) {
     report["coverage"] = coverage.to_json();
     report["all_weights_sparsity"] = passes::zero_share(model);  // zeros over every float weight, not only pruned layers
 
+    // Canonicalization split the weights an exporter stored once; equal ones are shared again.
+    if (const int64_t n = passes::share_identical_initializers(*model.graph); n > 0) {
+      spdlog::info("share-initializers: {} equal weight tensor{} stored once", n, n == 1 ? "" : "s");
+    }
     std::optional<double> acc_after;
     if (val) acc_after = top1_accuracy(model, *val, t.batch, t.threads, t.output);
     record_provenance(model, fmt::format("prune<method={},sparsity={}{}>", o->method, o->sparsity,

@@ -102,12 +102,13 @@ class Walker {
     }
     return false;
   }
-  void new_group(ir::Node& n, int64_t weight_axis, int64_t channels) {
+  void new_group(ir::Node& n, int64_t weight_axis, int64_t channels, int64_t axis = 1) {
     const auto id = static_cast<int32_t>(cg_.producers.size());
     cg_.producers.push_back({&n, weight_axis, channels});
     cg_.blocked.emplace_back();
     cg_.parent.push_back(id);
     Layout l;
+    l.axis = axis;
     for (int64_t i = 0; i < channels; ++i) l.atoms.push_back({id, i});
     cg_.layouts[n.output(0)] = std::move(l);
   }
@@ -132,15 +133,18 @@ class Walker {
     }
     if (op == "Conv") return conv(n, tracked);
     if (op == "Gemm") return gemm(n, tracked);
+    if (op == "MatMul") return matmul(n, tracked);
     if (tracked.empty()) return;
-    if (in(op, kUnary) || in(op, kPools)) return unary(n, tracked);
+    if (in(op, kUnary)) return unary(n, tracked);
+    if (in(op, kPools)) return pool(n, tracked);
     if (in(op, kBinary)) return elementwise(n, tracked);
     if (op == "BatchNormalization" || op == "InstanceNormalization") return norm(n, tracked);
-    if (op == "MatMul") return matmul(n, tracked);
+    if (op == "Transpose") return transpose(n, tracked);
     if (op == "Concat") return concat(n, tracked);
     if (op == "Flatten" || op == "Reshape") return flatten(n, tracked);
     if (in(op, kReduce) || op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") return per_channel_axes(n, tracked);
     if (op == "Pad") return pad(n, tracked);
+    if (op == "LayerNormalization") return layer_norm(n, tracked);
     block_inputs(n, tracked, fmt::format("unsupported op {}", who(n)));
   }
 
@@ -155,7 +159,9 @@ class Walker {
     }
     if (const Layout* l = x ? layout(x) : nullptr) {
       const auto c = static_cast<int64_t>(l->atoms.size());
-      if (w == nullptr || l->block != 1) {
+      if (l->axis != 1) {
+        cg_.block(*l, fmt::format("{} reads channels-last values", who(n)));
+      } else if (w == nullptr || l->block != 1) {
         cg_.block(*l, fmt::format("{} has no constant float weight to slice", who(n)));
       } else if (group == 1 && w->shape()[1] == c) {
         cg_.slices.push_back({&n, 1, 1, x});
@@ -186,7 +192,7 @@ class Walker {
     }
     if (const Layout* l = layout(n.input(0))) {
       const int64_t width = static_cast<int64_t>(l->atoms.size()) * l->block;
-      if (bw == nullptr || trans_a || bw->shape()[trans_b ? 1 : 0] != width) {
+      if (bw == nullptr || trans_a || l->axis != 1 || bw->shape()[trans_b ? 1 : 0] != width) {
         cg_.block(*l, fmt::format("{} cannot drop its input columns (transA or no constant weight)", who(n)));
       } else {
         cg_.slices.push_back({&n, 1, trans_b ? 1 : 0, n.input(0)});
@@ -209,14 +215,27 @@ class Walker {
     if (c_axis >= 0) cg_.slices.push_back({&n, 2, c_axis, n.output(0)});
   }
 
+  // MatMul by a constant [K, N] matrix: reads channels on A's last axis (slicing rows of B) and
+  // produces N channels on its output's last axis (a transformer's Linear, [B, T, K] -> [B, T, N]).
   void matmul(ir::Node& n, const std::vector<size_t>& tracked) {
-    const Layout* l = layout(n.input(0));
     const ir::Tensor* bw = weight(n.input(1), 2);
+    if (bw != nullptr && bw->rank() != 2) bw = nullptr;
     auto xs = shape_of(n.input(0));
-    const bool ok = l != nullptr && tracked.size() == 1 && bw != nullptr && bw->rank() == 2 && xs &&
-                    xs->size() == 2 && bw->shape()[0] == static_cast<int64_t>(l->atoms.size()) * l->block;
-    if (!ok) return block_inputs(n, tracked, fmt::format("{} cannot drop its input rows", who(n)));
-    cg_.slices.push_back({&n, 1, 0, n.input(0)});
+    const int64_t rank = xs ? static_cast<int64_t>(xs->size()) : 0;
+    for (size_t s : tracked) {
+      if (s != 0) cg_.block(*layout(n.input(s)), fmt::format("{} reads the channels as a weight", who(n)));
+    }
+    if (const Layout* l = layout(n.input(0))) {
+      const int64_t width = static_cast<int64_t>(l->atoms.size()) * l->block;
+      if (bw == nullptr || rank < 2 || l->axis != rank - 1 || bw->shape()[0] != width) {
+        cg_.block(*l, fmt::format("{} cannot drop its input rows", who(n)));
+      } else {
+        cg_.slices.push_back({&n, 1, 0, n.input(0)});
+      }
+    }
+    if (bw == nullptr || rank < 2 || n.output(0) == nullptr) return;
+    new_group(n, 1, bw->shape()[1], rank - 1);
+    cg_.slices.push_back({&n, 1, 1, n.output(0)});
   }
 
   void unary(ir::Node& n, const std::vector<size_t>& tracked) {
@@ -226,9 +245,34 @@ class Walker {
     pass_through(n, *layout(n.input(0)));
   }
 
+  // Pools work on axes 2.. of [N, C, ...]: channels must be on axis 1.
+  void pool(ir::Node& n, const std::vector<size_t>& tracked) {
+    if (tracked.size() == 1 && layout(n.input(tracked[0]))->axis != 1) {
+      return block_inputs(n, tracked, fmt::format("{} pools across channels-last values", who(n)));
+    }
+    unary(n, tracked);
+  }
+
+  // Transpose moves the channel axis to where the permutation puts it.
+  void transpose(ir::Node& n, const std::vector<size_t>& tracked) {
+    const Layout* l = layout(n.input(0));
+    auto s = shape_of(n.input(0));
+    const ir::Attribute* perm = n.attribute("perm");
+    std::vector<int64_t> p;
+    if (perm != nullptr) p = perm->ints;
+    else if (s) for (int64_t i = static_cast<int64_t>(s->size()) - 1; i >= 0; --i) p.push_back(i);  // reverses
+    auto it = std::find(p.begin(), p.end(), l ? l->axis : -1);
+    if (l == nullptr || tracked.size() != 1 || !s || p.size() != s->size() || it == p.end()) {
+      return block_inputs(n, tracked, fmt::format("{} moves the channels where the pass cannot follow", who(n)));
+    }
+    Layout out = *l;
+    out.axis = it - p.begin();
+    pass_through(n, out);
+  }
+
   void norm(ir::Node& n, const std::vector<size_t>& tracked) {
     const Layout* l = layout(n.input(0));
-    bool ok = l != nullptr && tracked.size() == 1 && l->block == 1 && !extra_outputs_used(n);
+    bool ok = l != nullptr && tracked.size() == 1 && l->block == 1 && l->axis == 1 && !extra_outputs_used(n);
     for (size_t s = 1; ok && s < n.inputs().size(); ++s) {
       const ir::Tensor* p = weight(n.input(s), 1);
       ok = p != nullptr && p->rank() == 1 && p->numel() == static_cast<int64_t>(l->atoms.size());
@@ -261,7 +305,7 @@ class Walker {
         why = fmt::format("{} joins a value of unknown or larger shape ('{}')", who(n), v->name());
         continue;
       }
-      const int64_t a = static_cast<int64_t>(s->size()) - (rank - 1);  // v's axis aligned with axis 1
+      const int64_t a = static_cast<int64_t>(s->size()) - (rank - l.axis);  // v's axis aligned with the channels
       if (a < 0 || (*s)[static_cast<size_t>(a)] == 1) continue;    // v broadcasts over the channels
       if ((*s)[static_cast<size_t>(a)] == width && constant(v) != nullptr) {
         cg_.slices.push_back({&n, i, a, ref});
@@ -275,7 +319,7 @@ class Walker {
 
   // Unites the groups of two layouts channel by channel; false when they do not line up.
   bool unite_layouts(const Layout& a, const Layout& b) {
-    if (a.block != b.block || a.atoms.size() != b.atoms.size()) return false;
+    if (a.block != b.block || a.axis != b.axis || a.atoms.size() != b.atoms.size()) return false;
     for (size_t j = 0; j < a.atoms.size(); ++j) {
       const Atom& x = a.atoms[j];
       const Atom& y = b.atoms[j];
@@ -294,19 +338,21 @@ class Walker {
     int64_t axis = ir::int_attr(n, "axis", 0);
     if (axis < 0) axis += rank;
     Layout out;
-    bool ok = rank >= 2 && axis == 1;
+    out.axis = layout(n.input(tracked[0]))->axis;
+    bool ok = rank >= 2 && axis == out.axis;
     for (size_t i = 0; ok && i < n.inputs().size(); ++i) {
       const ir::Value* v = n.input(i);
       if (const Layout* l = layout(v)) {
-        ok = l->block == 1;
+        ok = l->block == 1 && l->axis == out.axis;
         out.atoms.insert(out.atoms.end(), l->atoms.begin(), l->atoms.end());
         continue;
       }
       auto s = shape_of(v);
-      ok = s && static_cast<int64_t>(s->size()) == rank && (*s)[1] >= 0;
+      const auto ax = static_cast<size_t>(out.axis);
+      ok = s && static_cast<int64_t>(s->size()) == rank && (*s)[ax] >= 0;
       if (!ok) break;
-      const int32_t fixed = fixed_group((*s)[1], fmt::format("tied by {} to a value no prunable layer produces ('{}')", who(n), v->name()));
-      for (int64_t c = 0; c < (*s)[1]; ++c) out.atoms.push_back({fixed, c});
+      const int32_t fixed = fixed_group((*s)[ax], fmt::format("tied by {} to a value no prunable layer produces ('{}')", who(n), v->name()));
+      for (int64_t c = 0; c < (*s)[ax]; ++c) out.atoms.push_back({fixed, c});
     }
     if (!ok) return block_inputs(n, tracked, fmt::format("{} joins values the pass cannot line up", who(n)));
     pass_through(n, out);
@@ -317,7 +363,7 @@ class Walker {
     const Layout* l = layout(n.input(0));
     auto s = shape_of(n.input(0));
     const std::string why = fmt::format("{} mixes the channels with other axes", who(n));
-    if (l == nullptr || tracked.size() != 1 || !s || s->size() < 2) return block_inputs(n, tracked, why);
+    if (l == nullptr || tracked.size() != 1 || !s || s->size() < 2 || l->axis != 1) return block_inputs(n, tracked, why);
     int64_t inner = 1;
     for (size_t i = 2; i < s->size(); ++i) inner = (*s)[i] > 0 && inner > 0 ? inner * (*s)[i] : -1;
     if (inner <= 0) return block_inputs(n, tracked, why);
@@ -336,31 +382,51 @@ class Walker {
       if (!batch_ok || (s1 != -1 && s1 != width)) return block_inputs(n, tracked, why);
       rewrite = s1 != -1;
     }
-    Layout out{l->block * inner, l->atoms};
+    Layout out{l->block * inner, 1, l->atoms};
     pass_through(n, out);
     if (rewrite) cg_.reshapes.push_back({&n, n.output(0)});
   }
 
-  // Reductions and softmaxes: fine when the axes they touch are all past the channel axis.
+  // Reductions and softmaxes: fine when the axes they touch are not the channel axis and, for a
+  // reduction, lie after it (or keep their dims), so the channels stay on one known axis.
   void per_channel_axes(ir::Node& n, const std::vector<size_t>& tracked) {
     const std::string& op = n.op_type();
     auto s = shape_of(n.input(0));
     const int64_t opset = model_.opset_version();
+    const bool reduce = !(op == "Softmax" || op == "LogSoftmax" || op == "Hardmax");
     std::optional<std::vector<int64_t>> axes;
-    if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
+    if (!reduce) {
       axes = std::vector<int64_t>{ir::int_attr(n, "axis", opset >= 13 ? -1 : 1)};
     } else if (opset >= (op == "ReduceSum" ? 13 : 18)) {
       if (n.input(1) != nullptr) axes = int_values(constant(n.input(1)));
     } else if (const ir::Attribute* a = n.attribute("axes")) {
       axes = a->ints;
     }
-    bool ok = tracked.size() == 1 && tracked[0] == 0 && s && axes && !axes->empty() && !extra_outputs_used(n);
+    const Layout* l = layout(n.input(0));
+    const bool keepdims = !reduce || ir::int_attr(n, "keepdims", 1) != 0;
+    bool ok = l != nullptr && tracked.size() == 1 && s && axes && !axes->empty() && !extra_outputs_used(n);
+    Layout out = ok ? *l : Layout{};
     for (size_t i = 0; ok && i < axes->size(); ++i) {
       const int64_t a = (*axes)[i] < 0 ? (*axes)[i] + static_cast<int64_t>(s->size()) : (*axes)[i];
-      ok = a >= 2;
+      // Before opset 13 a softmax works on the flattened axes [a, rank): the channels must come first.
+      ok = reduce || opset >= 13 ? a != l->axis : a > l->axis;
+      if (a < l->axis && !keepdims) --out.axis;
     }
     if (!ok) return block_inputs(n, tracked, fmt::format("{} works across the channels", who(n)));
-    pass_through(n, *layout(n.input(0)));
+    pass_through(n, out);
+  }
+
+  // LayerNormalization normalizes over axes [axis, rank): fine when the channels lie before them.
+  void layer_norm(ir::Node& n, const std::vector<size_t>& tracked) {
+    const Layout* l = layout(n.input(0));
+    auto s = shape_of(n.input(0));
+    int64_t axis = ir::int_attr(n, "axis", -1);
+    if (s && axis < 0) axis += static_cast<int64_t>(s->size());
+    if (l == nullptr || tracked.size() != 1 || !s || extra_outputs_used(n)) {
+      return block_inputs(n, tracked, fmt::format("{} uses the channels in a way the pass cannot follow", who(n)));
+    }
+    if (l->axis >= axis) return block_inputs(n, tracked, fmt::format("{} normalizes across the channels", who(n)));
+    pass_through(n, *l);
   }
 
   void pad(ir::Node& n, const std::vector<size_t>& tracked) {
@@ -371,9 +437,11 @@ class Walker {
     } else if (n.inputs().size() < 4 || n.input(3) == nullptr) {
       pads = int_values(constant(n.input(1)));
     }
-    const bool ok = tracked.size() == 1 && tracked[0] == 0 && s && pads &&
-                    pads->size() == 2 * s->size() && s->size() >= 2 && (*pads)[1] == 0 &&
-                    (*pads)[s->size() + 1] == 0;
+    const Layout* l = layout(n.input(0));
+    const auto ax = static_cast<size_t>(l ? l->axis : 0);
+    const bool ok = l != nullptr && tracked.size() == 1 && s && pads &&
+                    pads->size() == 2 * s->size() && s->size() >= 2 && (*pads)[ax] == 0 &&
+                    (*pads)[s->size() + ax] == 0;
     if (!ok) return block_inputs(n, tracked, fmt::format("{} pads the channel axis", who(n)));
     pass_through(n, *layout(n.input(0)));
   }

@@ -2,11 +2,13 @@
 // Channel groups for channel pruning: which output channels of which layers must be removed
 // together, and every tensor, attribute and shape that changes when they are.
 //
-// Each prunable producer (Conv with group 1, Gemm; constant weights) starts a raw group of K
-// channels. Walking the graph in topological order, every value whose axis 1 indexes channels gets
-// a layout: for each run of `block` elements along axis 1, the (raw group, index) it came from.
-// Pass-through ops (elementwise, pools, BatchNormalization, depthwise Conv) copy the layout,
-// Flatten multiplies the block, Concat joins layouts; Add/Mul/Sum of two tracked values unites their
+// Each prunable producer (Conv with group 1, Gemm, MatMul by a constant [K, N] matrix) starts a raw
+// group of channels. Walking the graph in topological order, every value with an axis that indexes
+// channels gets a layout: that axis (1 for Conv/Gemm outputs, the last for MatMul outputs such as a
+// transformer's [B, T, hidden]) and, for each run of `block` elements along it, the (raw group, index)
+// it came from. Pass-through ops (elementwise, pools, BatchNormalization, depthwise Conv) copy the
+// layout, Transpose moves its axis, Flatten multiplies the block, Concat joins layouts; Add/Mul/Sum
+// of two tracked values unites their
 // groups (union-find), so residual channels are removed jointly. An op the walk cannot follow
 // marks the groups of its tracked inputs blocked, with the reason.
 #include <cstdint>
@@ -24,9 +26,10 @@ struct Atom {
   int64_t index = 0;
 };
 
-/// How axis 1 of a value is made of channels: atoms[j] owns elements [j*block, (j+1)*block).
+/// How axis `axis` of a value is made of channels: atoms[j] owns elements [j*block, (j+1)*block).
 struct Layout {
   int64_t block = 1;
+  int64_t axis = 1;  ///< the value's axis that indexes channels (non-negative)
   std::vector<Atom> atoms;
 };
 

@@ -134,12 +134,16 @@ class Pruner {
 
   void plan(ChannelPruneReport& rep) {
     plans_.resize(cg_.producers.size());
+    for (size_t m = 0; m < cg_.producers.size(); ++m) {
+      if (cg_.producers[m].node != nullptr) producer_of_.emplace(cg_.producers[m].node, m);
+    }
     for (int32_t m = 0; m < static_cast<int32_t>(cg_.producers.size()); ++m) {
       GroupPlan& p = plans_[static_cast<size_t>(cg_.find(m))];
       p.members.push_back(m);
       if (p.reason.empty()) p.reason = cg_.blocked[static_cast<size_t>(m)];
     }
     std::vector<std::optional<ChannelPruneLayer>> by_producer(cg_.producers.size());
+    std::vector<int> number(plans_.size(), 0);  // by root: the group number the report shows
     int group_number = 0;
     for (size_t root = 0; root < plans_.size(); ++root) {
       GroupPlan& p = plans_[root];
@@ -148,7 +152,7 @@ class Pruner {
       });
       if (!has_layer) continue;
       decide(p);
-      ++group_number;
+      number[root] = ++group_number;
       ++rep.groups;
       if (p.kept < p.channels) ++rep.groups_pruned;
       for (int32_t m : p.members) {
@@ -161,9 +165,30 @@ class Pruner {
                               p.reason, generic_reason(p.reason), w ? w->numel() : 0};
       }
     }
-    for (auto& layer : by_producer) {
-      if (layer) rep.layers.push_back(std::move(*layer));
+    // Depthwise Convs follow their input's channels: listed with that group, in topological order.
+    std::map<const ir::Node*, ChannelPruneLayer> depthwise;
+    for (const auto& [node, v] : cg_.depthwise) depthwise.emplace(node, depthwise_layer(*node, cg_.layouts.at(v), number));
+    for (const ir::Node* n : g_.topological_order()) {
+      if (auto it = depthwise.find(n); it != depthwise.end()) rep.layers.push_back(std::move(it->second));
+      if (auto it = producer_of_.find(n); it != producer_of_.end() && by_producer[it->second]) {
+        rep.layers.push_back(std::move(*by_producer[it->second]));
+      }
     }
+  }
+
+  // A depthwise Conv's row: its channels are its input's, kept as that input's groups decide.
+  ChannelPruneLayer depthwise_layer(const ir::Node& n, const Layout& l, const std::vector<int>& number) {
+    const std::string& weight = n.input(1)->name();
+    const ir::Tensor* w = constant_tensor(g_, n.input(1));
+    ChannelPruneLayer row{n.name.empty() ? weight : n.name, n.op_type(), weight, 0,
+                          static_cast<int64_t>(l.atoms.size()), kept_channels(l), "", "", w ? w->numel() : 0};
+    for (const Atom& a : l.atoms) {
+      const auto root = static_cast<size_t>(cg_.find(a.group));
+      if (row.group == 0) row.group = number[root];
+      if (row.reason.empty() && row.channels_after == row.channels_before) row.reason = plans_[root].reason;
+    }
+    row.kind = generic_reason(row.reason);
+    return row;
   }
 
   void apply() {
@@ -202,7 +227,8 @@ class Pruner {
       ir::Value* mv = const_cast<ir::Value*>(v);
       if (!mv->type || mv->type->kind != ir::TypeInfo::Kind::kTensor || !mv->type->shape) continue;
       std::vector<ir::Dim>& dims = *mv->type->shape;
-      if (dims.size() >= 2 && dims[1].value) dims[1].value = kept_channels(l) * l.block;
+      const auto ax = static_cast<size_t>(l.axis);
+      if (dims.size() > ax && dims[ax].value) dims[ax].value = kept_channels(l) * l.block;
     }
     cleanup();
   }
@@ -298,6 +324,7 @@ class Pruner {
   ChannelGraph& cg_;
   const ChannelPruneOptions& o_;
   std::vector<GroupPlan> plans_;
+  std::map<const ir::Node*, size_t> producer_of_;  ///< producer node -> raw group id
   std::vector<ir::Value*> detached_;
 };
 

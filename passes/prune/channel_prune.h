@@ -1,9 +1,12 @@
 #pragma once
-// prune-channels: removes whole output channels of Conv layers (and hidden units of Gemm layers),
-// ranked by the L1 norm of their weights, so the model truly gets fewer parameters and MACs.
+// prune-channels: removes whole output channels of Conv layers (and hidden units of Gemm and
+// MatMul layers), ranked by the L1 norm of their weights, so the model truly gets fewer parameters
+// and MACs.
 //
 //   Before: Conv W[K, C, kh, kw] -> BN(K) -> Relu -> Conv W'[K2, K, ...]
 //   After:  Conv W[k, C, kh, kw] -> BN(k) -> Relu -> Conv W'[K2, k, ...]     (k = kept channels)
+//   Before: x[B, T, D] -> MatMul W1[D, H] -> Add b1[H] -> GELU -> MatMul W2[H, D]   (transformer MLP)
+//   After:  x[B, T, D] -> MatMul W1[D, h] -> Add b1[h] -> GELU -> MatMul W2[h, D]
 //
 // Channel c of a producer is removed with its bias entry, its BatchNormalization parameters, its
 // entry in per-channel constants of elementwise ops, the same channel of following depthwise
@@ -15,9 +18,10 @@
 // Math: when a removed channel is exactly zero at every consumer (zero weights, zero bias, BN
 // beta - gamma*mean/sqrt(var+eps) = 0, or an activation that maps it to 0), outputs are unchanged.
 //
-// Preconditions: none; a group the pass cannot follow everywhere (a graph output, a Reshape or
-// Softmax that mixes channels, a grouped Conv, an unsupported op, a non-constant weight) is left
-// whole and listed in the report with the reason. Recorded value types are updated.
+// Preconditions: none; a group the pass cannot follow everywhere (a graph output, a Reshape,
+// Softmax or LayerNormalization that mixes channels, a grouped Conv, an unsupported op, a
+// non-constant weight) is left whole and listed in the report with the reason. Recorded value
+// types are updated.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -39,10 +43,11 @@ struct ChannelPruneOptions {
   int64_t round_to = 1;           ///< kept channel counts are rounded up to a multiple of this
 };
 
-/// One producer layer (Conv or Gemm) and what happened to its output channels.
+/// One producer layer (Conv, Gemm, MatMul; or a depthwise Conv, which follows its input's group)
+/// and what happened to its output channels.
 struct ChannelPruneLayer {
   std::string name;    ///< node name (or the weight's name when the node has none)
-  std::string op;      ///< "Conv" or "Gemm"
+  std::string op;      ///< "Conv", "Gemm" or "MatMul"
   std::string weight;  ///< weight initializer name
   int group = 0;       ///< layers with the same group were pruned jointly (residual ties)
   int64_t channels_before = 0;

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "ir/model_stats.h"
+#include "ir/node_attrs.h"
 #include "ir/weight_slots.h"
 #include "passes/core/constant.h"
 
@@ -26,9 +28,9 @@ const ir::Tensor* layer_weight(const ir::Graph& g, const ir::Node& n, size_t inp
 }
 
 // Adds the main graph's weight layers whose weights are not in `covered` (each weight counted
-// once, with its first reader), `handles` saying why they are left; then the other float weights.
-void add_other_layers(const ir::Model& model, const std::set<std::string>& covered, const std::string& handles,
-                      Coverage& c) {
+// once, with its first reader), `why` saying why each is left; then the other float weights.
+void add_other_layers(const ir::Model& model, const std::set<std::string>& covered,
+                      const std::function<std::string(const ir::Node&)>& why_left, Coverage& c) {
   const ir::Graph& g = *model.graph;
   std::set<const ir::Value*> seen;
   for (const ir::Node* n : g.topological_order()) {
@@ -44,8 +46,7 @@ void add_other_layers(const ir::Model& model, const std::set<std::string>& cover
       from_constant = from_constant || !v->is_initializer();
     }
     if (params == 0) continue;
-    const std::string why =
-        from_constant ? std::string("weights in Constant nodes") : fmt::format("{} weights ({})", n->op_type(), handles);
+    const std::string why = from_constant ? std::string("weights in Constant nodes") : why_left(*n);
     c.add(n->name.empty() ? first_weight : n->name, params, false, why);
   }
   const int64_t total = ir::compute_model_stats(g).parameters;
@@ -68,7 +69,9 @@ Coverage magnitude_coverage(const ir::Model& model, const std::vector<LayerPrune
     }
     c.add(l.layer, l.elements, changed, why);
   }
-  add_other_layers(model, covered, "prune handles Conv, ConvTranspose, Gemm, MatMul", c);
+  add_other_layers(model, covered, [](const ir::Node& n) {
+    return fmt::format("{} weights (prune handles Conv, ConvTranspose, Gemm, MatMul)", n.op_type());
+  }, c);
   return c;
 }
 
@@ -82,7 +85,13 @@ Coverage channel_coverage(const ir::Model& original, const ChannelPruneReport& r
     if (why.empty() && !changed) why = "ratio removes no channel";
     c.add(l.name, l.weight_elements, changed, why);
   }
-  add_other_layers(original, covered, "channel pruning handles Conv, Gemm", c);
+  add_other_layers(original, covered, [](const ir::Node& n) {
+    // A depthwise or grouped Conv cuts channels only where a prunable layer's channels reach it.
+    if (n.op_type() == "Conv" && ir::int_attr(n, "group", 1) != 1) {
+      return std::string("grouped Conv on channels no prunable layer produces");
+    }
+    return fmt::format("{} weights (channel pruning handles Conv, Gemm, MatMul)", n.op_type());
+  }, c);
   return c;
 }
 

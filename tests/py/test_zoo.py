@@ -35,11 +35,7 @@ QUANTIZE_ARGS = {
 PRUNE_ARGS = {"unstructured": ["--sparsity", "0.5"], "channel": ["--method", "channel", "--sparsity", "0.5"]}
 
 # (check, model) -> why it fails today. Removed as the named work lands on main.
-CHANNEL_TRANSFORMER = "issue 15 item 3: channel pruning does not follow transformer blocks (nothing cut)"
-EXPECTED_FAILURES: dict[tuple[str, str], str] = {
-    ("prune-channel", "vit"): CHANNEL_TRANSFORMER,
-    ("prune-channel", "text_transformer"): CHANNEL_TRANSFORMER,
-}
+EXPECTED_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def xfail_params(check: str, models: list[str]):
