@@ -145,6 +145,7 @@ class Walker {
     if (in(op, kReduce) || op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") return per_channel_axes(n, tracked);
     if (op == "Pad") return pad(n, tracked);
     if (op == "LayerNormalization") return layer_norm(n, tracked);
+    if (op == "Shape") return shape(n, tracked);
     block_inputs(n, tracked, fmt::format("unsupported op {}", who(n)));
   }
 
@@ -427,6 +428,27 @@ class Walker {
     }
     if (l->axis >= axis) return block_inputs(n, tracked, fmt::format("{} normalizes across the channels", who(n)));
     pass_through(n, *l);
+  }
+
+  // Shape passes no channels on; it only matters when a consumer reads the channel count (a head
+  // split or a Reshape computed from it). Reading other dims (Gather of a constant index) is fine.
+  void shape(ir::Node& n, const std::vector<size_t>& tracked) {
+    const Layout* l = layout(n.input(0));
+    auto s = shape_of(n.input(0));
+    const std::string why = fmt::format("{} reads the channel count", who(n));
+    const ir::Value* out = n.output(0);
+    if (l == nullptr || !s || n.attribute("start") != nullptr || n.attribute("end") != nullptr || out == nullptr ||
+        std::count(g_.outputs.begin(), g_.outputs.end(), out)) {
+      return block_inputs(n, tracked, why);
+    }
+    for (const ir::Use& u : out->uses()) {
+      const bool gather = u.node->op_type() == "Gather" && u.input_index == 0 && ir::int_attr(*u.node, "axis", 0) == 0;
+      auto idx = gather ? int_values(constant(u.node->input(1))) : std::nullopt;
+      if (!idx || idx->empty()) return block_inputs(n, tracked, why);
+      for (int64_t i : *idx) {
+        if ((i < 0 ? i + static_cast<int64_t>(s->size()) : i) == l->axis) return block_inputs(n, tracked, why);
+      }
+    }
   }
 
   void pad(ir::Node& n, const std::vector<size_t>& tracked) {

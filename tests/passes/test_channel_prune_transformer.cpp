@@ -163,6 +163,40 @@ TEST_CASE("prune-channels: a LayerNorm over the hidden units or a graph output k
   CHECK(run(m, input) == before);
 }
 
+// x [2, 5, 8] -> fc1 [8, 16] -> Relu -> h -> fc2 [16, 8] -> Reshape to Concat(Shape(h)[index], -1) -> out
+ir::Model mlp_with_shape_of_hidden(int64_t index) {
+  ir::Model m = new_model();
+  GraphBuilder b(*m.graph);
+  ir::Value* x = b.input("x", ir::DType::kFloat, std::vector<int64_t>{2, 5, 8});
+  ir::Value* h = b.op("Relu", {linear(b, x, "fc1", 8, 16, 3)});
+  ir::Value* dim = b.op("Gather", {b.op("Shape", {h}), b.initializer("index", ir::Tensor::from_int64s({1}, std::vector<int64_t>{index}))});
+  ir::Value* to = b.op("Concat", {dim, b.initializer("rest", ir::Tensor::from_int64s({1}, std::vector<int64_t>{-1}))},
+                       {GraphBuilder::attr("axis", int64_t{0})});
+  b.output(b.op("Reshape", {linear(b, h, "fc2", 16, 8, 5), to}), ir::TypeInfo::tensor(ir::DType::kFloat, std::vector<int64_t>{2, 40}));
+  zero_last_axis(weight(m, "fc1.weight"), {0, 1, 2, 3});
+  zero_last_axis(weight(m, "fc1.bias"), {0, 1, 2, 3});
+  return m;
+}
+
+TEST_CASE("prune-channels: a Shape read of the batch dim lets hidden units go, of the unit count blocks them",
+          "[prune][channel]") {
+  const ir::Tensor input = random_tensor({2, 5, 8}, 7);
+  ChannelPruneOptions o;
+  o.ratio = 0.25;
+  ir::Model batch = mlp_with_shape_of_hidden(0);
+  const std::vector<float> before = run(batch, input);
+  passes::prune_channels(batch, o);
+  check_same(run(batch, input), before);
+  check_valid(batch);
+  CHECK(weight(batch, "fc1.weight").shape() == std::vector<int64_t>{8, 12});
+
+  ir::Model units = mlp_with_shape_of_hidden(-1);
+  const ChannelPruneReport rep = passes::prune_channels(units, o);
+  CHECK(rep.groups_pruned == 0);
+  CHECK(layer(rep, "fc1").kind == "Shape reads the channel count");
+  CHECK(weight(units, "fc1.weight").shape() == std::vector<int64_t>{8, 16});
+}
+
 TEST_CASE("prune-channels: Transpose carries a Conv's channels to channels-last MatMuls and back (convnext)",
           "[prune][channel]") {
   // x [1, 3, 4, 4] -> Conv c1 (8) -> Transpose to NHWC -> fc1 [8, 16] + b -> Relu -> fc2 [16, 8] + b
