@@ -16,6 +16,7 @@
 #include "kernels/exec/model_macs.h"
 #include "passes/core/constant.h"
 #include "passes/core/name_match.h"
+#include "passes/prune/attention_heads.h"
 #include "passes/prune/channel_groups.h"
 
 namespace scalec::passes {
@@ -328,6 +329,22 @@ class Pruner {
   std::vector<ir::Value*> detached_;
 };
 
+// The q/k/v projections whose heads were cut: their rows show the channels before the cut.
+void note_heads(const HeadPruneReport& heads, ChannelPruneReport& rep) {
+  for (const HeadPruneResult& h : heads.blocks) {
+    const std::string& name = h.in_proj->name.empty() ? h.in_proj->input(1)->name() : h.in_proj->name;
+    for (ChannelPruneLayer& l : rep.layers) {
+      if (l.name != name) continue;
+      l.channels_before = 3 * h.heads_before * h.head_dim;
+      l.reason = fmt::format("attention heads {} -> {}", h.heads_before, h.heads_after);
+      l.kind.clear();
+      l.weight_elements = h.weight_elements;
+      l.weight = h.weight;
+      ++rep.groups_pruned;
+    }
+  }
+}
+
 void check_options(const ChannelPruneOptions& o) {
   auto ratio_ok = [](double r) { return r >= 0 && r < 1; };
   if (!ratio_ok(o.ratio)) throw_bad_input("prune-channels: ratio {} is not in [0, 1)", o.ratio);
@@ -357,11 +374,26 @@ ChannelPruneReport prune_channels(ir::Model& model, const ChannelPruneOptions& o
   kernels::ShapeInferenceOptions lenient;
   lenient.strict = false;
   const size_t conflicts_before = kernels::infer_shapes(model, lenient).conflicts.size();
+  // Attention heads first (their own pattern); the walk then sees the cut projections.
+  const HeadPruneReport heads = prune_attention_heads(model, options);
+  if (!heads.blocks.empty()) {  // infer again, from what the model recorded, without the cut values' shapes
+    TypeSnapshot before_heads = recorded;
+    restore_types(before_heads);
+    for (ir::Value* v : heads.reshaped) v->type.reset();
+    kernels::infer_shapes(model, lenient);
+  }
   ChannelGraph cg = channel::analyze_channels(model);
+  std::vector<std::pair<ir::Value*, std::optional<ir::TypeInfo>>> reshaped;
+  for (ir::Value* v : heads.reshaped) reshaped.emplace_back(v, v->type);
   restore_types(recorded);
+  for (auto& [v, t] : reshaped) {
+    if (v->type) v->type = std::move(t);  // a recorded type follows the cut
+  }
+  for (ir::Value* v : heads.detached) std::erase(g.initializers, v);
 
   Pruner pruner(model, cg, options);
   pruner.plan(rep);
+  note_heads(heads, rep);
   pruner.apply();
 
   // Self-check: the pruned graph must still infer without new conflicts and verify.

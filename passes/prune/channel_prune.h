@@ -7,6 +7,7 @@
 //   After:  Conv W[k, C, kh, kw] -> BN(k) -> Relu -> Conv W'[K2, k, ...]     (k = kept channels)
 //   Before: x[B, T, D] -> MatMul W1[D, H] -> Add b1[H] -> GELU -> MatMul W2[H, D]   (transformer MLP)
 //   After:  x[B, T, D] -> MatMul W1[D, h] -> Add b1[h] -> GELU -> MatMul W2[h, D]
+// Whole attention heads go first, by their own pattern (attention_heads.h).
 //
 // Channel c of a producer is removed with its bias entry, its BatchNormalization parameters, its
 // entry in per-channel constants of elementwise ops, the same channel of following depthwise
