@@ -453,7 +453,10 @@ HeadPruneReport prune_attention_heads(ir::Model& model, const ChannelPruneOption
     std::optional<Block> b = matcher.match(*n);
     if (!b) continue;
     const std::string weight = n->input(1)->name();
-    if (any_glob_matches(o.skip, {n->name, weight})) continue;
+    if (any_glob_matches(o.skip, {n->name, weight})) {
+      rep.skipped.push_back(n);
+      continue;
+    }
     double ratio = o.ratio;
     for (const std::string& key : {n->name, weight}) {
       if (auto it = o.overrides.find(key); it != o.overrides.end()) ratio = std::min(ratio, it->second);

@@ -35,6 +35,7 @@ struct HeadPruneResult {
 /// What prune_attention_heads changed.
 struct HeadPruneReport {
   std::vector<HeadPruneResult> blocks;
+  std::vector<const ir::Node*> skipped;     ///< q/k/v MatMuls of blocks kept whole by --skip
   std::unordered_set<ir::Value*> reshaped;  ///< values whose shape changed (their recorded types go stale)
   std::vector<ir::Value*> detached;         ///< initializers no longer read (still owned by the graph)
 };

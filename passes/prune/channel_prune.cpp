@@ -343,6 +343,14 @@ void note_heads(const HeadPruneReport& heads, ChannelPruneReport& rep) {
       ++rep.groups_pruned;
     }
   }
+  for (const ir::Node* n : heads.skipped) {
+    const std::string& name = n->name.empty() ? n->input(1)->name() : n->name;
+    for (ChannelPruneLayer& l : rep.layers) {
+      if (l.name != name || l.channels_after < l.channels_before) continue;
+      l.reason = fmt::format("kept whole by --skip ('{}')", name);
+      l.kind = generic_reason(l.reason);
+    }
+  }
 }
 
 void check_options(const ChannelPruneOptions& o) {

@@ -143,3 +143,16 @@ def test_attention_block_the_pattern_does_not_cover_keeps_its_heads(scalec, zoo,
     assert notes["/encoder/layers.1/self_attn/MatMul"] == f"attention heads {HEADS} -> 2", notes
     feeds = zoo_lib.inputs_of(e, os.path.join(folder, e["test"]))
     assert np.isfinite(zoo_lib.ort_run(str(out), feeds)[0]).all()
+
+
+def test_skip_keeps_an_attention_blocks_heads(scalec, zoo, tmp_path):
+    folder, index = zoo
+    e = index["text_transformer"]
+    out, report = tmp_path / "pruned.onnx", tmp_path / "r.json"
+    rc, stdout, err = scalec("prune", os.path.join(folder, e["file"]), "--method", "channel", "--sparsity", 0.5,
+                             "--skip", "*layers.0/self_attn/MatMul", "-o", out, "--report", report)
+    assert rc == 0, err
+    notes = {x["layer"]: x["note"] for x in json.loads(report.read_text())["layers"]}
+    assert notes["/encoder/layers.0/self_attn/MatMul"] == "kept whole by --skip ('/encoder/layers.0/self_attn/MatMul')"
+    assert notes["/encoder/layers.1/self_attn/MatMul"] == f"attention heads {HEADS} -> 2", notes
+    assert "left: 1 kept whole by --skip: /encoder/layers.0/self_attn/MatMul" in stdout, stdout
