@@ -152,8 +152,9 @@ HessianResult collect_hessians(const ir::Model& model, const std::vector<Hessian
   kernels::Executor exec(model, {.threads = options.threads, .training = false});
   kernels::ThreadPool pool(options.threads);  // taps run between nodes, while the executor's pool is idle
   HessianWorkspace ws{&pool, {}, {}};
-  for (const auto& [value, idx] : by_value) {
+  for (const auto& [value, layer_indices] : by_value) {
     if (value->producer() == nullptr) continue;
+    const std::vector<size_t>& idx = layer_indices;  // clang 14 cannot capture a structured binding
     exec.add_tap(value, [&result, &layers, &ws, idx](const ir::Value&, const ir::Tensor& x) {
       for (size_t i : idx) result.observers[i].observe(x, layers[i], &ws);
     });
@@ -161,7 +162,8 @@ HessianResult collect_hessians(const ir::Model& model, const std::vector<Hessian
   for (int64_t begin = 0; begin < data.samples; begin += options.batch) {
     const int64_t end = std::min(data.samples, begin + options.batch);
     kernels::NamedTensors feeds = data.batch(begin, end);
-    for (const auto& [value, idx] : by_value) {
+    for (const auto& [input_value, idx] : by_value) {
+      const ir::Value* value = input_value;  // clang 14 cannot capture a structured binding
       if (value->producer() != nullptr) continue;
       auto it = std::find_if(feeds.begin(), feeds.end(), [&](const auto& f) { return f.first == value->name(); });
       if (it == feeds.end()) throw_bad_input("no data for model input '{}'", value->name());

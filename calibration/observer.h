@@ -66,7 +66,6 @@ class Histogram {
   void widen_to(double max_abs);
   std::vector<uint64_t> pos_, neg_;
   double width_ = 0;
-  uint64_t pending_zeros_ = 0;  ///< zeros seen before the width was known
   MinMaxObserver minmax_;
 };
 

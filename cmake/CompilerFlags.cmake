@@ -6,6 +6,14 @@ target_compile_options(scalec_options INTERFACE
 if(SCALEC_WERROR)
   target_compile_options(scalec_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
 endif()
+if(SCALEC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "SCALEC_FUZZ needs clang (libFuzzer): configure with CXX=clang++ CC=clang")
+  endif()
+  set(SCALEC_SANITIZE ON)
+  # Coverage feedback for libFuzzer in every library; only the fuzz targets link its main().
+  target_compile_options(scalec_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+endif()
 if(SCALEC_SANITIZE)
   target_compile_options(scalec_options INTERFACE
     $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1>)

@@ -229,7 +229,8 @@ Tensor qlinear_conv_forward_cpu(ThreadPool& pool, const Tensor& x, const Tensor&
   const Tensor acc = integer_conv(pool, q, x, x_zp, w, weight_zero_points(w_zero_point, w, q.m, where));
   std::vector<float> mult(static_cast<size_t>(q.m));  // in float, as the ONNX formula computes it
   for (size_t i = 0; i < mult.size(); ++i) mult[i] = xs * static_cast<float>(w_scales[i]) / ys;
-  const auto [lo, hi] = quant_range(out_type);
+  const auto range = quant_range(out_type);  // not a structured binding: clang 14 cannot capture those
+  const int64_t lo = range.first, hi = range.second;
   Tensor y(out_type, q.out_shape);
   const int32_t* pa = acc.values<int32_t>().data();
   std::byte* py = y.mutable_bytes().data();

@@ -204,7 +204,8 @@ Tensor qlinear_matmul_forward_cpu(ThreadPool& pool, const Tensor& a, const Tenso
   const std::vector<int64_t> yz =
       y_zero_point ? expand_param<int64_t>(*y_zero_point, col_param_shape(*y_zero_point), full, "y_zero_point", where)
                    : std::vector<int64_t>(ys.size(), 0);
-  const auto [lo, hi] = quant_range(out_type);
+  const auto range = quant_range(out_type);  // not a structured binding: clang 14 cannot capture those
+  const int64_t lo = range.first, hi = range.second;
   const DType st = a_scale.dtype();
   Tensor y(out_type, p.out_shape);
   std::byte* py = y.mutable_bytes().data();

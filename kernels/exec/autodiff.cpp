@@ -100,7 +100,8 @@ bool Autodiff::carries_gradient(const ir::Value* v) const {
 std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors& doutputs) const {
   if (!forward.training()) throw_internal("Autodiff::backward needs an Executor built for training");
   std::unordered_map<const ir::Value*, ir::Tensor> grads;
-  for (const auto& [name, dy] : doutputs) {
+  for (const auto& [output_name, dy] : doutputs) {
+    const std::string& name = output_name;  // clang 14 cannot capture a structured binding
     auto it = std::find_if(model_.graph->outputs.begin(), model_.graph->outputs.end(),
                            [&](const ir::Value* v) { return v->name() == name; });
     if (it == model_.graph->outputs.end()) throw_internal("gradient given for '{}', which is not a graph output", name);

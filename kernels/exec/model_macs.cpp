@@ -60,7 +60,8 @@ std::vector<ir::Value*> data_inputs(const ir::Graph& g) {
 // the same name); fills `r.batch`.
 void fix_inputs(ir::Graph& g, const InputShapes& fixed, ModelMacs& r) {
   const std::vector<ir::Value*> inputs = data_inputs(g);
-  for (const auto& [name, shape] : fixed) {
+  for (const auto& [input_name, shape] : fixed) {
+    const std::string& name = input_name;  // clang 14 cannot capture a structured binding
     if (std::none_of(inputs.begin(), inputs.end(), [&](const ir::Value* v) { return v->name() == name; })) {
       std::vector<std::string> names;
       for (const ir::Value* v : inputs) names.push_back(v->name());

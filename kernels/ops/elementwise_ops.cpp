@@ -146,7 +146,15 @@ void register_elementwise_ops(OpRegistry& r) {
       return dispatch_numeric(b.dtype(), ctx.where(), [&](auto tb) {
         using B = decltype(tb);
         return binary_map<A, A, B>(ctx.pool(), a, b, ctx.where(), [](A x, B y) {
-          return static_cast<A>(std::pow(static_cast<double>(x), static_cast<double>(y)));
+          const double p = std::pow(static_cast<double>(x), static_cast<double>(y));
+          if constexpr (std::is_integral_v<A>) {
+            // Integer results past A's range saturate (a cast of inf or 2^70 is undefined behaviour;
+            // found by scalec_fuzz_executor); NaN (0^-1 is inf, (-8)^0.5 NaN) gives 0.
+            if (std::isnan(p)) return A{0};
+            if (p <= static_cast<double>(std::numeric_limits<A>::lowest())) return std::numeric_limits<A>::lowest();
+            if (p >= static_cast<double>(std::numeric_limits<A>::max())) return std::numeric_limits<A>::max();
+          }
+          return static_cast<A>(p);
         });
       });
     })};
@@ -161,6 +169,7 @@ void register_elementwise_ops(OpRegistry& r) {
         if constexpr (std::is_floating_point_v<T>) {
           return fmod ? std::fmod(x, y) : python_mod(x, y);
         } else if constexpr (std::is_same_v<T, bool>) {
+          (void)fmod;  // bool Mod is x either way (clang warns the capture is unused here)
           return x;
         } else {
           if (y == 0) return 0;

@@ -151,14 +151,15 @@ DimVec reshape_dims(const NodeAttrs& ctx, const std::optional<DimVec>& in, std::
     }
     if (target[i] < 0) throw_bad_input("{} shape {} has a negative dimension", ctx.where(), ir::shape_to_string(target));
     out[i] = ir::Dim::of(target[i]);
-    known *= target[i];
+    if (__builtin_mul_overflow(known, target[i], &known)) {  // found by scalec_fuzz_model
+      throw_bad_input("{} shape {} has more elements than int64 counts", ctx.where(), ir::shape_to_string(target));
+    }
   }
   // Elements of the input dims no 0 copies, when all of those are known.
   std::optional<int64_t> rest = in ? std::optional<int64_t>(1) : std::nullopt;
   for (size_t i = 0; rest && i < copied.size(); ++i) {
     if (copied[i]) continue;
-    if (!(*in)[i].value) rest.reset();
-    else *rest *= *(*in)[i].value;
+    if (!(*in)[i].value || __builtin_mul_overflow(*rest, *(*in)[i].value, &*rest)) rest.reset();
   }
   if (!rest) return out;
   if (infer >= 0) {

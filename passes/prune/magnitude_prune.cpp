@@ -96,7 +96,8 @@ void check_names(const MagnitudePruneOptions& o, const std::vector<PrunableWeigh
     for (const PrunableWeight& p : ws) s += (s.empty() ? "" : ", ") + p.layer;
     return s;
   };
-  for (const auto& [name, s] : o.overrides) {
+  for (const auto& [layer_name, s] : o.overrides) {
+    const std::string& name = layer_name;  // clang 14 cannot capture a structured binding
     if (!(s >= 0 && s < 1)) throw_bad_input("sparsity for '{}' must be in [0, 1), got {}", name, s);
     bool found = std::any_of(ws.begin(), ws.end(), [&](const PrunableWeight& p) { return p.layer == name || p.weight->name() == name; });
     if (!found) throw_bad_input("per-layer sparsity names '{}', which is no prunable layer (layers: {})", name, layer_list());

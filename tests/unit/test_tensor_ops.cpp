@@ -459,3 +459,13 @@ TEST_CASE("tensor ops refuse bad input with the op's prefix", "[tensor_ops]") {
   CHECK_THAT(bad_input_message([&] { run1("Range", 11, {ints({}, {0}), ints({}, {5}), ints({}, {0})}); }), StartsWith("[Range node"));
   CHECK_THAT(bad_input_message([&] { run1("Expand", 13, {x, ints1({4, 3})}); }), StartsWith("[Expand node"));
 }
+
+TEST_CASE("Pow of integers saturates at the type's range instead of an undefined cast", "[tensor_ops]") {
+  // Found by scalec_fuzz_executor: 10^30 as int64 was a cast of 1e30 (undefined behaviour).
+  const Tensor y = run1("Pow", 15, {ints({4}, {10, -10, 2, 0}), ints({4}, {30, 31, 10, -1})});
+  const auto v = y.values<int64_t>();
+  CHECK(v[0] == std::numeric_limits<int64_t>::max());
+  CHECK(v[1] == std::numeric_limits<int64_t>::lowest());
+  CHECK(v[2] == 1024);
+  CHECK(v[3] == std::numeric_limits<int64_t>::max());  // 0^-1 = inf
+}

@@ -93,6 +93,9 @@ TEST_CASE("Reshape resolves 0 and -1, keeping symbols a 0 copies", "[shapes]") {
   CHECK(infer1("Reshape", {typed(F, {2, 3}), typed(I64, {3})}) == "float[?, ?, ?]");
   CHECK(infer1("Reshape", {any_rank(F), known_ints({0, 4})}) == "float[?, 4]");
   CHECK_THROWS_WITH(infer1("Reshape", {typed(F, {2, 3, 4}), known_ints({5, 5})}), Catch::Contains("cannot reshape"));
+  // A target whose product overflows int64 (found by scalec_fuzz_model; was signed overflow).
+  CHECK_THROWS_WITH(infer1("Reshape", {typed(F, {2, 3, 4}), known_ints({16, int64_t{1} << 60, -1})}),
+                    Catch::Contains("more elements than int64 counts"));
   CHECK_THROWS_WITH(infer1("Reshape", {typed(F, {2, 3, 4}), known_ints({5, -1})}), Catch::Contains("cannot infer the -1"));
   CHECK_THROWS_WITH(infer1("Reshape", {typed(F, {2}), known_ints({-1, -1})}), Catch::Contains("more than one -1"));
 }
