@@ -104,6 +104,14 @@ class Canonicalizer {
       if (v && outputs.count(v)) return false;  // a graph output keeps its producer
     }
     if (!any_output) return false;  // dead: remove_dead takes it
+    if (n->op_type() == "Identity" && inputs.size() == 1 && inputs[0] != nullptr) {
+      // A weight an exporter shares through Identity nodes (tied embeddings, PyTorch's shared
+      // parameters) stays one initializer: its readers read the source, not a copy each.
+      g.replace_all_uses(n->output(0), n->input(0));
+      g.remove_node(n);
+      ++stats_.folded;
+      return true;
+    }
     const bool is_constant_node = n->op_type() == "Constant";
     const int64_t opset = model_.opset_version(n->domain());
     std::vector<ir::Tensor> results;

@@ -142,6 +142,27 @@ TEST_CASE("canonicalize folds constant chains with scalec's kernels and drops de
   CHECK(kernels::Executor(m).run(feeds).front().second.equals(expected));
 }
 
+TEST_CASE("canonicalize keeps a weight shared through Identity nodes one initializer", "[passes][cleanup]") {
+  // PyTorch exports a parameter two layers share as Identity nodes of one initializer; folding each
+  // Identity into its own copy made quantized and finetuned outputs larger than their input.
+  ir::Model m = test::empty_model(13);
+  ir::GraphBuilder b(*m.graph);
+  ir::Value* x = b.input("x", ir::DType::kFloat, {ir::Dim::named("batch"), ir::Dim::of(4)});
+  ir::Value* w = b.initializer("shared", test::seeded_floats({4, 4}, 3, 1.0f));
+  ir::Value* y = b.op("MatMul", {x, b.op("Identity", {w})});
+  ir::Value* z = b.op("MatMul", {y, b.op("Identity", {w})});
+  b.output(z);
+  const kernels::NamedTensors feeds = {{"x", test::seeded_floats({2, 4}, 5, 1.0f)}};
+  const ir::Tensor expected = kernels::Executor(m).run(feeds).front().second;
+
+  passes::Canonicalize().run(m);
+  CHECK(count_op(*m.graph, "Identity") == 0);
+  CHECK(initializer_names(*m.graph) == std::set<std::string>{"shared"});
+  for (const auto& n : m.graph->nodes()) CHECK(n->input(1)->name() == "shared");
+  CHECK(ir::verify(m).ok());
+  CHECK(kernels::Executor(m).run(feeds).front().second.equals(expected));
+}
+
 TEST_CASE("canonicalize keeps graph outputs, random ops, overridable inputs and huge outputs as nodes", "[passes][cleanup]") {
   ir::Model m = test::empty_model(13);
   ir::GraphBuilder b(*m.graph);
