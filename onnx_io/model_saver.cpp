@@ -93,7 +93,20 @@ class Saver {
       tensor_to_proto(*v->initializer, tp, sink_, threshold_);
       restore_unknown_fields(tp, v->initializer_extras);
     }
-    for (const auto& n : g.nodes()) node(*n, gp->add_node());
+    // ONNX Runtime refuses a graph with two nodes of one name: a repeat (passes name new nodes after
+    // a weight, and exporters share weights) gets the first free "<name>_<k>".
+    std::unordered_set<std::string> taken;
+    for (const auto& n : g.nodes()) taken.insert(n->name);
+    std::unordered_set<std::string> written;
+    for (const auto& n : g.nodes()) {
+      std::string name = n->name;
+      if (!name.empty() && !written.insert(name).second) {
+        for (int k = 1; taken.count(name); ++k) name = n->name + "_" + std::to_string(k);
+        taken.insert(name);
+        written.insert(name);
+      }
+      node(*n, name, gp->add_node());
+    }
     for (const Value* v : g.outputs) {
       value_info(v, gp->add_output());
       listed.insert(v);
@@ -113,10 +126,10 @@ class Saver {
     restore_unknown_fields(p, v->unknown_fields);
   }
 
-  void node(const ir::Node& n, onnx::NodeProto* np) {
+  void node(const ir::Node& n, const std::string& name, onnx::NodeProto* np) {
     for (const Value* v : n.inputs()) np->add_input(v ? v->name() : "");
     for (const Value* v : n.outputs()) np->add_output(v ? v->name() : "");
-    if (!n.name.empty()) np->set_name(n.name);
+    if (!name.empty()) np->set_name(name);
     np->set_op_type(n.op_type());
     if (!n.domain().empty()) np->set_domain(n.domain());
     if (!n.doc_string.empty()) np->set_doc_string(n.doc_string);

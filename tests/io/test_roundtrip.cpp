@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "io/model_equal.h"
+#include "ir/graph_builder.h"
 #include "ir/error.h"
 #include "onnx_io/model_io.h"
 #include "support/test_support.h"
@@ -79,4 +80,24 @@ TEST_CASE("round trip keeps dynamic dimensions and names") {
   CHECK((*in->type->shape)[0].param == "N");
   CHECK(in->name() == "input");
   CHECK(m.graph->outputs.at(0)->name() == "logits");
+}
+
+TEST_CASE("saving renames repeated node names, which ONNX Runtime refuses") {
+  // A pass names its DequantizeLinear after the weight; a bias two Convs share gave two nodes of
+  // one name, and ONNX Runtime would not load the quantized model.
+  ir::Model m = test::empty_model(13);
+  ir::GraphBuilder b(*m.graph);
+  ir::Value* x = b.input("x", ir::DType::kFloat, {ir::Dim::of(2)});
+  ir::Value* y = b.op("Relu", {x});
+  ir::Value* z = b.op("Relu", {y});
+  ir::Value* w = b.op("Relu", {z});
+  b.output(w);
+  auto& nodes = m.graph->nodes();
+  nodes[0]->name = "dq";
+  nodes[1]->name = "dq";
+  nodes[2]->name = "dq_1";  // the first free suffix skips names already taken
+  const ir::Model back = onnx_io::load_model_from_bytes(onnx_io::serialize_model(m), ".", "mem");
+  std::vector<std::string> names;
+  for (const auto& n : back.graph->nodes()) names.push_back(n->name);
+  CHECK(names == std::vector<std::string>{"dq", "dq_2", "dq_1"});
 }
