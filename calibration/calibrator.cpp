@@ -8,6 +8,7 @@
 #include "calibration/calibrator.h"
 #include "calibration/observer.h"
 #include "ir/error.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace scalec::calibration {
 
@@ -109,8 +110,15 @@ CalibrationResult calibrate(const ir::Model& model, const std::vector<std::strin
     result.peak_activation_bytes = std::max(result.peak_activation_bytes, exec.last_stats().peak_activation_bytes);
   }
   result.samples = data.samples;
-  for (const Target& t : targets) {
-    result.ranges[t.value->name()] = t.observer->range();
+  // The searches (mse, entropy) cost about as much per value whatever the data size: one per thread.
+  std::vector<Range> ranges(targets.size());
+  kernels::ThreadPool pool(options.threads);
+  pool.parallel_for(static_cast<int64_t>(targets.size()), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) ranges[static_cast<size_t>(i)] = targets[static_cast<size_t>(i)].observer->range();
+  });
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    result.ranges[t.value->name()] = ranges[i];
     result.observer_bytes += t.observer->state_bytes();
     if (t.observer->nonfinite() > 0) result.nonfinite[t.value->name()] = t.observer->nonfinite();
   }

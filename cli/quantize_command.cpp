@@ -36,13 +36,15 @@ namespace scalec::cli {
 namespace {
 
 struct QuantizeOptions {
-  std::string model, output, calib, labels = "labels", format = "qdq", method = "minmax", report;
+  std::string model, output, calib, labels = "labels", format = "qdq", method = "mse", report;
   int bits = 8;
   double percentile = 99.99;
   int64_t calib_samples = 0, block = 0, batch = 32;
-  bool per_tensor = false, per_channel = false, asymmetric = false, keep_io_float = false, no_fold_bn = false;
+  bool per_tensor = false, per_channel = false, asymmetric = false, symmetric_activations = false;
+  bool keep_io_float = false, no_fold_bn = false;
   bool in_place = false;
-  bool reduce_range = false, full_range = false, bias_correction = false, equalize = false;
+  bool reduce_range = false, full_range = false, equalize = false;
+  bool bias_correction = false, no_bias_correction = false;  // default: on for qdq and qoperator
   std::vector<std::string> exclude_nodes, exclude_ops;
   SplitOptions split;  // how --calib arrays are cut into batches
   int threads = 0;
@@ -93,7 +95,7 @@ void add_quantize_command(CLI::App& app) {
       ->check(CLI::IsMember({"qdq", "weight-only", "qoperator", "dynamic"}));
   cmd->add_option("--calib", o->calib, "Calibration data (.npz with arrays named after the inputs); needed by qdq");
   cmd->add_option("--labels", o->labels, "Key of a labels array in the calibration data (ignored)");
-  cmd->add_option("--method", o->method, "Activation range: minmax, percentile, entropy or mse")
+  cmd->add_option("--method", o->method, "Activation range: mse (default), minmax, percentile or entropy")
       ->check(CLI::IsMember({"minmax", "percentile", "entropy", "mse"}));
   cmd->add_option("--percentile", o->percentile, "percentile method: the percentile kept (e.g. 99.99)");
   cmd->add_option("--calib-samples", o->calib_samples, "Use the first N calibration samples (default: all)")
@@ -107,7 +109,11 @@ void add_quantize_command(CLI::App& app) {
                  ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
   pt->excludes(pc)->excludes(bl);
   pc->excludes(bl);
-  cmd->add_flag("--asymmetric", o->asymmetric, "Asymmetric activations, and weights unless per channel (zero point from the range)");
+  auto* asym = cmd->add_flag("--asymmetric", o->asymmetric,
+                             "Asymmetric weights too, unless per channel (activations are asymmetric by default)");
+  cmd->add_flag("--symmetric-activations", o->symmetric_activations,
+                "Activations with zero point 0, as TensorRT requires (default: zero point from the calibrated range)")
+      ->excludes(asym);
   cmd->add_option("--exclude-nodes", o->exclude_nodes, "Node names to leave in float (comma-separated, repeatable)");
   cmd->add_option("--exclude-ops", o->exclude_ops, "Op types to leave in float (comma-separated, repeatable)");
   cmd->add_flag("--keep-io-float", o->keep_io_float, "Leave nodes that read graph inputs or write graph outputs in float");
@@ -121,8 +127,10 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--full-range", o->full_range,
                 "Full 8-bit weights [-127, 127] (TensorRT, VNNI CPUs); ONNX Runtime's x86 u8s8 kernels may saturate")
       ->excludes(reduce);
-  cmd->add_flag("--bias-correction", o->bias_correction,
-                "Correct Conv/Gemm biases for the mean output shift of weight quantization (needs --calib)");
+  auto* bias_flag = cmd->add_flag("--bias-correction", o->bias_correction,
+                           "Correct Conv/Gemm biases for the mean output shift of weight quantization (needs --calib; "
+                           "default for qdq and qoperator)");
+  cmd->add_flag("--no-bias-correction", o->no_bias_correction, "Keep the biases as they are")->excludes(bias_flag);
   cmd->add_flag("--equalize", o->equalize, "Cross-layer equalization of Conv -> Relu/Clip -> Conv pairs before quantizing");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
@@ -146,7 +154,8 @@ void add_quantize_command(CLI::App& app) {
     if (static_acts && o->calib.empty()) {
       throw Error(ExitCode::kUsage, fmt::format("--format {} needs calibration data: --calib PATH", o->format));
     }
-    if (o->bias_correction && o->calib.empty()) {
+    const bool bias_correction = o->bias_correction || (static_acts && !o->no_bias_correction);
+    if (bias_correction && o->calib.empty()) {
       throw Error(ExitCode::kUsage, "--bias-correction measures input means on calibration data: --calib PATH");
     }
     if ((qoperator || dynamic) && o->block > 0) {
@@ -184,7 +193,9 @@ void add_quantize_command(CLI::App& app) {
 
     nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"output", o->output},
                         {"format", o->format}, {"bits", o->bits}, {"symmetric", w.symmetric},
-                        {"block_size", w.block_size}, {"weight_bits", w.bits}, {"reduce_range", reduce_range && o->bits == 8}};
+                        {"block_size", w.block_size}, {"weight_bits", w.bits}, {"reduce_range", reduce_range && o->bits == 8},
+                        {"bias_correction", bias_correction}};
+    if (static_acts) j["activations"] = o->symmetric_activations ? "int8 symmetric" : "int8 asymmetric";
     j["granularity"] = w.granularity == passes::quant::Granularity::kBlock        ? "block"
                        : w.granularity == passes::quant::Granularity::kPerChannel ? "per-channel"
                                                                                   : "per-tensor";
@@ -238,7 +249,7 @@ void add_quantize_command(CLI::App& app) {
       j["gptq"] = {{"samples", gr.samples}, {"hessian_bytes", gr.hessian_bytes}, {"calibration_passes", gr.passes},
                    {"layers", layers}, {"round_to_nearest", skipped}};
     }
-    if (o->bias_correction) {
+    if (bias_correction) {
       passes::BiasCorrectionOptions bc;
       bc.prequantized = gptq_weights;
       bc.weights = w;
@@ -255,7 +266,7 @@ void add_quantize_command(CLI::App& app) {
     if (static_acts || dynamic) {
       passes::QdqOptions q;
       q.weights = w;
-      q.activation_symmetric = !o->asymmetric;
+      q.activation_symmetric = o->symmetric_activations;
       q.exclude_nodes = split_list(o->exclude_nodes);
       q.exclude_ops = split_list(o->exclude_ops);
       q.keep_io_float = o->keep_io_float;

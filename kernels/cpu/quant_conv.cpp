@@ -227,7 +227,7 @@ Tensor qlinear_conv_forward_cpu(ThreadPool& pool, const Tensor& x, const Tensor&
     std::copy(bias->values<int32_t>().begin(), bias->values<int32_t>().end(), b.begin());
   }
   const Tensor acc = integer_conv(pool, q, x, x_zp, w, weight_zero_points(w_zero_point, w, q.m, where));
-  std::vector<float> mult(static_cast<size_t>(q.m));  // in float, as the ONNX formula computes it
+  std::vector<float> mult(static_cast<size_t>(q.m));  // in float, and the product too, as ONNX Runtime computes it
   for (size_t i = 0; i < mult.size(); ++i) mult[i] = xs * static_cast<float>(w_scales[i]) / ys;
   const auto range = quant_range(out_type);  // not a structured binding: clang 14 cannot capture those
   const int64_t lo = range.first, hi = range.second;
@@ -239,7 +239,7 @@ Tensor qlinear_conv_forward_cpu(ThreadPool& pool, const Tensor& x, const Tensor&
       const auto ch = static_cast<size_t>(r % q.m);
       for (int64_t i = r * q.p; i < (r + 1) * q.p; ++i) {
         const int64_t v =
-            quantize_scaled(static_cast<double>(static_cast<int64_t>(pa[i]) + b[ch]) * mult[ch], y_zp, lo, hi);
+            quantize_scaled(static_cast<float>(static_cast<int64_t>(pa[i]) + b[ch]) * mult[ch], y_zp, lo, hi);
         if (out_type == DType::kInt8)
           reinterpret_cast<int8_t*>(py)[i] = static_cast<int8_t>(v);
         else

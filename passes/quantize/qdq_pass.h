@@ -2,13 +2,14 @@
 // quantize-qdq: static quantization in the QDQ format ONNX Runtime and TensorRT expect.
 //
 //   Before: x -> Conv(W, B) -> y -> Relu
-//   After:  x -> QuantizeLinear(sx, 0) -> DequantizeLinear(sx, 0) -> Conv(DQ(W_int8, sw, axis 0),
-//                                                                        DQ(B_int32, sx * sw, axis 0))
-//             -> y -> QuantizeLinear(sy, 0) -> DequantizeLinear(sy, 0) -> Relu
+//   After:  x -> QuantizeLinear(sx, zx) -> DequantizeLinear(sx, zx) -> Conv(DQ(W_int8, sw, axis 0),
+//                                                                          DQ(B_int32, sx * sw, axis 0))
+//             -> y -> QuantizeLinear(sy, zy) -> DequantizeLinear(sy, zy) -> Relu
 //
 // Weights of Conv, ConvTranspose, Gemm and MatMul (constant float initializers) become int8 (or k-bit
 // in the int8 container, or int4 at opset 21) behind a DequantizeLinear; activation inputs and
-// outputs of those nodes get a Q -> DQ pair with int8 symmetric per-tensor parameters (zero point 0)
+// outputs of those nodes get a Q -> DQ pair with int8 per-tensor parameters (asymmetric: the zero
+// point from the range, as ONNX Runtime's quantizer writes them; symmetric, zero point 0, for TensorRT)
 // from the calibrated ranges, so ONNX Runtime fuses DQ -> Conv -> Q into QLinearConv (QGemm,
 // QLinearMatMul). The output pair sits on the node's own output, before a following Relu / Clip
 // (ONNX Runtime fuses no DQ -> Conv -> Relu -> Q, and drops the Relu only for an asymmetric pair)
@@ -19,9 +20,10 @@
 // with full-range int8 weights: 7-bit weights (--reduce-range) avoid it.
 // A MatMul of two float activations (attention scores Q x K^T, attention x V) gets a pair on both
 // inputs and keeps a float output, as ONNX Runtime's quantizer writes it.
-// Add, Concat, MaxPool and AveragePool whose inputs are all float activations
-// are quantized too, with one scale shared by all their inputs and output (the union of the
-// calibrated ranges), so a runtime can run them on int8 without rescaling. Conv / ConvTranspose bias
+// Add, Concat, MaxPool and AveragePool whose inputs are all float activations are quantized too:
+// pairs on their inputs and output, each with its value's own range for Add and Concat (as ONNX
+// Runtime's quantizer writes them; QLinearAdd/QLinearConcat rescale), one scale shared by input and
+// output for the pools (the union of their ranges), which keeps MaxPool exact. Conv / ConvTranspose bias
 // is int32 with scale x_scale * w_scale (per channel), as ONNX Runtime's quantizer writes it, and so
 // is the bias of a Gemm whose output is quantized; a Gemm writing a graph output keeps a float bias
 // (ONNX Runtime 1.20 misreads an int32 C when it fuses DQ -> Gemm without output Q).
@@ -42,11 +44,11 @@
 namespace scalec::passes {
 
 /// What to quantize and how (DESIGN.md defaults: int8 symmetric per-channel weights, int8
-/// symmetric per-tensor activations).
+/// asymmetric per-tensor activations; symmetric ones, zero point 0, for TensorRT).
 struct QdqOptions {
   quant::WeightQuantOptions weights;
   bool activation_signed = true;
-  bool activation_symmetric = true;
+  bool activation_symmetric = false;
   std::set<std::string> exclude_nodes;  ///< node names left in float
   std::set<std::string> exclude_ops;    ///< op types left in float
   /// Nodes that read a graph input or write a graph output (first and last layers) stay float.

@@ -179,7 +179,8 @@ TEST_CASE("quantize-qoperator: an output read only by a Relu takes the Relu outp
     CHECK_FALSE(listed(y));
     REQUIRE(listed(relu_of.at(y)));
     const calibration::Range r = o.ranges.at(relu_of.at(y));
-    const float expected = passes::quant::params_from_range(r.min, r.max, passes::quant::int_range(8, true, true), true).scale;
+    const float expected = passes::quant::params_from_range(
+        r.min, r.max, passes::quant::int_range(8, true, o.activation_symmetric), o.activation_symmetric).scale;
     CHECK(n->input(6)->initializer->values<float>()[0] == expected);  // y_scale, in both ops
     ++checked;
   }

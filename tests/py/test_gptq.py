@@ -58,7 +58,8 @@ def test_gptq_int8_formats_beat_round_to_nearest_in_onnxruntime(scalec, tmp_path
     x = np.load(DIGITS_VAL)["input"]
     ref = ort_logits(LENET, x)
     errors, weights = {}, {}
-    for name, extra in (("rtn", []), ("gptq", ["--gptq"]), ("gptq_bc", ["--gptq", "--bias-correction"])):
+    for name, extra in (("rtn", ["--no-bias-correction"]), ("gptq", ["--gptq", "--no-bias-correction"]),
+                        ("gptq_bc", ["--gptq", "--bias-correction"])):
         out, report = tmp_path / f"{name}.onnx", tmp_path / f"{name}.json"
         rc, stdout, err = scalec("quantize", LENET, "--format", fmt, "--calib", DIGITS_TRAIN, "-o", out,
                                  "--report", report, *extra)

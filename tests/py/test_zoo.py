@@ -139,6 +139,27 @@ def test_quantize_runs_in_onnxruntime(zoo, results, model, fmt, request):
     ort_runs(qpath, e, test)
 
 
+@pytest.mark.parametrize("model", CI_MODELS)
+def test_qdq_covers_every_layer_as_faithfully_as_onnxruntime(zoo, results, model, tmp_path):
+    """Issue 15: the default qdq model quantizes every Conv/Gemm/MatMul, and its SQNR on the held-back
+    inputs is at least ONNX Runtime's quantize_static (QDQ, per channel, int8, MinMax, same
+    calibration samples) minus 0.5 dB, both run in ONNX Runtime against its fp32 output."""
+    e, path, calib, test = paths(zoo, model)
+    rc, out, err, qpath = results("quantize", "qdq", model)
+    check_ran(rc, out, err, "quantize qdq")
+    layers = zoo_lib.mac_layers(onnx.load(path))
+    assert zoo_lib.quantized_layers(onnx.load(qpath)) == layers, out
+    assert zoo_lib.parse_coverage(out) == (layers, layers), out
+    theirs_path = tmp_path / "ort_qdq.onnx"
+    rc, _, err, _, _ = zoo_lib.ort_quantize_static(path, calib, e["input"], theirs_path, TIMEOUT)
+    assert rc == 0, err[-2000:]
+    feeds = zoo_lib.inputs_of(e, test)
+    ref = zoo_lib.ort_run(path, feeds)[0]
+    ours = zoo_lib.sqnr_db(ref, zoo_lib.ort_run(qpath, feeds)[0])
+    theirs = zoo_lib.sqnr_db(ref, zoo_lib.ort_run(theirs_path, feeds)[0])
+    assert ours >= theirs - 0.5, f"SQNR scalec {ours:.2f} dB, ONNX Runtime {theirs:.2f} dB"
+
+
 @pytest.mark.parametrize("method", list(PRUNE_ARGS))
 @pytest.mark.parametrize("model", CI_MODELS)
 def test_prune_runs_in_onnxruntime(zoo, results, model, method, request):
