@@ -1,6 +1,7 @@
 // scalec prune: L1 magnitude pruning (unstructured, N:M, whole channels), optionally with recovery
 // fine-tuning: with --data, sparsity rises along a polynomial schedule while the model trains, the
 // masks stay fixed between updates, and --distill uses the unpruned model as teacher.
+#include <charconv>
 #include <cstdio>
 #include <optional>
 
@@ -31,7 +32,8 @@ struct PruneOptions {
   std::vector<std::string> layer_sparsity, skip;
   int64_t epochs = 0;
   double initial_sparsity = 0.0;
-  int64_t begin_step = 0, end_step = -1, frequency = 0, round_to = 1;
+  int64_t begin_step = 0, end_step = -1, frequency = 0;
+  std::string round_to = "auto";
   std::optional<double> max_accuracy_drop;
   distill::TrainerOptions trainer;
 };
@@ -100,6 +102,17 @@ std::string coverage_text(const passes::Coverage& c, const ir::Model& model) {
   return t;
 }
 
+// --round-to: "auto" or a positive multiple.
+int64_t parse_round_to(const std::string& text) {
+  if (text == "auto") return passes::ChannelPruneOptions::kRoundAuto;
+  int64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < 1) {
+    throw Error(ExitCode::kUsage, fmt::format("--round-to takes a positive integer or auto, got '{}'", text));
+  }
+  return n;
+}
+
 // Removes whole channels; returns the per-layer table, fills the report's "layers" and `coverage`.
 std::string prune_whole_channels(ir::Model& model, const ir::Model& original, const PruneOptions& o, nlohmann::json& report,
                                  passes::Coverage& coverage) {
@@ -107,7 +120,7 @@ std::string prune_whole_channels(ir::Model& model, const ir::Model& original, co
   copts.ratio = o.sparsity;
   copts.overrides = parse_layer_sparsity(o.layer_sparsity);
   copts.skip = o.skip;
-  copts.round_to = o.round_to;
+  copts.round_to = parse_round_to(o.round_to);
   passes::ChannelPruneReport cr = passes::prune_channels(model, copts);
   spdlog::info("{}", cr.summary());
   std::string t = fmt::format("{:<34} {:<6} {:>5} {:>9} {:>7}  {}\n", "layer", "op", "group", "channels", "kept", "note");
@@ -156,8 +169,9 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("--skip", o->skip, "Leave layers matching this glob (node or weight name) dense (repeatable)");
   cmd->add_flag("--prune-first", o->prune_first, "Also prune the first layer (kept dense by default)");
   cmd->add_flag("--prune-last", o->prune_last, "Also prune the last layer (kept dense by default)");
-  cmd->add_option("--round-to", o->round_to, "Channel: keep channel counts a multiple of this (e.g. 8 for tensor cores)")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--round-to", o->round_to,
+                  "Channel: kept channel counts a multiple of N, or auto (default: 8 where a group keeps >= 32, "
+                  "no rounding below)");
   cmd->add_option("--data", o->data, "Training data for recovery (.npz with labels)");
   cmd->add_option("--val", o->val, "Validation data: accuracy before and after, and after every epoch");
   cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");

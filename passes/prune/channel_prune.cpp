@@ -255,8 +255,7 @@ class Pruner {
     if (!p.reason.empty() || p.ratio <= 0) return;
     const auto removed = static_cast<int64_t>(std::floor(p.ratio * static_cast<double>(p.channels) + 1e-9));
     int64_t keep = p.channels - removed;
-    keep = std::min(p.channels, (keep + o_.round_to - 1) / o_.round_to * o_.round_to);
-    keep = std::max<int64_t>(keep, 1);
+    keep = round_kept_channels(keep, p.channels, o_.round_to);
     if (keep == p.channels) return;
 
     std::vector<double> score(static_cast<size_t>(p.channels), 0.0);
@@ -359,7 +358,7 @@ void check_options(const ChannelPruneOptions& o) {
   for (const auto& [name, r] : o.overrides) {
     if (!ratio_ok(r)) throw_bad_input("prune-channels: ratio {} for '{}' is not in [0, 1)", r, name);
   }
-  if (o.round_to < 1) throw_bad_input("prune-channels: round_to {} must be at least 1", o.round_to);
+  if (o.round_to < 0) throw_bad_input("prune-channels: round_to {} must be at least 1 (or 0: auto)", o.round_to);
 }
 
 }  // namespace
@@ -368,6 +367,13 @@ std::string ChannelPruneReport::summary() const {
   return fmt::format("prune-channels: {} of {} channel group{} pruned; parameters {} -> {}; MACs {} -> {}",
                      groups_pruned, groups, groups == 1 ? "" : "s", human(params_before), human(params_after),
                      macs_before ? human(*macs_before) : "unknown", macs_after ? human(*macs_after) : "unknown");
+}
+
+int64_t round_kept_channels(int64_t keep, int64_t channels, int64_t round_to) {
+  int64_t multiple = round_to;
+  if (multiple == ChannelPruneOptions::kRoundAuto) multiple = keep >= 32 ? 8 : 1;
+  keep = std::min(channels, (keep + multiple - 1) / multiple * multiple);
+  return std::max<int64_t>(keep, 1);
 }
 
 ChannelPruneReport prune_channels(ir::Model& model, const ChannelPruneOptions& options) {

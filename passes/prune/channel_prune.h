@@ -41,8 +41,15 @@ struct ChannelPruneOptions {
   /// several uses the smallest. 0 leaves the group whole.
   std::map<std::string, double> overrides;
   std::vector<std::string> skip;  ///< globs of node or weight names whose groups stay whole
-  int64_t round_to = 1;           ///< kept channel counts are rounded up to a multiple of this
+  /// Kept channel counts are rounded up to a multiple of this; kRoundAuto: multiples of 8 where a
+  /// group keeps at least 32 channels, no rounding below (the vector widths ONNX Runtime's x86
+  /// kernels and tensor cores work in; see round_kept_channels).
+  int64_t round_to = kRoundAuto;
+  static constexpr int64_t kRoundAuto = 0;
 };
+
+/// `keep` channels of `channels` rounded up as `round_to` says (ChannelPruneOptions::round_to).
+int64_t round_kept_channels(int64_t keep, int64_t channels, int64_t round_to);
 
 /// One producer layer (Conv, Gemm, MatMul; or a depthwise Conv, which follows its input's group)
 /// and what happened to its output channels.

@@ -243,6 +243,26 @@ TEST_CASE("prune-channels: options skip, override and round channel counts", "[p
   CHECK_THROWS_AS(passes::prune_channels(again, o), Error);
 }
 
+TEST_CASE("prune-channels: round_to auto rounds to 8 from 32 kept channels on, not below", "[prune][channel]") {
+  constexpr int64_t kAuto = ChannelPruneOptions::kRoundAuto;
+  CHECK(passes::round_kept_channels(31, 64, kAuto) == 31);  // small layers keep what the ratio says
+  CHECK(passes::round_kept_channels(32, 64, kAuto) == 32);
+  CHECK(passes::round_kept_channels(33, 64, kAuto) == 40);
+  CHECK(passes::round_kept_channels(60, 63, kAuto) == 63);  // never more than the layer has
+  CHECK(passes::round_kept_channels(0, 8, kAuto) == 1);     // never empty
+  CHECK(passes::round_kept_channels(5, 64, 4) == 8);        // a number forces its multiple at any size
+  CHECK(passes::round_kept_channels(33, 64, 1) == 33);
+  // lenet_digits at 0.3 by default: Conv 16 -> 12 and 32 -> 23 (below 32: not rounded), Gemm 64 -> 45 -> 48.
+  ir::Model m = load("lenet_digits");
+  ChannelPruneOptions o;
+  o.ratio = 0.3;
+  const ChannelPruneReport rep = passes::prune_channels(m, o);
+  CHECK(layer(rep, "features.0.weight").channels_after == 12);
+  CHECK(layer(rep, "features.3.weight").channels_after == 23);
+  CHECK(layer(rep, "classifier.1.weight").channels_after == 48);
+  check_valid(m, "lenet_digits_round_auto");
+}
+
 // ---- hand-built graphs ----------------------------------------------------------------------
 
 ir::Tensor random_tensor(std::vector<int64_t> dims, uint32_t seed) {

@@ -113,6 +113,8 @@ def test_bad_input_is_refused_clearly(scalec, tmp_path):
         ([LENET, "--layer-sparsity", "nope=0.5"], 2, "no prunable layer"),
         ([LENET, "--skip", "zzz*"], 2, "matches no prunable layer"),
         ([LENET, "--method", "channel", "--global"], 1, "apply to unstructured"),
+        ([LENET, "--method", "channel", "--round-to", "0"], 1, "--round-to takes a positive integer or auto"),
+        ([LENET, "--method", "channel", "--round-to", "8x"], 1, "got '8x'"),
         ([corrupt], 2, "corrupt.onnx"),
         ([LENET, "--data", VAL, "--epochs", 1, "--labels", "nope"], 2, "('nope')"),
     ]
