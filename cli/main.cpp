@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   CLI::App app{"scalec: compress ONNX models (prune, quantize, distill) natively on the graph", "scalec"};
   app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
+  // Every option's --help line shows its default (the subcommands inherit this).
+  app.option_defaults()->always_capture_default();
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -520,3 +520,17 @@ def test_opset21_ir10_int4_model_loads(tmp_path):
     again = onnx.load(str(out_model))
     onnx.checker.check_model(again, full_check=True)
     assert numpy_helper.to_array(again.graph.initializer[0]).tolist() == [[-8, -1, 0], [1, 5, 7]]
+
+
+@pytest.mark.parametrize("command,option,default", [
+    ("finetune", "--lr", "0.01"), ("finetune", "--epochs", "1"), ("finetune", "--optimizer", "sgd"),
+    ("quantize", "--method", "mse"), ("quantize", "--bits", "8"), ("quantize", "--format", "qdq"),
+    ("prune", "--sparsity", "0.5"), ("prune", "--round-to", "auto"),
+])
+def test_help_shows_defaults(command, option, default):
+    """--help names each option's default, as issue 23 asks (what lr does finetune use?)."""
+    rc, out, err = run_scalec(command, "--help")
+    assert rc == 0, err
+    line = next((l for l in out.splitlines() if l.strip().startswith(option + " ")), None)
+    assert line is not None, out
+    assert re.search(r"=" + re.escape(default) + r"(\s|$)", line), line
