@@ -39,8 +39,13 @@ int main(int argc, char** argv) {
   // Every option's --help line shows its default (the subcommands inherit this).
   app.option_defaults()->always_capture_default();
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  auto* level = app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+                    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  bool quiet = false, verbose = false;
+  auto* q = app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr (--log-level warn)")->excludes(level);
+  app.add_flag("-v,--verbose", verbose, "Debug messages on stderr (--log-level debug)")->excludes(level)->excludes(q);
+  // The options above may also follow the command (scalec quantize ... -q).
+  app.fallthrough();
   app.footer("Exit codes: 0 ok, 1 usage, 2 bad input, 3 target missed, 4 I/O error writing output, 70 internal.");
 
   scalec::cli::add_inspect_command(app);
@@ -57,7 +62,7 @@ int main(int argc, char** argv) {
     return static_cast<int>(scalec::ExitCode::kUsage);
   }
   try {
-    app.parse_complete_callback([&] { set_up_logging(log_level); });
+    app.parse_complete_callback([&] { set_up_logging(quiet ? "warn" : verbose ? "debug" : log_level); });
     app.parse(argc, argv);
     return 0;
   } catch (const CLI::ParseError& e) {

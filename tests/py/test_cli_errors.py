@@ -534,3 +534,18 @@ def test_help_shows_defaults(command, option, default):
     line = next((l for l in out.splitlines() if l.strip().startswith(option + " ")), None)
     assert line is not None, out
     assert re.search(r"=" + re.escape(default) + r"(\s|$)", line), line
+
+
+def test_quiet_and_verbose_after_the_command(tmp_path):
+    """-q keeps stderr to warnings and errors, -v adds debug lines; both may follow the command."""
+    model, data = TEST_MODELS_DIR / "lenet_digits.onnx", TEST_MODELS_DIR / "digits_val.npz"
+    logs = {}
+    for flag in ("", "-q", "-v"):
+        rc, out, err = run_scalec("infer", model, "--data", data, "-o", tmp_path / "y.npz", *([flag] if flag else []))
+        assert rc == 0, err
+        logs[flag] = err
+    assert "info:" in logs[""] and "debug:" not in logs[""]
+    assert logs["-q"].strip() == ""
+    assert "debug:" in logs["-v"] and "info:" in logs["-v"]
+    rc, _, err = run_scalec("infer", model, "--data", data, "-o", tmp_path / "y.npz", "-q", "-v")
+    assert rc == 1 and "excludes" in err
