@@ -12,7 +12,8 @@
 // take 8-bit operands only), per output channel (QLinearConv w_scale [M], QLinearMatMul per-column
 // b_scale [N]) with one zero point (0) for all channels, which ONNX Runtime's QLinearConv requires.
 // Conv bias: int32 with scale sx * sw[m]; a bias that does not fit int32 leaves the Conv float.
-// Activations: int8 symmetric (zero point 0) or uint8 asymmetric. Gemm is handled by running
+// Activations: int8, asymmetric by default (zero point from the range) or symmetric (zero point 0);
+// uint8 through QdqOptions::activation_signed. Gemm is handled by running
 // gemm-to-matmul first (QGemm is a com.microsoft op). Needs opset 10; per-channel is in the
 // op definitions from 10 on. Preconditions: a float model (a quantized one is refused).
 #include <string>
