@@ -191,6 +191,7 @@ void add_prune_command(CLI::App& app) {
   add_trainer_options(cmd, o->trainer);
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->callback([o] {
+    parse_round_to(o->round_to);  // a bad value is refused whatever the method
     if (o->epochs > 0 && o->data.empty()) throw Error(ExitCode::kUsage, "--epochs needs --data (recovery training)");
     if (!o->data.empty() && o->epochs == 0) throw Error(ExitCode::kUsage, "--data needs --epochs N (recovery training)");
     if (o->distill && o->data.empty()) throw Error(ExitCode::kUsage, "--distill needs --data and --epochs");
