@@ -27,6 +27,7 @@ void add_eval_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
 
 /// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files; with `group`, renamed
 /// into place by its commit() together with the command's other outputs).
