@@ -42,15 +42,6 @@ void prepare_for_inference(ir::Model& model, bool fold_bn) {
   spdlog::debug("{}", passes::FoldBatchNorm().run(model));
 }
 
-void record_provenance(ir::Model& model, const std::string& step) {
-  model.set_metadata("scalec.version", SCALEC_VERSION);
-  std::string passes;
-  for (const auto& [k, v] : model.metadata_props) {
-    if (k == "scalec.passes") passes = v;
-  }
-  model.set_metadata("scalec.passes", passes.empty() ? step : passes + "," + step);
-}
-
 void check_output_is_not_input(const std::string& input, const std::string& output, bool in_place) {
   OutputSet files;
   files.allow_in_place(in_place);

@@ -27,15 +27,12 @@ void add_eval_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
+void add_run_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 
 /// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files; with `group`, renamed
 /// into place by its commit() together with the command's other outputs).
 void write_report(const nlohmann::json& report, const std::string& path, onnx_io::CommitGroup* group = nullptr);
-
-/// Records provenance in the model's metadata_props: "scalec.version", and `step` appended to
-/// "scalec.passes" (comma-separated, in the order applied).
-void record_provenance(ir::Model& model, const std::string& step);
 
 /// Canonicalizes a freshly loaded model in memory (passes/cleanup/canonicalize.h): Constant weights
 /// become initializers, constant subgraphs fold, shapes are recorded, dead nodes go. Every command

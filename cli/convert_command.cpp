@@ -49,7 +49,6 @@ void add_convert_command(CLI::App& app) {
     files.model_data("model", m);
     if (opts->canonicalize) {
       spdlog::info("{}", passes::Canonicalize().run(m));
-      record_provenance(m, "canonicalize");
     }
     if (opts->infer_shapes) {
       kernels::ShapeInferenceReport r = kernels::infer_shapes(m);
@@ -62,6 +61,7 @@ void add_convert_command(CLI::App& app) {
                          : opts->external == "never" ? onnx_io::ExternalData::kNever
                                                      : onnx_io::ExternalData::kAuto;
     save.external_threshold = static_cast<size_t>(opts->threshold);
+    if (opts->canonicalize) save.passes = {"canonicalize"};
     save.commit_group = files.group();
     onnx_io::save_model(m, opts->output, save);
     files.commit();

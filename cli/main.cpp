@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   scalec::cli::add_finetune_command(app);
   scalec::cli::add_quantize_command(app);
   scalec::cli::add_prune_command(app);
+  scalec::cli::add_run_command(app);
   scalec::cli::add_compare_command(app);
 
   // CLI11 reports an unknown word only as "A subcommand is required"; name it instead.

@@ -8,14 +8,14 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
-#include "cli/run_options.h"
 #include "cli/model_figures.h"
-#include "cli/output_set.h"
+#include "cli/stage.h"
+#include "cli/stage_command.h"
 #include "cli/training_cli.h"
 #include "distill/gradual_pruning.h"
 #include "ir/error.h"
-#include "onnx_io/model_io.h"
 #include "passes/cleanup/remove_dropout.h"
+#include "passes/core/pass_text.h"
 #include "passes/cleanup/share_initializers.h"
 #include "passes/prune/channel_prune.h"
 #include "passes/prune/magnitude_prune.h"
@@ -26,15 +26,14 @@ namespace scalec::cli {
 namespace {
 
 struct PruneOptions {
-  std::string model, output, method = "unstructured", data, val, labels = "labels", report;
+  std::string method = "unstructured", data, val, labels = "labels";
   double sparsity = 0.5;
-  bool global = false, prune_first = false, prune_last = false, in_place = false, distill = false;
+  bool global = false, prune_first = false, prune_last = false, distill = false;
   std::vector<std::string> layer_sparsity, skip;
   int64_t epochs = 0;
   double initial_sparsity = 0.0;
   int64_t begin_step = 0, end_step = -1, frequency = 0;
   std::string round_to = "auto";
-  std::optional<double> max_accuracy_drop;
   distill::TrainerOptions trainer;
 };
 
@@ -152,103 +151,123 @@ std::string figures_line(const char* what, double before, double after) {
   return fmt::format("{:<16} {:>14.0f} -> {:>14.0f}  ({:.2f}x)\n", what, before, after, after > 0 ? before / after : 0.0);
 }
 
-}  // namespace
+class PruneStage final : public Stage {
+ public:
+  std::string name() const override { return "prune"; }
+  std::string output_tag() const override { return "pruned"; }
 
-void add_prune_command(CLI::App& app) {
-  auto o = std::make_shared<PruneOptions>();
-  CLI::App* cmd = app.add_subcommand("prune", "L1 magnitude pruning (unstructured, N:M or whole channels), with optional recovery training");
-  add_run_options(cmd);
-  cmd->add_option("model", o->model, "ONNX model")->required();
-  cmd->add_option("-o", o->output, "Output model")->required();
-  cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
-  cmd->add_option("--sparsity", o->sparsity, "Fraction of weights (unstructured) or output channels (channel) removed")
-      ->check(CLI::Range(0.0, 0.999));
-  cmd->add_option("--method", o->method, "unstructured, channel, or an N:M pattern such as 2:4");
-  cmd->add_flag("--global", o->global, "Unstructured: one magnitude threshold across layers instead of one per layer");
-  cmd->add_option("--layer-sparsity", o->layer_sparsity, "NAME=S: sparsity of one layer (node or weight name; repeatable)");
-  cmd->add_option("--skip", o->skip, "Leave layers matching this glob (node or weight name) dense (repeatable)");
-  cmd->add_flag("--prune-first", o->prune_first, "Also prune the first layer (kept dense by default)");
-  cmd->add_flag("--prune-last", o->prune_last, "Also prune the last layer (kept dense by default)");
-  cmd->add_option("--round-to", o->round_to,
-                  "Channel: kept channel counts a multiple of N, or auto (default: 8 where a group keeps >= 32, "
-                  "no rounding below)");
-  cmd->add_option("--data", o->data, "Training data for recovery (.npz with labels)");
-  cmd->add_option("--val", o->val, "Validation data: accuracy before and after, and after every epoch");
-  cmd->add_option("--labels", o->labels, "Key of the labels array (integer class indices, shape [N])");
-  cmd->add_option("--epochs", o->epochs, "Recovery epochs (needs --data)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--initial-sparsity", o->initial_sparsity, "Gradual pruning: sparsity at --prune-begin-step")
-      ->check(CLI::Range(0.0, 0.999));
-  cmd->add_option("--prune-begin-step", o->begin_step, "Gradual pruning: first step that prunes")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--prune-end-step", o->end_step, "Gradual pruning: step reaching --sparsity (default: half the steps)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--prune-frequency", o->frequency, "Gradual pruning: steps between mask updates (default: 10 updates)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_flag("--distill", o->distill, "Recover with the unpruned model as teacher (KL with temperature)");
-  cmd->add_option("--temperature", o->trainer.temperature, "Distillation temperature")->check(CLI::PositiveNumber);
-  cmd->add_option("--distill-weight", o->trainer.distill_alpha, "Weight of the distillation term (the rest: cross-entropy)")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--max-accuracy-drop", o->max_accuracy_drop, "Exit 3 when --val accuracy drops by more than this (points)");
-  add_trainer_options(cmd, o->trainer);
-  cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
-  cmd->callback([o] {
-    parse_round_to(o->round_to);  // a bad value is refused whatever the method
-    if (o->epochs > 0 && o->data.empty()) throw Error(ExitCode::kUsage, "--epochs needs --data (recovery training)");
-    if (!o->data.empty() && o->epochs == 0) throw Error(ExitCode::kUsage, "--data needs --epochs N (recovery training)");
-    if (o->distill && o->data.empty()) throw Error(ExitCode::kUsage, "--distill needs --data and --epochs");
-    if (o->max_accuracy_drop && o->val.empty()) throw Error(ExitCode::kUsage, "--max-accuracy-drop needs --val");
-    const bool channel = o->method == "channel";
-    if (channel && (o->global || o->prune_first || o->prune_last || o->initial_sparsity > 0)) {
+  void add_options(CLI::App* cmd) override {
+    PruneOptions& o = o_;
+    cmd->add_option("--sparsity", o.sparsity, "Fraction of weights (unstructured) or output channels (channel) removed")
+        ->check(CLI::Range(0.0, 0.999));
+    cmd->add_option("--method", o.method, "unstructured, channel, or an N:M pattern such as 2:4");
+    cmd->add_flag("--global", o.global, "Unstructured: one magnitude threshold across layers instead of one per layer");
+    cmd->add_option("--layer-sparsity", o.layer_sparsity, "NAME=S: sparsity of one layer (node or weight name; repeatable)");
+    cmd->add_option("--skip", o.skip, "Leave layers matching this glob (node or weight name) dense (repeatable)");
+    cmd->add_flag("--prune-first", o.prune_first, "Also prune the first layer (kept dense by default)");
+    cmd->add_flag("--prune-last", o.prune_last, "Also prune the last layer (kept dense by default)");
+    cmd->add_option("--round-to", o.round_to,
+                    "Channel: kept channel counts a multiple of N, or auto (default: 8 where a group keeps >= 32, "
+                    "no rounding below)");
+    cmd->add_option("--data", o.data, "Training data for recovery (.npz with labels)");
+    cmd->add_option("--val", o.val, "Validation data: accuracy before and after, and after every epoch");
+    cmd->add_option("--labels", o.labels, "Key of the labels array (integer class indices, shape [N])");
+    cmd->add_option("--epochs", o.epochs, "Recovery epochs (needs --data)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--initial-sparsity", o.initial_sparsity, "Gradual pruning: sparsity at --prune-begin-step")
+        ->check(CLI::Range(0.0, 0.999));
+    cmd->add_option("--prune-begin-step", o.begin_step, "Gradual pruning: first step that prunes")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--prune-end-step", o.end_step, "Gradual pruning: step reaching --sparsity (default: half the steps)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--prune-frequency", o.frequency, "Gradual pruning: steps between mask updates (default: 10 updates)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_flag("--distill", o.distill, "Recover with the unpruned model as teacher (KL with temperature)");
+    cmd->add_option("--temperature", o.trainer.temperature, "Distillation temperature")->check(CLI::PositiveNumber);
+    cmd->add_option("--distill-weight", o.trainer.distill_alpha, "Weight of the distillation term (the rest: cross-entropy)")
+        ->check(CLI::Range(0.0, 1.0));
+    add_trainer_options(cmd, o.trainer);
+  }
+
+  void check() const override {
+    const PruneOptions& o = o_;
+    parse_round_to(o.round_to);  // a bad value is refused whatever the method
+    if (o.epochs > 0 && o.data.empty()) throw Error(ExitCode::kUsage, "--epochs needs --data (recovery training)");
+    if (!o.data.empty() && o.epochs == 0) throw Error(ExitCode::kUsage, "--data needs --epochs N (recovery training)");
+    if (o.distill && o.data.empty()) throw Error(ExitCode::kUsage, "--distill needs --data and --epochs");
+    if (o.method == "channel" && (o.global || o.prune_first || o.prune_last || o.initial_sparsity > 0)) {
       throw Error(ExitCode::kUsage, "--global, --prune-first, --prune-last and --initial-sparsity apply to unstructured and N:M pruning");
     }
+    if (o.method != "channel") magnitude_options(o);  // a bad N:M pattern or --layer-sparsity is refused
+  }
+
+  std::vector<std::pair<std::string, std::string>> inputs() const override {
+    return {{"--data", o_.data}, {"--val", o_.val}};
+  }
+
+  // A pipeline's training data trains only a stage that asks for epochs.
+  void set_data(const std::string& train, const std::string& val, const std::string&, const std::string& labels) override {
+    if (o_.data.empty() && o_.epochs > 0) o_.data = train;
+    if (o_.val.empty()) o_.val = val;
+    if (!labels.empty()) o_.labels = labels;
+  }
+
+  std::string pipeline_text() const override {
+    const PruneOptions& o = o_;
+    std::string t;
+    if (o.method == "channel") {
+      t = fmt::format("prune-channels<sparsity={};round-to={}>", o.sparsity, o.round_to);
+    } else if (o.data.empty()) {
+      t = passes::MagnitudePrune(magnitude_options(o)).text();
+    } else {
+      t = fmt::format("prune<method={};sparsity={}>", o.method, o.sparsity);
+    }
+    if (!o.data.empty()) {
+      t += fmt::format(",train<epochs={};lr={};batch={};seed={}{}>,remove-dropout", o.epochs, o.trainer.schedule.base_lr,
+                       o.trainer.batch, o.trainer.seed, o.distill ? ";distill=true" : "");
+    }
+    return t + ",share-initializers";
+  }
+
+  EvalSpec eval_spec() const override { return {o_.val, o_.labels, o_.trainer.output, o_.trainer.batch, o_.trainer.threads}; }
+
+  StageResult run(ir::Model& model, const ir::Model& original) override {
+    const PruneOptions& o = o_;
+    const bool channel = o.method == "channel";
     passes::MagnitudePruneOptions mopts;
-    if (!channel) mopts = magnitude_options(*o);
-    OutputSet files;
-    files.allow_in_place(o->in_place);
-    files.input("model", o->model);
-    files.input("--data", o->data);
-    files.input("--val", o->val);
-    files.output("-o", o->output);
-    files.output("--report", o->report);
-    files.check();
-
-    ir::Model model = onnx_io::load_model(o->model);
-    files.model_data("model", model);
-    canonicalize_for_passes(model);
-    const ir::Model original = onnx_io::load_model(o->model);  // the before figures, and the teacher
+    if (!channel) mopts = magnitude_options(o);
     std::optional<Dataset> train, val;
-    if (!o->data.empty()) train = labelled(model, o->data, o->labels, "--data");
-    if (!o->val.empty()) val = labelled(model, o->val, o->labels, "--val");
-    distill::TrainerOptions& t = o->trainer;
-    std::optional<double> acc_before;
-    if (val) acc_before = top1_accuracy(model, *val, t.batch, t.threads, t.output);
+    if (!o.data.empty()) train = labelled(model, o.data, o.labels, "--data");
+    if (!o.val.empty()) val = labelled(model, o.val, o.labels, "--val");
+    distill::TrainerOptions t = o.trainer;
+    StageResult r;
+    if (val) r.accuracy_before = top1_accuracy(model, *val, t.batch, t.threads, t.output);
 
-    nlohmann::json report = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"output", o->output},
-                             {"method", o->method}, {"sparsity", o->sparsity}};
+    nlohmann::json& report = r.report;
+    report["method"] = o.method;
+    report["sparsity"] = o.sparsity;
     std::string table;
     std::vector<passes::LayerPruneResult> layers;
     passes::Coverage coverage;
     if (channel) {
-      table = prune_whole_channels(model, original, *o, report, coverage);
+      table = prune_whole_channels(model, original, o, report, coverage);
       coverage.throw_if_nothing_changed("pruned");
     } else if (train) {
       // Before any training: the final sparsity's masks must change some layer.
       passes::magnitude_coverage(model, passes::magnitude_masks(model, mopts).layers).throw_if_nothing_changed("pruned");
     }
 
-    nlohmann::json epochs;
     if (train) {
-      t.teacher = o->distill ? &original : nullptr;
-      const int64_t steps_per_epoch = plan_steps(model, t, train->samples, o->epochs);
-      const int64_t total = steps_per_epoch * o->epochs;
+      t.teacher = o.distill ? &original : nullptr;
+      const int64_t steps_per_epoch = plan_steps(model, t, train->samples, o.epochs);
+      const int64_t total = steps_per_epoch * o.epochs;
       distill::Trainer trainer(model, t);
       std::optional<distill::GradualPruner> pruner;
       if (!channel) {
         distill::SparsitySchedule s;
-        s.initial = o->initial_sparsity;
-        s.final = o->sparsity;
-        s.begin_step = o->begin_step;
-        s.end_step = o->end_step >= 0 ? o->end_step : total / 2;
-        s.frequency = o->frequency > 0 ? o->frequency : std::max<int64_t>(1, (s.end_step - s.begin_step) / 10);
+        s.initial = o.initial_sparsity;
+        s.final = o.sparsity;
+        s.begin_step = o.begin_step;
+        s.end_step = o.end_step >= 0 ? o.end_step : total / 2;
+        s.frequency = o.frequency > 0 ? o.frequency : std::max<int64_t>(1, (s.end_step - s.begin_step) / 10);
         if (s.begin_step >= total) throw_bad_input("--prune-begin-step {} is past the run's {} steps", s.begin_step, total);
         if (s.end_step >= total) {
           spdlog::warn("--prune-end-step {} is at or past the run's {} steps: the last update may fall short of {:.1f}%",
@@ -261,13 +280,12 @@ void add_prune_command(CLI::App& app) {
       }
       std::optional<distill::TrainingData> val_data;
       if (val) val_data = training_data(*val);
-      epochs = run_epochs(trainer, training_data(*train), val_data, 0, o->epochs, o->report == "-");
+      report["epochs"] = run_epochs(trainer, training_data(*train), val_data, 0, o.epochs, quiet_epochs);
       if (pruner) layers = pruner->last().layers;
       passes::RemoveDropout remove_dropout;
       spdlog::info("{}", remove_dropout.run(model));
-      report["epochs"] = epochs;
       report["steps"] = trainer.step();
-      report["distill"] = o->distill;
+      report["distill"] = o.distill;
     } else if (!channel) {
       passes::MagnitudePrune pass(mopts);
       spdlog::info("{}", pass.run(model));
@@ -289,44 +307,45 @@ void add_prune_command(CLI::App& app) {
     if (const int64_t n = passes::share_identical_initializers(*model.graph); n > 0) {
       spdlog::info("share-initializers: {} equal weight tensor{} stored once", n, n == 1 ? "" : "s");
     }
-    std::optional<double> acc_after;
-    if (val) acc_after = top1_accuracy(model, *val, t.batch, t.threads, t.output);
-    record_provenance(model, fmt::format("prune<method={},sparsity={}{}>", o->method, o->sparsity,
-                                         train ? fmt::format(",epochs={}{}", o->epochs, o->distill ? ",distill" : "") : ""));
-    onnx_io::SaveOptions save;
-    save.commit_group = files.group();
-    onnx_io::save_model(model, o->output, save);
+    if (val) r.accuracy_after = top1_accuracy(model, *val, t.batch, t.threads, t.output);
+    const std::string text = pipeline_text();
+    for (const passes::PassSpec& step : passes::parse_pipeline(text)) r.steps.push_back(passes::print_pass(step));
 
-    // The output is measured in its temp file: it reaches its name only once everything succeeded.
-    const ModelFigures before = measure_model_file(o->model), after = measure_model(model, files.current_path(o->output));
+    // The output's size as serialized (the written file adds only its provenance record).
+    const ModelFigures before = measure_model_file(input_file), after = measure_model(model, "");
     report["before"] = to_json(before);
     report["after"] = to_json(after);
-    std::string text = table + "\n";
-    text += fmt::format("{:<16} {:>14}    {:>14}\n", "", "before", "after");
-    text += figures_line("parameters", static_cast<double>(before.parameters), static_cast<double>(after.parameters));
-    text += figures_line("nonzero params", static_cast<double>(before.nonzero_parameters), static_cast<double>(after.nonzero_parameters));
+    r.text = table + "\n";
+    r.text += fmt::format("{:<16} {:>14}    {:>14}\n", "", "before", "after");
+    r.text += figures_line("parameters", static_cast<double>(before.parameters), static_cast<double>(after.parameters));
+    r.text += figures_line("nonzero params", static_cast<double>(before.nonzero_parameters), static_cast<double>(after.nonzero_parameters));
     if (before.macs && after.macs) {
-      text += figures_line("MACs/sample", static_cast<double>(*before.macs), static_cast<double>(*after.macs));
+      r.text += figures_line("MACs/sample", static_cast<double>(*before.macs), static_cast<double>(*after.macs));
     } else {
-      text += fmt::format("{:<16} {:>14}    {:>14}  (symbolic dims: see scalec inspect --input-shape)\n", "MACs/sample", "unknown", "unknown");
+      r.text += fmt::format("{:<16} {:>14}    {:>14}  (symbolic dims: see scalec inspect --input-shape)\n", "MACs/sample", "unknown", "unknown");
     }
-    text += figures_line("file bytes", static_cast<double>(before.file_bytes), static_cast<double>(after.file_bytes));
-    text += figures_line("gzip bytes", static_cast<double>(before.gzip_bytes), static_cast<double>(after.gzip_bytes));
-    if (acc_before && acc_after) {
-      report["accuracy_before"] = *acc_before;
-      report["accuracy_after"] = *acc_after;
-      text += fmt::format("{:<16} {:>13.2f}% -> {:>13.2f}%  ({:+.2f} points)\n", "val top-1", 100 * *acc_before, 100 * *acc_after,
-                          100 * (*acc_after - *acc_before));
+    r.text += figures_line("file bytes", static_cast<double>(before.file_bytes), static_cast<double>(after.file_bytes));
+    r.text += figures_line("gzip bytes", static_cast<double>(before.gzip_bytes), static_cast<double>(after.gzip_bytes));
+    if (r.accuracy_before && r.accuracy_after) {
+      report["accuracy_before"] = *r.accuracy_before;
+      report["accuracy_after"] = *r.accuracy_after;
+      r.text += fmt::format("{:<16} {:>13.2f}% -> {:>13.2f}%  ({:+.2f} points)\n", "val top-1", 100 * *r.accuracy_before,
+                            100 * *r.accuracy_after, 100 * (*r.accuracy_after - *r.accuracy_before));
     }
-    if (!o->report.empty()) write_report(report, o->report, files.group());
-    files.commit();  // a missed target (exit 3) still leaves every output
-    spdlog::info("wrote {}", o->output);
-    if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
-    if (o->max_accuracy_drop && 100 * (*acc_before - *acc_after) > *o->max_accuracy_drop) {
-      throw Error(ExitCode::kTargetMissed, fmt::format("accuracy dropped by {:.2f} points, more than --max-accuracy-drop {}",
-                                                       100 * (*acc_before - *acc_after), *o->max_accuracy_drop));
-    }
-  });
+    return r;
+  }
+
+ private:
+  PruneOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stage> make_prune_stage() { return std::make_unique<PruneStage>(); }
+
+void add_prune_command(CLI::App& app) {
+  add_stage_command(app, make_prune_stage(),
+                    "L1 magnitude pruning (unstructured, N:M or whole channels), with optional recovery training");
 }
 
 }  // namespace scalec::cli

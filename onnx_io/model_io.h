@@ -38,7 +38,7 @@ enum class ExternalData {
 struct SaveOptions {
   ExternalData external_data = ExternalData::kAuto;
   size_t external_threshold = 1024;     ///< smaller tensors always stay inline
-  std::vector<std::string> passes;      ///< recorded in metadata_props as scalec.passes
+  std::vector<std::string> passes;      ///< pipeline text appended to metadata_props' scalec.passes
   bool record_provenance = true;        ///< add scalec.version (and scalec.passes) to metadata_props
   CommitGroup* commit_group = nullptr;  ///< when set, the files are renamed into place by its commit()
 };

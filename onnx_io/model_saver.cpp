@@ -215,8 +215,12 @@ onnx::ModelProto to_proto(const ir::Model& m, const SaveOptions& options, Extern
     };
     set("scalec.version", SCALEC_VERSION);
     if (!options.passes.empty()) {
+      // Appended to what earlier runs recorded: the record is the model's whole history.
       std::string joined;
-      for (const auto& p : options.passes) joined += (joined.empty() ? "" : ",") + p;
+      for (const auto& [key, value] : props) {
+        if (key == "scalec.passes") joined = value;
+      }
+      for (const auto& p : options.passes) joined.append(joined.empty() ? "" : ",").append(p);
       set("scalec.passes", joined);
     }
   }

@@ -25,6 +25,20 @@ void Coverage::add(const std::string& name, int64_t params, bool changed, const 
   it->names.push_back(name);
 }
 
+void Coverage::merge(const Coverage& other) {
+  layers_total_ += other.layers_total_;
+  layers_changed_ += other.layers_changed_;
+  params_total_ += other.params_total_;
+  params_changed_ += other.params_changed_;
+  for (const Left& l : other.left_) {
+    auto it = std::find_if(left_.begin(), left_.end(), [&](const Left& m) { return m.reason == l.reason; });
+    if (it == left_.end()) it = left_.insert(left_.end(), Left{l.reason, 0, 0, {}});
+    it->count += l.count;
+    it->params += l.params;
+    it->names.insert(it->names.end(), l.names.begin(), l.names.end());
+  }
+}
+
 std::string Coverage::summary(const std::string& verb) const {
   const double share = params_total_ > 0 ? 100.0 * static_cast<double>(params_changed_) / static_cast<double>(params_total_) : 0.0;
   return fmt::format("{} {} of {} {}, {:.1f}% of weights", verb, layers_changed_, layers_total_, units(layers_total_),

@@ -31,6 +31,9 @@ class Coverage {
   /// Float weights outside any layer (biases, normalization scales): in params_total only.
   void add_other_params(int64_t params) { params_total_ += params; }
 
+  /// Adds the layers another pass covered (disjoint from this one's: they never double count).
+  void merge(const Coverage& other);
+
   int64_t layers_changed() const { return layers_changed_; }
   int64_t layers_total() const { return layers_total_; }
   int64_t params_changed() const { return params_changed_; }

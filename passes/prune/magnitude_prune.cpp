@@ -8,6 +8,7 @@
 
 #include "ir/error.h"
 #include "passes/core/name_match.h"
+#include "passes/core/pass_options.h"
 #include "passes/prune/prunable.h"
 #include "passes/prune/prune_coverage.h"
 
@@ -243,6 +244,17 @@ double overall_sparsity(const std::vector<LayerPruneResult>& layers) {
   int64_t zeros = 0, total = 0;
   for (const LayerPruneResult& l : layers) zeros += l.zeros_after, total += l.elements;
   return total > 0 ? static_cast<double>(zeros) / static_cast<double>(total) : 0.0;
+}
+
+std::string MagnitudePrune::options_text() const {
+  MagnitudePruneOptions o = options_;
+  std::vector<std::string> layer_sparsity;
+  for (const auto& [name, s] : o.overrides) layer_sparsity.push_back(fmt::format("{}={}", name, s));
+  OptionFields f;
+  if (o.m > 0) f.add("n", o.n).add("m", o.m);
+  else f.add("sparsity", o.sparsity).add("global", o.global);
+  return f.add("layer-sparsity", layer_sparsity).add("skip", o.skip).add("prune-first", o.prune_first)
+      .add("prune-last", o.prune_last).print();
 }
 
 std::string MagnitudePrune::run(ir::Model& model) {

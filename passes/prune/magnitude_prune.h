@@ -56,6 +56,7 @@ class MagnitudePrune final : public Pass {
  public:
   explicit MagnitudePrune(MagnitudePruneOptions options) : options_(std::move(options)) {}
   std::string name() const override { return options_.m > 0 ? "prune-n-m" : "prune-magnitude"; }
+  std::string options_text() const override;
   std::string run(ir::Model& model) override;
   const MagnitudePruneResult& result() const { return result_; }
 

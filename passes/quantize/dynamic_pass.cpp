@@ -79,6 +79,7 @@ std::string QuantizeDynamic::run(ir::Model& model) {
   std::vector<ir::Node*> nodes;
   for (ir::Node* n : g.topological_order()) {
     if (!quant::is_layer_op(*n)) continue;
+    if (!options_.only_ops.empty() && !options_.only_ops.count(n->op_type())) continue;
     const std::string reason = float_reason(g, types, n, options_);
     const std::string label = quant::node_label(g, n);
     report_.coverage.add(label, quant::layer_params(g, *n), reason.empty(), reason);

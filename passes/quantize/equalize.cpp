@@ -9,6 +9,7 @@
 
 #include "ir/node_attrs.h"
 #include "passes/core/constant.h"
+#include "passes/core/pass_options.h"
 #include "passes/quantize/quant_graph.h"
 
 namespace scalec::passes {
@@ -191,6 +192,11 @@ std::string CrossLayerEqualization::run(ir::Model& model) {
   g.sort_topologically();
   return fmt::format("equalize: {} Conv pair{} equalized in {} round{} ({} Clip(0, m) made per-channel)", pairs.size(),
                      pairs.size() == 1 ? "" : "s", rounds, rounds == 1 ? "" : "s", clips);
+}
+
+std::string CrossLayerEqualization::options_text() const {
+  std::set<std::string> exclude = exclude_nodes_;
+  return OptionFields().add("exclude-nodes", exclude).print();
 }
 
 }  // namespace scalec::passes

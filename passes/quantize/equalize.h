@@ -28,6 +28,7 @@ class CrossLayerEqualization final : public Pass {
  public:
   explicit CrossLayerEqualization(std::set<std::string> exclude_nodes = {}) : exclude_nodes_(std::move(exclude_nodes)) {}
   std::string name() const override { return "equalize"; }
+  std::string options_text() const override;
   std::string run(ir::Model& model) override;
 
  private:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ir/node_attrs.h"
+#include "passes/core/pass_options.h"
 #include "passes/quantize/quant_graph.h"
 
 namespace scalec::passes {
@@ -27,6 +28,12 @@ ir::Tensor transposed(const ir::Tensor& w) {
 }
 
 }  // namespace
+
+std::string GemmToMatMul::options_text() const {
+  std::set<std::string> nodes = exclude_nodes_, ops = exclude_ops_;
+  bool io = keep_io_float_;
+  return OptionFields().add("exclude-nodes", nodes).add("exclude-ops", ops).add("keep-io-float", io).print();
+}
 
 std::string GemmToMatMul::run(ir::Model& model) {
   ir::Graph& g = *model.graph;

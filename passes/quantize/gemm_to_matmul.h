@@ -23,6 +23,7 @@ class GemmToMatMul final : public Pass {
   GemmToMatMul(std::set<std::string> exclude_nodes, std::set<std::string> exclude_ops, bool keep_io_float = false)
       : exclude_nodes_(std::move(exclude_nodes)), exclude_ops_(std::move(exclude_ops)), keep_io_float_(keep_io_float) {}
   std::string name() const override { return "gemm-to-matmul"; }
+  std::string options_text() const override;
   std::string run(ir::Model& model) override;
 
  private:

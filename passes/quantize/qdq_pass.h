@@ -51,6 +51,9 @@ struct QdqOptions {
   bool activation_symmetric = false;
   std::set<std::string> exclude_nodes;  ///< node names left in float
   std::set<std::string> exclude_ops;    ///< op types left in float
+  /// Dynamic pass: when not empty, layers of other op types are skipped and not counted (another
+  /// pass of the pipeline quantizes them: weight-only Conv beside dynamic MatMul).
+  std::set<std::string> only_ops;
   /// Nodes that read a graph input or write a graph output (first and last layers) stay float.
   bool keep_io_float = false;
   /// Calibrated range per activation value (see qdq_calibration_values).

@@ -11,7 +11,6 @@ namespace scalec::passes {
 
 std::string QuantizeWeightOnly::run(ir::Model& model) {
   report_ = {};
-  quant::check_not_quantized(model);
   const quant::WeightQuantOptions& wo = options_.weights;
   (void)quant::int_range(wo.bits, wo.is_signed, wo.symmetric);  // validates bits
   const bool needs_21 = wo.bits == 4 || wo.granularity == quant::Granularity::kBlock;
@@ -22,6 +21,7 @@ std::string QuantizeWeightOnly::run(ir::Model& model) {
   for (ir::Node* n : g.topological_order()) {
     if (!quant::is_layer_op(*n)) continue;
     const std::string& op = n->op_type();
+    if (!options_.only_ops.empty() && !options_.only_ops.count(op)) continue;
     const std::string label = quant::node_label(g, n);
     std::string reason;
     if (options_.exclude_nodes.count(n->name)) reason = "excluded by --exclude-nodes";

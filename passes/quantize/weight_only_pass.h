@@ -23,6 +23,8 @@ struct WeightOnlyOptions {
   quant::WeightQuantOptions weights;
   std::set<std::string> exclude_nodes;
   std::set<std::string> exclude_ops;
+  /// When not empty, layers of other op types are skipped and not counted (another pass quantizes them).
+  std::set<std::string> only_ops;
   bool keep_io_float = false;
   /// Weights already quantized (by GPTQ, passes/quantize/gptq.h), by initializer name: stored as
   /// given instead of rounded to nearest.

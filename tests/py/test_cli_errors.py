@@ -524,7 +524,7 @@ def test_opset21_ir10_int4_model_loads(tmp_path):
 
 @pytest.mark.parametrize("command,option,default", [
     ("finetune", "--lr", "0.01"), ("finetune", "--epochs", "1"), ("finetune", "--optimizer", "sgd"),
-    ("quantize", "--method", "mse"), ("quantize", "--bits", "8"), ("quantize", "--format", "qdq"),
+    ("quantize", "--method", "mse"), ("quantize", "--bits", "8"), ("quantize", "--format", "auto"),
     ("prune", "--sparsity", "0.5"), ("prune", "--round-to", "auto"),
 ])
 def test_help_shows_defaults(command, option, default):

@@ -62,7 +62,7 @@ def test_cnn_from_random_weights_reaches_97_percent_on_digits(scalec, tmp_path):
     before, after = weights(CNN_INIT), weights(out)
     assert not np.allclose(before["features.1.running_mean"], after["features.1.running_mean"])
     meta = {p.key: p.value for p in m.metadata_props}
-    assert meta["scalec.passes"].startswith("finetune<epochs=15")
+    assert meta["scalec.passes"].startswith("train<epochs=15;lr=")
 
 
 def test_dropout_is_applied_in_training_and_gone_from_the_output(scalec, tmp_path):

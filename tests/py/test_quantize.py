@@ -268,7 +268,7 @@ def test_bad_input_exit_codes(scalec, tmp_path):
     assert rc == 1 and "--calib" in err
     rc, err = bad(scalec, LENET, "--format", "dynamic", "--block", "32", "-o", out)
     assert rc == 1 and "--block" in err
-    rc, err = bad(scalec, LENET, "-o", out)
+    rc, err = bad(scalec, LENET, "--format", "qdq", "-o", out)  # explicit qdq: no silent fallback
     assert rc == 1 and "--calib" in err
     rc, err = bad(scalec, LENET, "--per-tensor", "--block", "32", "--calib", DIGITS_TRAIN, "-o", out)
     assert rc == 1

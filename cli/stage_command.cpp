@@ -1,0 +1,98 @@
+#include "cli/stage_command.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/app_context.h"
+#include "cli/gates.h"
+#include "cli/output_set.h"
+#include "cli/run_options.h"
+#include "ir/error.h"
+#include "onnx_io/model_io.h"
+
+namespace scalec::cli {
+
+namespace {
+
+struct CommandOptions {
+  std::string model, output, report;
+  bool in_place = false, print_pipeline = false, verify_each = false;
+  GateOptions gates;
+};
+
+}  // namespace
+
+std::string default_output(const std::string& input, const std::string& tag) {
+  const std::filesystem::path p(input);
+  std::string stem = p.filename().string();
+  if (stem.size() > 5 && stem.ends_with(".onnx")) stem.resize(stem.size() - 5);
+  return (p.parent_path() / (stem + "." + tag + ".onnx")).string();
+}
+
+void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::string& description) {
+  auto o = std::make_shared<CommandOptions>();
+  CLI::App* cmd = app.add_subcommand(stage->name(), description);
+  add_run_options(cmd);
+  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option("-o", o->output, fmt::format("Output model (default: beside the input, <stem>.{}.onnx)", stage->output_tag()));
+  cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
+  stage->add_options(cmd);
+  cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->add_flag("--print-pipeline", o->print_pipeline, "Print the passes this command expands into, then stop");
+  cmd->add_flag("--verify-each", o->verify_each, "Verify the model after every pass (a pass that breaks it exits 70)");
+  add_gate_options(cmd, o->gates);
+  cmd->callback([o, stage] {
+    stage->check();
+    const EvalSpec eval = stage->eval_spec();
+    check_gate_inputs(o->gates, eval);
+    if (o->print_pipeline) {
+      std::printf("%s\n", stage->pipeline_text().c_str());
+      return;
+    }
+    const std::string output = o->output.empty() ? default_output(o->model, stage->output_tag()) : o->output;
+    OutputSet files;
+    files.allow_in_place(o->in_place);
+    files.input("model", o->model);
+    for (const auto& [flag, path] : stage->inputs()) files.input(flag, path);
+    files.output("-o", output);
+    files.output("--report", o->report);
+    for (const auto& [flag, path] : stage->side_outputs()) files.output(flag, path);
+    files.check();
+
+    ir::Model model = onnx_io::load_model(o->model);
+    files.model_data("model", model);
+    canonicalize_for_passes(model);
+    ir::Model original = onnx_io::load_model(o->model);  // the before figures, gates, and a teacher
+    canonicalize_for_passes(original);
+    stage->verify_each = o->verify_each;
+    stage->quiet_epochs = o->report == "-";
+    stage->input_file = o->model;
+    StageResult r = stage->run(model, original);
+
+    onnx_io::SaveOptions save;
+    save.passes = r.steps;
+    save.commit_group = files.group();
+    onnx_io::save_model(model, output, save);
+    const std::vector<GateResult> gates = measure_gates(o->gates, original, model, files.current_path(output), eval,
+                                                        r.accuracy_before, r.accuracy_after);
+    nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"command", stage->name()}, {"model", o->model},
+                        {"output", output}};
+    j.update(r.report);
+    std::string pipeline;
+    for (const std::string& s : r.steps) pipeline.append(pipeline.empty() ? "" : ",").append(s);
+    j["pipeline"] = pipeline;
+    if (o->gates.any()) j["gates"] = gates_json(gates);
+    if (!o->report.empty()) write_report(j, o->report, files.group());
+    files.commit();  // a missed gate (exit 3) still leaves every output
+    if (o->report != "-") {
+      std::string text = r.text + gates_text(gates);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+    }
+    spdlog::info("wrote {}", output);
+    throw_if_gate_missed(gates);
+  });
+}
+
+}  // namespace scalec::cli

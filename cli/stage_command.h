@@ -1,0 +1,20 @@
+#pragma once
+// The command form of a stage (`scalec quantize MODEL [-o OUT] ...`): reads and canonicalizes the
+// model, runs the stage, writes the output (beside the input as <stem>.<tag>.onnx without -o), the
+// report and the gates, all committed together; the same contract for prune, quantize and finetune.
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/stage.h"
+
+namespace scalec::cli {
+
+/// Registers `scalec <stage name>` on `app`.
+void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::string& description);
+
+/// `<folder of input>/<stem>.<tag>.onnx`, the stem being the file name without its .onnx extension.
+std::string default_output(const std::string& input, const std::string& tag);
+
+}  // namespace scalec::cli
