@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -214,3 +215,36 @@ def test_third_party_style_quantizes_as_original(zoo, results, variant, fmt, req
         coverage.append(zoo_lib.parse_coverage(out))
     assert counts[0] == counts[1], f"{variant}: {counts[0]} layers with integer weights, {original}: {counts[1]}"
     assert coverage[0] == coverage[1]
+
+
+def test_run_pipeline_gates_a_zoo_model(scalec, zoo, tmp_path):
+    """scalec run (issue 22) on a torchvision export: prune then quantize, a size gate met (exit 0,
+    the output runs in ONNX Runtime) and the same pipeline with a size nobody can meet (exit 3)."""
+    e, path, calib, test = paths(zoo, "mobilenet_v3_small")
+    shutil.copy(path, tmp_path / "m.onnx")
+    limit = os.path.getsize(path) // 2  # int8 weights: about a quarter of the float file
+    (tmp_path / "p.yaml").write_text(f"model: m.onnx\ndata: {{calib: {calib}}}\nstages:\n"
+                                     "  - prune-magnitude: {sparsity: 0.3}\n  - quantize: {bits: 8}\n"
+                                     f"gates: {{max-size: {limit}}}\n")
+    rc, out, err = scalec("run", tmp_path / "p.yaml", "--report", tmp_path / "r.json", timeout=TIMEOUT)
+    check_ran(rc, out, err, "run")
+    assert rc == 0, err
+    gate = json.loads((tmp_path / "r.json").read_text())["gates"][0]
+    assert gate["passed"] and gate["measured"] == os.path.getsize(tmp_path / "m.compressed.onnx") < limit
+    ort_runs(tmp_path / "m.compressed.onnx", e, test)
+    rc, out, err = scalec("run", tmp_path / "p.yaml", "--max-size", "1000", "-o", tmp_path / "small.onnx", timeout=TIMEOUT)
+    assert rc == 3 and "gate missed: max-size" in err, err
+    ort_runs(tmp_path / "small.onnx", e, test)
+
+
+def test_quantize_without_calibration_writes_int8_beside_a_zoo_model(scalec, zoo, tmp_path):
+    """The design card's `scalec quantize --bits 8 model.onnx` on a text transformer export: MatMuls
+    quantized dynamically, written as <stem>.int8.onnx, runnable in ONNX Runtime."""
+    e, path, calib, test = paths(zoo, "text_transformer")
+    shutil.copy(path, tmp_path / "t.onnx")
+    rc, out, err = scalec("quantize", "--bits", "8", tmp_path / "t.onnx", timeout=TIMEOUT)
+    check_ran(rc, out, err, "quantize")
+    assert "no --calib" in err
+    q = onnx.load(str(tmp_path / "t.int8.onnx"))
+    assert sum(n.op_type == "MatMulInteger" for n in q.graph.node) >= 4
+    ort_runs(tmp_path / "t.int8.onnx", e, test)
