@@ -29,6 +29,7 @@ void add_quantize_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_sensitivity_command(CLI::App& app);
 
 /// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files; with `group`, renamed
 /// into place by its commit() together with the command's other outputs).

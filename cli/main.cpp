@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   scalec::cli::add_prune_command(app);
   scalec::cli::add_run_command(app);
   scalec::cli::add_compare_command(app);
+  scalec::cli::add_sensitivity_command(app);
 
   // CLI11 reports an unknown word only as "A subcommand is required"; name it instead.
   if (argc > 1 && argv[1][0] != '-' && app.get_subcommands([&](CLI::App* s) { return s->get_name() == argv[1]; }).empty()) {
