@@ -34,6 +34,7 @@ namespace {
 struct RunOptions {
   std::string source, passes, output, report, data, val, calib, labels;
   bool in_place = false, print_pipeline = false, verify_each = false;
+  std::optional<int64_t> target_opset;
   GateOptions gates;
 };
 
@@ -286,6 +287,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->add_flag("--print-pipeline", o->print_pipeline, "Print the expanded pipeline, then stop");
   cmd->add_flag("--verify-each", o->verify_each, "Verify the model after every pass (a pass that breaks it exits 70)");
+  add_target_opset_option(cmd, o->target_opset);
   add_gate_options(cmd, o->gates);
   cmd->callback([o] {
     const bool from_file = o->source.ends_with(".yaml") || o->source.ends_with(".yml");
@@ -354,6 +356,7 @@ void add_run_command(CLI::App& app) {
     ir::Model model = onnx_io::load_model(p.model);
     files.model_data("model", model);
     canonicalize_for_passes(model);
+    check_target_opset(model, o->target_opset);
     ir::Model original = onnx_io::load_model(p.model);  // gates, before figures, a teacher
     canonicalize_for_passes(original);
 
@@ -382,6 +385,10 @@ void add_run_command(CLI::App& app) {
         text += fmt::format("kept         {}\n", p.steps[i].keep);
       }
     }
+    StageResult upgrade;
+    apply_target_opset(model, o->target_opset, upgrade);
+    all_steps.insert(all_steps.end(), upgrade.steps.begin(), upgrade.steps.end());
+    text += upgrade.text;
     onnx_io::SaveOptions save;
     save.passes = all_steps;
     save.commit_group = files.group();

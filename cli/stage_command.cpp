@@ -11,6 +11,7 @@
 #include "cli/run_options.h"
 #include "ir/error.h"
 #include "onnx_io/model_io.h"
+#include "passes/core/opset_upgrade.h"
 
 namespace scalec::cli {
 
@@ -19,10 +20,30 @@ namespace {
 struct CommandOptions {
   std::string model, output, report;
   bool in_place = false, print_pipeline = false, verify_each = false;
+  std::optional<int64_t> target_opset;
   GateOptions gates;
 };
 
 }  // namespace
+
+void add_target_opset_option(CLI::App* cmd, std::optional<int64_t>& target) {
+  cmd->add_option("--target-opset", target, "Upgrade the written model to this opset (7..22; never downgrades)")
+      ->check(CLI::Range(int64_t{7}, int64_t{22}));
+}
+
+void apply_target_opset(ir::Model& model, std::optional<int64_t> target, StageResult& r) {
+  if (!target) return;
+  passes::UpgradeOpset pass(*target);
+  r.text += pass.run(model) + "\n";
+  r.steps.push_back(pass.text());
+}
+
+void check_target_opset(const ir::Model& model, std::optional<int64_t> target) {
+  if (target && *target < model.opset_version()) {
+    throw Error(ExitCode::kUsage, fmt::format("--target-opset {}: the model is at opset {} and scalec does not downgrade",
+                                              *target, model.opset_version()));
+  }
+}
 
 std::string default_output(const std::string& input, const std::string& tag) {
   const std::filesystem::path p(input);
@@ -42,6 +63,7 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
   cmd->add_flag("--print-pipeline", o->print_pipeline, "Print the passes this command expands into, then stop");
   cmd->add_flag("--verify-each", o->verify_each, "Verify the model after every pass (a pass that breaks it exits 70)");
+  add_target_opset_option(cmd, o->target_opset);
   add_gate_options(cmd, o->gates);
   cmd->callback([o, stage] {
     stage->check();
@@ -64,12 +86,14 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
     ir::Model model = onnx_io::load_model(o->model);
     files.model_data("model", model);
     canonicalize_for_passes(model);
+    check_target_opset(model, o->target_opset);
     ir::Model original = onnx_io::load_model(o->model);  // the before figures, gates, and a teacher
     canonicalize_for_passes(original);
     stage->verify_each = o->verify_each;
     stage->quiet_epochs = o->report == "-";
     stage->input_file = o->model;
     StageResult r = stage->run(model, original);
+    apply_target_opset(model, o->target_opset, r);
 
     onnx_io::SaveOptions save;
     save.passes = r.steps;

@@ -8,6 +8,7 @@
 
 #include "ir/error.h"
 #include "passes/cleanup/remove_dropout.h"
+#include "passes/core/opset_upgrade.h"
 #include "passes/core/pass_options.h"
 #include "passes/fuse/fold_batchnorm.h"
 #include "passes/prune/magnitude_prune.h"
@@ -71,6 +72,13 @@ const std::map<std::string, Factory>& factories() {
          bool io = false;
          OptionFields().add("exclude-nodes", nodes).add("exclude-ops", ops).add("keep-io-float", io).parse(s);
          return std::make_unique<GemmToMatMul>(nodes, ops, io);
+       }},
+      {"upgrade-opset",
+       [](const PassSpec& s) {
+         int64_t opset = 21;
+         OptionFields().add("opset", opset).parse(s);
+         if (opset < 7 || opset > 22) throw Error(ExitCode::kUsage, fmt::format("upgrade-opset: opset must be in 7..22, got {}", opset));
+         return std::make_unique<UpgradeOpset>(opset);
        }},
       {"prune-magnitude", [](const PassSpec& s) { return magnitude_prune(s, false); }},
       {"prune-n-m", [](const PassSpec& s) { return magnitude_prune(s, true); }},

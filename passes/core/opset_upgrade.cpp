@@ -173,4 +173,14 @@ void upgrade_opset(ir::Model& model, int64_t target) {
   model.ir_version = std::max(model.ir_version, ir_version_for(target));
 }
 
+std::string UpgradeOpset::run(ir::Model& model) {
+  const int64_t have = model.opset_version();
+  if (have > target_) {
+    throw Error(ExitCode::kUsage, fmt::format("--target-opset {}: the model is at opset {} and scalec does not downgrade", target_, have));
+  }
+  upgrade_opset(model, target_);
+  return have == target_ ? fmt::format("upgrade-opset: already at opset {}", have)
+                         : fmt::format("upgrade-opset: opset {} -> {}", have, target_);
+}
+
 }  // namespace scalec::passes

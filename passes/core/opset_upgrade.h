@@ -9,12 +9,27 @@
 // BatchNormalization) are refused by name with Error(kBadInput); so are models below opset 7.
 // The IR version is raised to what the new opset needs (10 for opset 21).
 #include <cstdint>
+#include <string>
 
 #include "ir/graph.h"
+#include "passes/core/pass.h"
 
 namespace scalec::passes {
 
 /// Upgrades `model`'s default-domain opset to `target` (no-op when already there or above).
 void upgrade_opset(ir::Model& model, int64_t target);
+
+/// upgrade-opset<opset=N>: --target-opset as a pass; a model above N is refused (Error kUsage:
+/// scalec does not downgrade).
+class UpgradeOpset final : public Pass {
+ public:
+  explicit UpgradeOpset(int64_t target) : target_(target) {}
+  std::string name() const override { return "upgrade-opset"; }
+  std::string options_text() const override { return "opset=" + std::to_string(target_); }
+  std::string run(ir::Model& model) override;
+
+ private:
+  int64_t target_;
+};
 
 }  // namespace scalec::passes

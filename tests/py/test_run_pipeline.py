@@ -146,3 +146,16 @@ def test_pass_text_errors_are_usage_errors(folder):
     assert rc == 1 and "--passes" in err
     rc, out, err = run_scalec("run", folder / "pipeline.yaml", "-o", folder / "lenet_digits.onnx")
     assert rc == 1 and "input model" in err
+
+
+def test_target_opset_upgrades_explicitly_and_never_downgrades(folder):
+    rc, out, err = run_scalec("quantize", folder / "lenet_digits.onnx", "--calib", folder / "digits_val.npz",
+                              "--target-opset", "19", "-o", folder / "q19.onnx")
+    assert rc == 0, err
+    m = onnx.load(str(folder / "q19.onnx"))
+    assert [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")] == [19]
+    assert {p.key: p.value for p in m.metadata_props}["scalec.passes"].endswith(",upgrade-opset<opset=19>")
+    assert ort_accuracy(folder / "q19.onnx", folder / "digits_val.npz") > 0.97
+    rc, out, err = run_scalec("run", folder / "pipeline.yaml", "--target-opset", "11", "-o", folder / "o11.onnx")
+    assert rc == 1 and "does not downgrade" in err and "stage 1" not in err
+    assert not (folder / "o11.onnx").exists()
