@@ -25,6 +25,7 @@ void add_convert_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
+void add_distill_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
 void add_run_command(CLI::App& app);

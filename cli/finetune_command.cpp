@@ -1,6 +1,9 @@
 // scalec finetune: trains a model's float weights on labelled data, on the ONNX graph itself, and
 // writes a clean inference model (Dropout removed, BatchNormalization carrying the new running
 // statistics). Checkpoints after every epoch; --resume continues a killed run to the same weights.
+// scalec distill is the same stage with a teacher: loss = A T^2 KL(teacher_T || student_T) +
+// (1 - A) CE(labels); the teacher runs forward only, on the same batches; data without labels
+// trains on the teacher alone (A = 1).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +18,7 @@
 #include "distill/trainer.h"
 #include "ir/error.h"
 #include "onnx_io/data_files.h"
+#include "onnx_io/model_io.h"
 #include "passes/cleanup/remove_dropout.h"
 #include "passes/core/pass_text.h"
 
@@ -23,7 +27,8 @@ namespace scalec::cli {
 namespace {
 
 struct FinetuneOptions {
-  std::string data, val, labels = "labels", checkpoint;
+  std::string data, val, labels = "labels", checkpoint, teacher;
+  bool no_t2 = false;
   int64_t epochs = 1;
   bool resume = false;
   distill::TrainerOptions trainer;
@@ -35,10 +40,51 @@ std::vector<std::pair<std::string, double>> run_identity(const FinetuneOptions& 
           {"meta/epochs", static_cast<double>(o.epochs)}, {"meta/lr", o.trainer.schedule.base_lr}};
 }
 
+// The teacher's logits width (and the student's) on one sample: they must agree before training.
+int64_t logits_width(const ir::Model& m, const kernels::NamedTensors& feeds, const std::string& output, const char* who) {
+  kernels::Executor exec(m);
+  kernels::NamedTensors outs = exec.run(feeds);
+  const ir::Tensor* t = &outs.front().second;
+  for (const auto& [n, v] : outs) {
+    if (n == output) t = &v;
+  }
+  if (t->rank() != 2) throw_bad_input("the {}'s logits have shape {}; distillation needs [N, classes]", who, ir::shape_to_string(t->shape()));
+  return t->shape()[1];
+}
+
+// Top-1 class of the teacher per sample: the labels of data that has none.
+ir::Tensor teacher_labels(const ir::Model& teacher, const Dataset& d, const std::string& output, int threads) {
+  kernels::ExecutorOptions eo;
+  eo.threads = threads;
+  kernels::Executor exec(teacher, eo);
+  std::vector<int64_t> labels;
+  for (int64_t b = 0; b < d.samples; b += 64) {
+    const int64_t end = std::min(d.samples, b + 64);
+    kernels::NamedTensors outs = exec.run(batch_of(d, b, end));
+    const ir::Tensor* t = &outs.front().second;
+    for (const auto& [n, v] : outs) {
+      if (n == output) t = &v;
+    }
+    const int64_t c = t->shape()[1];
+    for (int64_t i = 0; i < end - b; ++i) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < c; ++k) best = t->element_as_double(i * c + k) > t->element_as_double(i * c + best) ? k : best;
+      labels.push_back(best);
+    }
+  }
+  return ir::Tensor::from_int64s({d.samples}, labels);
+}
+
 class FinetuneStage final : public Stage {
  public:
-  std::string name() const override { return "finetune"; }
-  std::string output_tag() const override { return "finetuned"; }
+  explicit FinetuneStage(bool distill) : distill_(distill) {
+    if (distill_) {
+      o_.trainer.temperature = 4.0;
+      o_.trainer.distill_alpha = 0.5;
+    }
+  }
+  std::string name() const override { return distill_ ? "distill" : "finetune"; }
+  std::string output_tag() const override { return distill_ ? "distilled" : "finetuned"; }
 
   void add_options(CLI::App* cmd) override {
     FinetuneOptions& o = o_;
@@ -49,15 +95,25 @@ class FinetuneStage final : public Stage {
     add_trainer_options(cmd, o.trainer);
     cmd->add_option("--checkpoint", o.checkpoint, "Write training state here (.npz) after every epoch");
     cmd->add_flag("--resume", o.resume, "Continue from --checkpoint when it exists");
+    if (!distill_) return;
+    cmd->add_option("--teacher", o.teacher, "Teacher model (same inputs, logits of the same width); runs forward only");
+    cmd->add_option("--temperature", o.trainer.temperature, "Distillation temperature T")->check(CLI::PositiveNumber);
+    cmd->add_option("--distill-weight", o.trainer.distill_alpha,
+                    "A: loss = A T^2 KL + (1 - A) cross-entropy (1 when the data has no labels)")
+        ->check(CLI::Range(0.0, 1.0));
+    cmd->add_flag("--no-t2", o.no_t2, "Drop the T^2 factor of the KL term");
+    cmd->add_option("--teacher-output", o.trainer.teacher_output,
+                    "The teacher's logits output (default: named like the student's --output, else its first)");
   }
 
   void check() const override {
-    if (o_.data.empty()) throw Error(ExitCode::kUsage, "finetune needs training data: --data PATH");
+    if (o_.data.empty()) throw Error(ExitCode::kUsage, fmt::format("{} needs training data: --data PATH", name()));
+    if (distill_ && o_.teacher.empty()) throw Error(ExitCode::kUsage, "distill needs a teacher: --teacher MODEL");
     if (o_.resume && o_.checkpoint.empty()) throw Error(ExitCode::kUsage, "--resume needs --checkpoint PATH");
   }
 
   std::vector<std::pair<std::string, std::string>> inputs() const override {
-    std::vector<std::pair<std::string, std::string>> in = {{"--data", o_.data}, {"--val", o_.val}};
+    std::vector<std::pair<std::string, std::string>> in = {{"--data", o_.data}, {"--val", o_.val}, {"--teacher", o_.teacher}};
     if (o_.resume) in.emplace_back("--checkpoint", o_.checkpoint);  // read and written: exempt from the check
     return in;
   }
@@ -71,15 +127,38 @@ class FinetuneStage final : public Stage {
   }
 
   std::string pipeline_text() const override {
-    return fmt::format("train<epochs={};lr={};batch={};seed={}>,remove-dropout", o_.epochs, o_.trainer.schedule.base_lr,
-                       o_.trainer.batch, o_.trainer.seed);
+    const distill::TrainerOptions& t = o_.trainer;
+    if (distill_) {
+      return fmt::format("distill<teacher={};epochs={};lr={};batch={};seed={};temperature={};distill-weight={};t2={}>,remove-dropout",
+                         std::filesystem::path(o_.teacher).filename().string(), o_.epochs, t.schedule.base_lr, t.batch, t.seed,
+                         t.temperature, t.distill_alpha, !o_.no_t2);
+    }
+    return fmt::format("train<epochs={};lr={};batch={};seed={}>,remove-dropout", o_.epochs, t.schedule.base_lr, t.batch, t.seed);
   }
 
   EvalSpec eval_spec() const override { return {o_.val, o_.labels, o_.trainer.output, o_.trainer.batch, o_.trainer.threads}; }
 
   StageResult run(ir::Model& model, const ir::Model&) override {
     FinetuneOptions& o = o_;
-    Dataset train = labelled(model, o.data, o.labels, "--data");
+    std::optional<ir::Model> teacher;
+    bool labels_from_teacher = false;
+    std::optional<Dataset> loaded;
+    if (distill_) {
+      teacher = onnx_io::load_model(o.teacher);
+      canonicalize_for_passes(*teacher);
+      loaded = load_dataset(model, o.data, o.labels);
+      if (loaded->samples == 0) throw_bad_input("--data '{}' holds no samples", o.data);
+      check_teacher(*teacher, model, *loaded);
+      if (!loaded->labels) {  // the teacher alone: its top-1 stands in for labels (epoch "acc" = agreement)
+        loaded->labels = teacher_labels(*teacher, *loaded, o.trainer.teacher_output, o.trainer.threads);
+        o.trainer.distill_alpha = 1.0;
+        labels_from_teacher = true;
+        spdlog::info("--data has no '{}': training on the teacher alone (distill weight 1; acc is agreement with the teacher)", o.labels);
+      }
+      o.trainer.teacher = &*teacher;
+      o.trainer.kd_t2 = !o.no_t2;
+    }
+    Dataset train = loaded ? std::move(*loaded) : labelled(model, o.data, o.labels, "--data");
     std::optional<Dataset> val;
     if (!o.val.empty()) val = labelled(model, o.val, o.labels, "--val");
     distill::TrainerOptions& t = o.trainer;
@@ -131,22 +210,58 @@ class FinetuneStage final : public Stage {
     r.report = {{"samples", train.samples}, {"batch", t.batch}, {"seed", t.seed},
                 {"parameters_trained", trainer.parameters().size()}, {"steps", trainer.step()},
                 {"coverage", trainer.coverage().to_json()}, {"epochs", epochs}};
+    if (distill_) {
+      r.report["distill"] = {{"teacher", o.teacher}, {"temperature", t.temperature}, {"distill_weight", t.distill_alpha},
+                             {"t2", t.kd_t2}, {"labels_from_teacher", labels_from_teacher}};
+      if (val) {  // gates compare the student with its teacher
+        r.accuracy_before = top1_accuracy(*teacher, *val, t.batch, t.threads, t.teacher_output);
+        r.accuracy_after = top1_accuracy(model, *val, t.batch, t.threads, t.output);
+        r.report["accuracy_teacher"] = *r.accuracy_before;
+        r.report["accuracy_student"] = *r.accuracy_after;
+        r.text += fmt::format("val top-1      teacher {:.2f}%  student {:.2f}%\n", 100 * *r.accuracy_before,
+                              100 * *r.accuracy_after);
+      }
+    }
     // how much of the model trained, and why the rest did not
-    r.text = trainer.coverage().summary("trained") + "\n";
+    r.text += trainer.coverage().summary("trained") + "\n";
     for (const std::string& line : trainer.coverage().reason_lines()) r.text += "left: " + line + "\n";
     return r;
   }
 
  private:
+  // The teacher reads the student's inputs and has logits as wide as the student's (exit 2 otherwise).
+  void check_teacher(const ir::Model& teacher, const ir::Model& student, const Dataset& data) const {
+    for (const ir::Value* v : teacher.graph->inputs) {
+      if (v->is_initializer()) continue;
+      const auto& in = student.graph->inputs;
+      if (std::none_of(in.begin(), in.end(), [&](const ir::Value* s) { return s->name() == v->name(); })) {
+        throw_bad_input("the teacher reads input '{}', which the student does not have: distillation feeds both the same batches",
+                        v->name());
+      }
+    }
+    const kernels::NamedTensors one = batch_of(data, 0, 1);
+    const std::string& so = o_.trainer.output;
+    const int64_t ws = logits_width(student, one, so, "student");
+    const int64_t wt = logits_width(teacher, one, o_.trainer.teacher_output.empty() ? so : o_.trainer.teacher_output, "teacher");
+    if (ws != wt) throw_bad_input("the teacher's logits are {} wide and the student's {}: they must match", wt, ws);
+  }
+
+  bool distill_;
   FinetuneOptions o_;
 };
 
 }  // namespace
 
-std::unique_ptr<Stage> make_finetune_stage() { return std::make_unique<FinetuneStage>(); }
+std::unique_ptr<Stage> make_finetune_stage() { return std::make_unique<FinetuneStage>(false); }
+std::unique_ptr<Stage> make_distill_stage() { return std::make_unique<FinetuneStage>(true); }
 
 void add_finetune_command(CLI::App& app) {
   add_stage_command(app, make_finetune_stage(), "Train the model's weights on labelled data (cross-entropy)");
+}
+
+void add_distill_command(CLI::App& app) {
+  add_stage_command(app, make_distill_stage(),
+                    "Train a student on a teacher's soft targets (KL with temperature) and the labels", "--student");
 }
 
 }  // namespace scalec::cli

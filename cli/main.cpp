@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   scalec::cli::add_infer_command(app);
   scalec::cli::add_eval_command(app);
   scalec::cli::add_finetune_command(app);
+  scalec::cli::add_distill_command(app);
   scalec::cli::add_quantize_command(app);
   scalec::cli::add_prune_command(app);
   scalec::cli::add_run_command(app);

@@ -108,7 +108,7 @@ std::string mark_of(const std::string& file, const YAML::Node& n) {
 // Keys whose values are files: relative to the pipeline file's folder.
 bool is_path_key(const std::string& key) {
   return key == "data" || key == "val" || key == "calib" || key == "checkpoint" || key == "keep" || key == "model" ||
-         key == "output" || key == "train";
+         key == "train" || key == "teacher";
 }
 
 std::string resolve(const std::filesystem::path& base, const std::string& path) {

@@ -70,6 +70,7 @@ std::vector<std::string> stage_names();
 std::unique_ptr<Stage> make_quantize_stage();
 std::unique_ptr<Stage> make_prune_stage();
 std::unique_ptr<Stage> make_finetune_stage();
+std::unique_ptr<Stage> make_distill_stage();
 std::unique_ptr<Stage> make_eval_stage();
 
 }  // namespace scalec::cli

@@ -52,11 +52,12 @@ std::string default_output(const std::string& input, const std::string& tag) {
   return (p.parent_path() / (stem + "." + tag + ".onnx")).string();
 }
 
-void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::string& description) {
+void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::string& description,
+                       const std::string& model_flag) {
   auto o = std::make_shared<CommandOptions>();
   CLI::App* cmd = app.add_subcommand(stage->name(), description);
   add_run_options(cmd);
-  cmd->add_option("model", o->model, "ONNX model")->required();
+  cmd->add_option(model_flag.empty() ? "model" : model_flag, o->model, "ONNX model")->required();
   cmd->add_option("-o", o->output, fmt::format("Output model (default: beside the input, <stem>.{}.onnx)", stage->output_tag()));
   cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
   stage->add_options(cmd);

@@ -13,7 +13,9 @@
 namespace scalec::cli {
 
 /// Registers `scalec <stage name>` on `app`.
-void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::string& description);
+/// `model_flag` names the model as an option ("--student") instead of the positional MODEL.
+void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::string& description,
+                       const std::string& model_flag = "");
 
 /// --target-opset N: upgrades the finished model explicitly (never downgrades: exit 1), recording
 /// the upgrade-opset step in `r`.

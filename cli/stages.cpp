@@ -53,11 +53,12 @@ std::unique_ptr<Stage> make_eval_stage() { return std::make_unique<EvalStage>();
 std::unique_ptr<Stage> make_stage(const std::string& name) {
   if (name == "prune") return make_prune_stage();
   if (name == "finetune") return make_finetune_stage();
+  if (name == "distill") return make_distill_stage();
   if (name == "quantize") return make_quantize_stage();
   if (name == "eval") return make_eval_stage();
   return nullptr;
 }
 
-std::vector<std::string> stage_names() { return {"prune", "finetune", "quantize", "eval"}; }
+std::vector<std::string> stage_names() { return {"prune", "finetune", "distill", "quantize", "eval"}; }
 
 }  // namespace scalec::cli

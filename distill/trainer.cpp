@@ -101,6 +101,12 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
     if (!(o_.temperature > 0)) throw_bad_input("distillation temperature must be > 0, got {}", o_.temperature);
     eo.training = false;
     teacher_exec_ = std::make_unique<kernels::Executor>(*o_.teacher, eo);
+    if (!o_.teacher_output.empty()) {
+      const auto& outs = o_.teacher->graph->outputs;
+      if (std::none_of(outs.begin(), outs.end(), [&](const ir::Value* v) { return v->name() == o_.teacher_output; })) {
+        throw_bad_input("the teacher has no output named '{}'", o_.teacher_output);
+      }
+    }
   }
 }
 
@@ -153,8 +159,10 @@ LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Ten
   LossResult loss = cross_entropy(it->second, labels, o_.label_smoothing);
   if (teacher_exec_) {
     kernels::NamedTensors t = teacher_exec_->run(feeds);
-    const ir::Tensor& teacher_logits = find_output(t, logits_v->name());
-    loss = blend(kl_divergence(it->second, teacher_logits, o_.temperature), o_.distill_alpha, loss, 1.0 - o_.distill_alpha);
+    const ir::Tensor& teacher_logits = find_output(t, o_.teacher_output.empty() ? logits_v->name() : o_.teacher_output);
+    // kl_divergence carries T^2 (Hinton et al.); without it the KL term is scaled back by 1 / T^2.
+    const double t2 = o_.kd_t2 ? 1.0 : 1.0 / (o_.temperature * o_.temperature);
+    loss = blend(kl_divergence(it->second, teacher_logits, o_.temperature), o_.distill_alpha * t2, loss, 1.0 - o_.distill_alpha);
   }
   std::vector<ir::Tensor> grads = autodiff_->backward(*train_exec_, {{logits_v->name(), loss.dprediction}});
 

@@ -49,6 +49,8 @@ struct TrainerOptions {
   const ir::Model* teacher = nullptr;  ///< must outlive the Trainer; same inputs, logits of the same shape
   double temperature = 4.0;
   double distill_alpha = 0.5;
+  bool kd_t2 = true;           ///< false: drop the T^2 factor (as some tools do)
+  std::string teacher_output;  ///< the teacher's logits; "" = its output named like the student's, else its first
 };
 
 /// One epoch's numbers.

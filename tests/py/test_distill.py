@@ -1,0 +1,122 @@
+"""scalec distill (issue 19 item 1): a student trained on a teacher's soft targets, as a command and
+as a pipeline stage; figures checked in ONNX Runtime; bad teachers refused with exit 2 naming why."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import REPO_ROOT, run_scalec
+
+MODELS = REPO_ROOT / "test_models"
+TRAIN = ["--lr", "0.02", "--momentum", "0.9", "--epochs", "3"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The bundled LeNet as teacher, and a student with 3/4 of its channels removed (12x fewer MACs)."""
+    d = tmp_path_factory.mktemp("distill")
+    for name in ["lenet_digits.onnx", "digits_train.npz", "digits_val.npz"]:
+        shutil.copy(MODELS / name, d / name)
+    rc, out, err = run_scalec("prune", d / "lenet_digits.onnx", "--method", "channel", "--sparsity", "0.75",
+                              "-o", d / "student.onnx")
+    assert rc == 0, err
+    train = dict(np.load(d / "digits_train.npz"))
+    train.pop("labels")
+    np.savez(d / "unlabelled.npz", **train)
+    return d
+
+
+def ort_accuracy(path, data):
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    d = np.load(data)
+    return float((s.run(None, {"input": d["input"]})[0].argmax(1) == d["labels"]).mean())
+
+
+def test_student_learns_from_the_teacher_and_reports_what_onnxruntime_measures(folder):
+    before = ort_accuracy(folder / "student.onnx", folder / "digits_val.npz")
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                              "--data", folder / "digits_train.npz", "--val", folder / "digits_val.npz", *TRAIN,
+                              "--report", folder / "d.json")
+    assert rc == 0, err
+    out_path = folder / "student.distilled.onnx"  # default output: the student's stem
+    r = json.loads((folder / "d.json").read_text())
+    assert r["distill"]["temperature"] == 4 and r["distill"]["distill_weight"] == 0.5 and r["distill"]["t2"]
+    assert not r["distill"]["labels_from_teacher"]
+    after = ort_accuracy(out_path, folder / "digits_val.npz")
+    assert abs(after - r["accuracy_student"]) <= 1 / 360 + 1e-9
+    assert abs(ort_accuracy(folder / "lenet_digits.onnx", folder / "digits_val.npz") - r["accuracy_teacher"]) < 1e-9
+    assert before < 0.5 < 0.85 < after, (before, after)
+    passes = {p.key: p.value for p in onnx.load(str(out_path)).metadata_props}["scalec.passes"]
+    assert "distill<teacher=lenet_digits.onnx;epochs=3;" in passes and passes.startswith("prune-channels<")
+
+
+def test_without_labels_the_teacher_alone_trains_the_student(folder):
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                              "--data", folder / "unlabelled.npz", *TRAIN, "-o", folder / "s.onnx", "--report", folder / "u.json")
+    assert rc == 0, err
+    r = json.loads((folder / "u.json").read_text())
+    assert r["distill"]["labels_from_teacher"] and r["distill"]["distill_weight"] == 1.0
+    assert ort_accuracy(folder / "s.onnx", folder / "digits_val.npz") > 0.8
+
+
+def test_no_t2_drops_the_temperature_squared_factor(folder):
+    losses = {}
+    for flag in [[], ["--no-t2"]]:
+        rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                                  "--data", folder / "unlabelled.npz", "--epochs", "1", "--lr", "1e-7",
+                                  "--temperature", "4", *flag, "-o", folder / "t.onnx", "--report", folder / "t.json")
+        assert rc == 0, err
+        losses[bool(flag)] = json.loads((folder / "t.json").read_text())["epochs"][0]["loss"]
+    # Distill weight 1 without labels: the loss is the KL term alone, 16x smaller without T^2 (lr
+    # 1e-7: the weights barely move, so both runs see the same KL).
+    assert losses[True] * 16 == pytest.approx(losses[False], rel=1e-3)
+
+
+def test_distill_as_a_pipeline_stage_with_a_gate_against_the_teacher(folder):
+    (folder / "p.yaml").write_text(
+        "model: student.onnx\noutput: student.small.onnx\n"
+        "data: {train: digits_train.npz, val: digits_val.npz, calib: digits_val.npz}\n"
+        "stages:\n  - distill: {teacher: lenet_digits.onnx, epochs: 3, lr: 0.02, momentum: 0.9}\n  - quantize\n"
+        "gates: {max-size: 20000}\n")
+    rc, out, err = run_scalec("run", folder / "p.yaml")
+    assert rc == 0, err
+    assert ort_accuracy(folder / "student.small.onnx", folder / "digits_val.npz") > 0.85
+
+
+def write_model(path, input_name, classes):
+    x = helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 1, 8, 8])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [64, classes], np.full(64 * classes, 0.01, np.float32))
+    g = helper.make_graph([helper.make_node("Flatten", [input_name], ["f"]), helper.make_node("MatMul", ["f", "w"], ["logits"])],
+                          "g", [x], [y], [w])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+@pytest.mark.parametrize("teacher, what", [
+    ("narrow", "teacher's logits are 5 wide and the student's 10"),
+    ("other_input", "the teacher reads input 'pixels'"),
+])
+def test_a_teacher_that_does_not_fit_is_refused_naming_why(folder, teacher, what):
+    path = folder / f"{teacher}.onnx"
+    write_model(path, "pixels" if teacher == "other_input" else "input", 5 if teacher == "narrow" else 10)
+    rc, out, err = run_scalec("distill", "--teacher", path, "--student", folder / "student.onnx",
+                              "--data", folder / "digits_train.npz", "-o", folder / "bad.onnx")
+    assert rc == 2 and what in err, err
+    assert not (folder / "bad.onnx").exists()
+
+
+def test_usage_errors(folder):
+    rc, out, err = run_scalec("distill", "--student", folder / "student.onnx", "--data", folder / "digits_train.npz")
+    assert rc == 1 and "--teacher" in err
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                              "--data", folder / "digits_train.npz", "--teacher-output", "nope", "-o", folder / "x.onnx")
+    assert rc == 2 and "no output named 'nope'" in err
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                              "--data", folder / "digits_train.npz", "-o", folder / "lenet_digits.onnx")
+    assert rc == 1 and "--teacher" in err  # an output may not overwrite the teacher
