@@ -1,6 +1,7 @@
 #pragma once
 // Gates a CI pipeline sets on a command's result (run, quantize, prune; DESIGN.md exit code 3):
-// --max-accuracy-drop (top-1 points on --val, output vs input model), --max-size (bytes of the model
+// --max-accuracy-drop (top-1 points on --val, output vs input model; without labels in --val, 100 -
+// the top-1 agreement % with the input model's predictions), --max-size (bytes of the model
 // file plus its external data), --min-speedup (scalec's runtime, input time / output time on --val,
 // median of 5 alternating runs). Every gate is measured and listed; a missed one exits 3 after the
 // outputs and the report are written.
@@ -33,6 +34,7 @@ struct GateResult {
   double limit = 0, measured = 0;
   bool passed = true;
   std::string unit;  ///< "points", "bytes", "x"
+  std::string measure;  ///< max-accuracy-drop: "accuracy" (labels in --val) or "agreement" (none: 100 - top-1 agreement %)
 };
 
 /// Usage checks: an accuracy or speed gate needs validation data (Error kUsage).

@@ -6,7 +6,7 @@
 // accuracy tools run first: cross-layer equalization, GPTQ, then bias correction. The stage expands
 // into registered passes (passes/quantize/quantize_pipeline.h). The summary says how many layers
 // (and how much of the weights) were quantized, and why the rest stayed float, one line per reason;
-// a run that quantizes no layer exits 2.
+// a run that quantizes no layer exits 2. --target-drop P chooses per-layer bits (cli/mixed_precision.h).
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -16,6 +16,7 @@
 
 #include "cli/app_context.h"
 #include "cli/dataset.h"
+#include "cli/mixed_precision_stage.h"
 #include "cli/stage.h"
 #include "cli/stage_command.h"
 #include "ir/error.h"
@@ -42,6 +43,7 @@ struct QuantizeOptions {
   bool gptq = false;  // GPTQ weights in any format: --gptq, --act-order, --gptq-damp, --gptq-block
   passes::GptqOptions gptq_options;
   int64_t gptq_memory_mb = 1024;
+  std::optional<double> target_drop;  // mixed precision (cli/mixed_precision.h)
 };
 
 // "a,b" "c" -> {a, b, c}
@@ -85,7 +87,11 @@ class QuantizeStage final : public Stage {
                     "below), qdq, weight-only, qoperator or dynamic")
         ->check(CLI::IsMember({"auto", "qdq", "weight-only", "qoperator", "dynamic"}));
     cmd->add_option("--calib", o.calib, "Calibration data (.npz with arrays named after the inputs); needed by qdq");
-    cmd->add_option("--val", o.val, "Validation data with labels, for --max-accuracy-drop");
+    cmd->add_option("--val", o.val, "Validation data, for --target-drop and --max-accuracy-drop (without labels: top-1 "
+                                    "agreement with the input model)");
+    cmd->add_option("--target-drop", o.target_drop,
+                    "Mixed precision: keep the most sensitive layers at 8 bits, then float, until the top-1 drop on --val "
+                    "is within P points (qdq, qoperator; exit 3 with the best assignment when none is)");
     cmd->add_option("--labels", o.labels, "Key of the labels array (in --val; ignored in --calib)");
     cmd->add_option("--output", o.output_name, "Model output holding the logits, for --max-accuracy-drop (default: the first)");
     cmd->add_option("--method", o.method, "Activation range: mse (default), minmax, percentile or entropy")
@@ -138,6 +144,7 @@ class QuantizeStage final : public Stage {
   void check() const override {
     passes::PassManager pm;
     passes::build_quantize_pipeline(settings(), !o_.calib.empty(), pm);  // refuses conflicting options
+    if (o_.target_drop) check_target_drop_options(settings(), o_.calib, o_.val);
   }
 
   std::vector<std::pair<std::string, std::string>> inputs() const override {
@@ -158,7 +165,7 @@ class QuantizeStage final : public Stage {
 
   EvalSpec eval_spec() const override { return {o_.val, o_.labels, o_.output_name, 32, o_.threads}; }
 
-  StageResult run(ir::Model& model, const ir::Model&) override {
+  StageResult run(ir::Model& model, const ir::Model& original) override {
     passes::quant::check_not_quantized(model);
     const passes::QuantizeSettings s = settings();
     const std::string format = passes::resolved_format(s, !o_.calib.empty());
@@ -184,8 +191,15 @@ class QuantizeStage final : public Stage {
     ctx.calib_batch = batch_size_for(model, o_.batch, samples, axes);
     ctx.threads = o_.threads;
     ctx.verify_each = verify_each;
+    passes::QuantizeSettings chosen = s;
+    std::optional<MixedPrecisionOutcome> mixed;
+    if (o_.target_drop) {
+      const MixedPrecisionSetup mp{s, *o_.target_drop, eval_spec(), ctx, input_file};
+      mixed = choose_layer_bits(model, original, mp);
+      chosen = mixed->settings;
+    }
     passes::PassManager pm;
-    passes::build_quantize_pipeline(s, !o_.calib.empty(), pm);
+    passes::build_quantize_pipeline(chosen, !o_.calib.empty(), pm);
     const std::vector<passes::PassRun> runs = pm.run(model, ctx);
     const passes::QuantReport& rep = ctx.state<passes::QuantizeState>().report;
     check_some_layer_quantized(rep);
@@ -219,6 +233,7 @@ class QuantizeStage final : public Stage {
     for (const std::string& line : rep.coverage.reason_lines()) r.text += "  left in float: " + line + "\n";
     r.text += fmt::format("size         {:.1f} KB -> {:.1f} KB\n", static_cast<double>(before.bytes) / 1e3,
                           static_cast<double>(after.bytes) / 1e3);
+    if (mixed) add_mixed_precision(*mixed, rep.quantized, r);
     return r;
   }
 

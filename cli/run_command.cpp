@@ -363,6 +363,7 @@ void add_run_command(CLI::App& app) {
     std::vector<std::string> all_steps;
     nlohmann::json stage_reports = nlohmann::json::array();
     std::string text;
+    std::vector<std::string> missed;  // targets the stages missed: exit 3 once every output is written
     for (size_t i = 0; i < stages.size(); ++i) {
       Stage& s = *stages[i];
       spdlog::info("stage {} of {}: {}", i + 1, stages.size(), s.name());
@@ -370,6 +371,7 @@ void add_run_command(CLI::App& app) {
       s.quiet_epochs = o->report == "-";
       s.input_file = p.model;
       StageResult r = s.run(model, original);
+      if (r.target_missed) missed.push_back(fmt::format("stage {} ({}): {}", i + 1, s.name(), *r.target_missed));
       all_steps.insert(all_steps.end(), r.steps.begin(), r.steps.end());
       std::string pipeline;
       for (const std::string& st : r.steps) pipeline.append(pipeline.empty() ? "" : ",").append(st);
@@ -407,6 +409,11 @@ void add_run_command(CLI::App& app) {
     if (o->report != "-") {
       text += fmt::format("== pipeline ==\n{}\nwrote        {}\n", pipeline, p.output) + gates_text(gates);
       std::fwrite(text.data(), 1, text.size(), stdout);
+    }
+    if (!missed.empty()) {
+      std::string all;
+      for (const std::string& m : missed) all.append(all.empty() ? "" : "; ").append(m);
+      throw Error(ExitCode::kTargetMissed, all);
     }
     throw_if_gate_missed(gates);
   });

@@ -5,15 +5,14 @@
 // precision, or to prune less, come first.
 #include <algorithm>
 #include <cstdio>
-#include <limits>
 #include <optional>
-#include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "calibration/calibrator.h"
 #include "cli/app_context.h"
 #include "cli/dataset.h"
+#include "cli/layer_sensitivity.h"
 #include "cli/model_compare.h"
 #include "cli/output_set.h"
 #include "cli/run_options.h"
@@ -40,87 +39,6 @@ struct SensitivityOptions {
 
 // Calibration on --data when no --calib is given: enough for stable ranges, bounded in time.
 constexpr int64_t kDataCalibSamples = 512;
-
-// One layer's figures with only it quantized or pruned.
-struct LayerResult {
-  std::string layer, op, weight;
-  int64_t params = 0;
-  int64_t correct = 0, agree = 0, rows = 0;
-  Sqnr sqnr;
-};
-
-// What one evaluation of a model over the data measured against the float model's outputs.
-struct Run {
-  int64_t correct = 0, agree = 0, rows = 0;
-  Sqnr sqnr;
-};
-
-// Every node gets a name of its own (in memory only), so that --exclude-nodes style exclusion can
-// single out one layer even in exports that leave names empty or repeat them.
-void name_nodes_uniquely(ir::Graph& g) {
-  std::set<std::string> taken;
-  for (const auto& n : g.nodes()) {
-    std::string base = n->name.empty() ? (n->output(0) ? n->output(0)->name() : n->op_type()) : n->name;
-    std::string name = base;
-    for (int k = 2; taken.contains(name); ++k) name = fmt::format("{}_{}", base, k);
-    n->name = name;
-    taken.insert(name);
-  }
-}
-
-// Runs `model` over `data`; the chosen output of each run is appended to `keep` when given, else
-// set against `ref` (the float model's, run by run).
-Run evaluate(const ir::Model& model, const Dataset& data, const std::vector<std::pair<int64_t, int64_t>>& ranges,
-             const std::string& output, int threads, std::vector<ir::Tensor>* keep, const std::vector<ir::Tensor>* ref) {
-  kernels::ExecutorOptions eo;
-  eo.threads = threads;
-  kernels::Executor exec(model, eo);
-  const int64_t index = output_index(model, output);
-  if (index < 0) throw_internal("output '{}' vanished from the model", output);
-  Run r;
-  size_t run = 0;
-  for (auto [begin, end] : ranges) {
-    kernels::NamedTensors outs = exec.run(batch_of(data, begin, end));
-    const ir::Tensor& y = outs[static_cast<size_t>(index)].second;
-    const bool classes = y.rank() == 2 && y.shape()[1] > 0;
-    if (data.labels) {
-      if (!classes || y.shape()[0] != end - begin) {
-        throw_bad_input("output '{}' has shape {}; accuracy needs [N, classes] scores, one row per sample (--output picks "
-                        "another output)", output, ir::shape_to_string(y.shape()));
-      }
-      r.correct += top1_correct(y, *data.labels, begin);
-    }
-    if (ref) {
-      const ir::Tensor& x = (*ref)[run];
-      if (x.shape() != y.shape() || !comparable_float(y.dtype())) {
-        throw_internal("output '{}' changed shape or type when one layer was changed", output);
-      }
-      r.sqnr.add(x, y);
-      if (classes) {
-        const std::vector<int64_t> a = argmax_axis1(x), b = argmax_axis1(y);
-        for (size_t i = 0; i < a.size(); ++i) r.agree += a[i] == b[i];
-        r.rows += y.shape()[0];
-      }
-    }
-    if (keep) {
-      if (!comparable_float(y.dtype())) throw_bad_input("output '{}' is {}, not float: SQNR needs float outputs", output, ir::dtype_name(y.dtype()));
-      keep->push_back(std::move(outs[static_cast<size_t>(index)].second));
-    }
-    ++run;
-  }
-  return r;
-}
-
-void record(LayerResult& l, const Run& r) {
-  l.correct = r.correct;
-  l.agree = r.agree;
-  l.rows = r.rows;
-  l.sqnr = r.sqnr;
-}
-
-double sort_db(const Sqnr& s) {
-  return s.nonfinite_mismatches > 0 ? -std::numeric_limits<double>::infinity() : s.db();
-}
 
 }  // namespace
 
@@ -181,9 +99,9 @@ void add_sensitivity_command(CLI::App& app) {
     const int64_t batch = batch_size_for(model, o->batch, data.samples, data.axes);
     const auto ranges = run_ranges(data.samples, batch, data.axes);
     std::vector<ir::Tensor> reference;
-    const Run base = evaluate(model, data, ranges, output, o->threads, &reference, nullptr);
+    const EvalRun base = evaluate_runs(model, data, ranges, output, o->threads, &reference, nullptr);
 
-    std::vector<LayerResult> results;
+    std::vector<LayerScore> results;
     nlohmann::json skipped = nlohmann::json::array();
     nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"data", o->data},
                         {"samples", data.samples}, {"batch", batch}, {"output", output}};
@@ -203,8 +121,8 @@ void add_sensitivity_command(CLI::App& app) {
         ir::Value* w = model.graph->find_value(l.weight);
         const ir::Tensor original = *w->initializer;
         passes::apply_masks(model, {{l.weight, m->second}});
-        LayerResult r{l.layer, l.op, l.weight, l.elements, 0, 0, 0, {}};
-        record(r, evaluate(model, data, ranges, output, o->threads, nullptr, &reference));
+        LayerScore r{l.layer, l.op, l.weight, l.elements, {}};
+        r.run = evaluate_runs(model, data, ranges, output, o->threads, nullptr, &reference);
         w->initializer = original;
         results.push_back(std::move(r));
       }
@@ -241,33 +159,7 @@ void add_sensitivity_command(CLI::App& app) {
       q.ranges = cal.ranges;
       if (stream) stream->verify();
 
-      const std::string bytes = onnx_io::serialize_model(model);
-      passes::quant::ValueTypes types(model);
-      std::vector<std::string> node_names;
-      for (const auto& n : model.graph->nodes()) node_names.push_back(n->name);
-      for (ir::Node* n : model.graph->topological_order()) {
-        if (!passes::quant::is_layer_op(*n)) continue;
-        std::string why = passes::layer_float_reason(*model.graph, types, n, q);
-        if (why.empty() && passes::quant::is_activation_matmul(*model.graph, types, *n)) why = "no weight (a MatMul of two activations)";
-        if (!why.empty()) {
-          skipped.push_back({{"layer", n->name}, {"reason", why}});
-          continue;
-        }
-        ir::Model variant = onnx_io::load_model_from_bytes(bytes, ".", o->model);
-        passes::QdqOptions one = q;
-        for (const std::string& name : node_names) {
-          if (name != n->name) one.exclude_nodes.insert(name);
-        }
-        passes::QuantizeQdq pass(one);
-        spdlog::debug("{}: {}", n->name, pass.run(variant));
-        if (pass.report().weights_quantized != 1) {
-          skipped.push_back({{"layer", n->name}, {"reason", "the pass left it float"}});
-          continue;
-        }
-        LayerResult r{n->name, n->op_type(), n->input(1)->name(), passes::quant::layer_params(*model.graph, *n), 0, 0, 0, {}};
-        record(r, evaluate(variant, data, ranges, output, o->threads, nullptr, &reference));
-        results.push_back(std::move(r));
-      }
+      results = quantize_each_layer(model, o->model, q, data, ranges, output, o->threads, reference, skipped);
       j["mode"] = "quantize";
       j["bits"] = o->bits;
       j["weight_bits"] = q.weights.bits;
@@ -280,10 +172,7 @@ void add_sensitivity_command(CLI::App& app) {
 
     const auto n = static_cast<double>(data.samples);
     const double base_acc = static_cast<double>(base.correct) / n;
-    std::stable_sort(results.begin(), results.end(), [&](const LayerResult& a, const LayerResult& b) {
-      if (data.labels && a.correct != b.correct) return a.correct < b.correct;  // most accuracy lost first
-      return sort_db(a.sqnr) < sort_db(b.sqnr);
-    });
+    rank_layers(results, data.labels.has_value());
     std::string text = fmt::format("reference    float model on {} samples, output '{}'{}\n", data.samples, output,
                                    data.labels ? fmt::format(": top-1 {:.2f}%", 100 * base_acc) : "");
     text += setup + "\n";
@@ -291,23 +180,23 @@ void add_sensitivity_command(CLI::App& app) {
                         data.labels ? fmt::format("{:>8}  {:>7}  ", "top-1", "drop") : "", "SQNR", "agreement");
     nlohmann::json jl = nlohmann::json::array();
     for (size_t i = 0; i < results.size(); ++i) {
-      const LayerResult& r = results[i];
+      const LayerScore& r = results[i];
       nlohmann::json e = {{"rank", i + 1}, {"layer", r.layer}, {"op", r.op}, {"weight", r.weight}, {"params", r.params},
-                          {"sqnr_db", r.sqnr.json()}};
+                          {"sqnr_db", r.run.sqnr.json()}};
       std::string acc;
       if (data.labels) {
-        const double a = static_cast<double>(r.correct) / n;
+        const double a = static_cast<double>(r.run.correct) / n;
         e["accuracy"] = a;
         e["accuracy_drop"] = base_acc - a;
         acc = fmt::format("{:>7.2f}%  {:>7.2f}  ", 100 * a, 100 * (base_acc - a));
       }
       std::string agree = "n/a";
-      if (r.rows > 0) {
-        e["agreement"] = static_cast<double>(r.agree) / static_cast<double>(r.rows);
-        agree = fmt::format("{:.2f}%", 100.0 * static_cast<double>(r.agree) / static_cast<double>(r.rows));
+      if (r.run.rows > 0) {
+        e["agreement"] = static_cast<double>(r.run.agree) / static_cast<double>(r.run.rows);
+        agree = fmt::format("{:.2f}%", 100.0 * static_cast<double>(r.run.agree) / static_cast<double>(r.run.rows));
       }
       jl.push_back(e);
-      text += fmt::format("{:>4}  {:<40} {:<13} {:>9}  {}{:>11}  {:>9}\n", i + 1, r.layer, r.op, r.params, acc, r.sqnr.text(), agree);
+      text += fmt::format("{:>4}  {:<40} {:<13} {:>9}  {}{:>11}  {:>9}\n", i + 1, r.layer, r.op, r.params, acc, r.run.sqnr.text(), agree);
     }
     for (const auto& s : skipped) {
       text += fmt::format("not ranked   {}: {}\n", s["layer"].get<std::string>(), s["reason"].get<std::string>());

@@ -29,6 +29,9 @@ struct StageResult {
   std::string text;                                   ///< its lines for stdout
   std::vector<std::string> steps;                     ///< pipeline text of what ran, in order
   std::optional<double> accuracy_before, accuracy_after;  ///< top-1 on EvalSpec::val, when measured
+  /// A target the stage itself missed (quantize --target-drop): the runner exits 3 with it after
+  /// writing the outputs.
+  std::optional<std::string> target_missed;
 };
 
 class Stage {

@@ -116,6 +116,7 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
       std::fwrite(text.data(), 1, text.size(), stdout);
     }
     spdlog::info("wrote {}", output);
+    if (r.target_missed) throw Error(ExitCode::kTargetMissed, *r.target_missed);
     throw_if_gate_missed(gates);
   });
 }

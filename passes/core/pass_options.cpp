@@ -87,6 +87,29 @@ OptionFields& OptionFields::add(const std::string& key, std::set<std::string>& v
   return *this;
 }
 
+OptionFields& OptionFields::add(const std::string& key, std::map<std::string, int>& v) {
+  fields_.push_back({key,
+                     [&v] {
+                       std::vector<std::string> items;
+                       for (const auto& [name, k] : v) items.push_back(fmt::format("{}={}", name, k));
+                       return join(items);
+                     },
+                     [&v](const std::string& s) {
+                       std::map<std::string, int> out;
+                       for (const std::string& item : split_list_value(s)) {
+                         // The last '=' splits: a node name may itself hold one.
+                         const size_t eq = item.rfind('=');
+                         if (eq == std::string::npos || eq == 0 || !parse_number(item.substr(eq + 1), out[item.substr(0, eq)])) {
+                           return false;
+                         }
+                       }
+                       v = std::move(out);
+                       return true;
+                     },
+                     "a list of NAME=INTEGER"});
+  return *this;
+}
+
 std::string OptionFields::print() const {
   std::string s;
   for (const Field& f : fields_) {

@@ -4,6 +4,7 @@
 // pipeline of a run reproduces it.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ class OptionFields {
   OptionFields& add(const std::string& key, std::string& v);
   OptionFields& add(const std::string& key, std::vector<std::string>& v);
   OptionFields& add(const std::string& key, std::set<std::string>& v);
+  /// A map as a list of NAME=K items (`layer-bits=conv1=8,fc=8`).
+  OptionFields& add(const std::string& key, std::map<std::string, int>& v);
 
   /// `k=v;k=v` for every field, in declaration order (lists joined with commas; empty lists left out).
   std::string print() const;

@@ -137,9 +137,12 @@ std::string BiasCorrection::run(ir::Model& model) {
     const ir::Tensor w = *quant::float_weight(g, n->input(1));
     const quant::WeightAxes axes = quant::weight_axes(*n, w.rank());
     auto pre = options_.prequantized.find(n->input(1)->name());
+    quant::WeightQuantOptions wo = options_.weights;
+    auto bits = options_.layer_bits.find(n->name);
+    if (bits != options_.layer_bits.end()) wo.bits = bits->second;
     const ir::Tensor wq = quant::dequantize_weight(pre != options_.prequantized.end()
                                                        ? pre->second
-                                                       : quant::quantize_weight(w, axes.channel, axes.reduction, options_.weights));
+                                                       : quant::quantize_weight(w, axes.channel, axes.reduction, wo));
     const std::vector<int64_t>& s = w.shape();
     const bool conv = n->op_type() == "Conv";
     const bool trans_b = !conv && ir::int_attr(*n, "transB", 0) != 0;

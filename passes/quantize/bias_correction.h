@@ -28,6 +28,7 @@ namespace scalec::passes {
 struct BiasCorrectionOptions {
   quant::WeightQuantOptions weights;     ///< must match the quantization pass that follows
   std::set<std::string> exclude_nodes;   ///< left alone (they stay float)
+  std::map<std::string, int> layer_bits; ///< weight bits per node name, overriding weights.bits
   std::set<std::string> exclude_ops;
   bool keep_io_float = false;
   /// Per input value: the mean of each channel (see bias_correction_inputs / channel_means).

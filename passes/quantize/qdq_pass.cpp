@@ -240,7 +240,19 @@ quant::QuantizedWeight QuantPass::weight_of(const ir::Node& n, const ir::Tensor&
   auto pre = options_.prequantized.find(n.input(1)->name());
   if (pre != options_.prequantized.end()) return pre->second;
   const quant::WeightAxes axes = quant::weight_axes(n, w.rank());
-  return quant::quantize_weight(w, axes.channel, axes.reduction, wo);
+  quant::WeightQuantOptions mine = wo;
+  auto bits = options_.layer_bits.find(n.name);
+  if (bits != options_.layer_bits.end()) mine.bits = bits->second;
+  return quant::quantize_weight(w, axes.channel, axes.reduction, mine);
+}
+
+std::string QuantPass::mixed_bits_note(const ir::Graph& g) const {
+  size_t other = 0;
+  for (const auto& n : g.nodes()) {
+    auto it = options_.layer_bits.find(n->name);
+    other += it != options_.layer_bits.end() && it->second != options_.weights.bits;
+  }
+  return other == 0 ? "" : fmt::format(", {} layer{} at layer-bits", other, other == 1 ? "" : "s");
 }
 
 std::string QuantizeQdq::run(ir::Model& model) {
@@ -248,7 +260,11 @@ std::string QuantizeQdq::run(ir::Model& model) {
   quant::check_not_quantized(model);
   const quant::WeightQuantOptions& wo = options_.weights;
   (void)quant::int_range(wo.bits, wo.is_signed, wo.symmetric);  // validates bits
-  const bool needs_21 = wo.bits == 4 || wo.granularity == quant::Granularity::kBlock;
+  bool needs_21 = wo.bits == 4 || wo.granularity == quant::Granularity::kBlock;
+  for (const auto& [node, bits] : options_.layer_bits) {
+    (void)quant::int_range(bits, wo.is_signed, wo.symmetric);  // validates bits
+    needs_21 = needs_21 || bits == 4;
+  }
   quant::require_opset(model, needs_21 ? 21 : 13,
                        needs_21 ? "int4 or blockwise DequantizeLinear" : "per-channel DequantizeLinear");
   ir::Graph& g = *model.graph;
@@ -306,11 +322,12 @@ std::string QuantizeQdq::run(ir::Model& model) {
     insert_qdq(g, v, params.at(v), act_dtype, users);
     ++report_.activations_quantized;
   }
+  const std::string mixed = mixed_bits_note(g);
   quant::remove_dead_identities(g);
   quant::remove_unused_initializers(g);
   g.sort_topologically();
-  return fmt::format("quantize-qdq: {} ({} weights int{}, {} activations int8)", report_.coverage.summary("quantized"),
-                     report_.weights_quantized, wo.bits, report_.activations_quantized);
+  return fmt::format("quantize-qdq: {} ({} weights int{}{}, {} activations int8)", report_.coverage.summary("quantized"),
+                     report_.weights_quantized, wo.bits, mixed, report_.activations_quantized);
 }
 
 }  // namespace scalec::passes

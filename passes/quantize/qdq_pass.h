@@ -50,6 +50,8 @@ struct QdqOptions {
   bool activation_signed = true;
   bool activation_symmetric = false;
   std::set<std::string> exclude_nodes;  ///< node names left in float
+  /// Weight bits per node name, overriding weights.bits (mixed precision: `quantize --target-drop`).
+  std::map<std::string, int> layer_bits;
   std::set<std::string> exclude_ops;    ///< op types left in float
   /// Dynamic pass: when not empty, layers of other op types are skipped and not counted (another
   /// pass of the pipeline quantizes them: weight-only Conv beside dynamic MatMul).
@@ -93,8 +95,11 @@ class QuantPass : public Pass {
 
  protected:
   /// The stored form of `w`, input 1 of `n`: options_.prequantized's entry for it when there is
-  /// one, else `w` rounded to nearest with `wo`.
+  /// one, else `w` rounded to nearest with `wo` (its bits from options_.layer_bits where `n` is named there).
   quant::QuantizedWeight weight_of(const ir::Node& n, const ir::Tensor& w, const quant::WeightQuantOptions& wo) const;
+
+  /// ", 2 layers at layer-bits" when options_.layer_bits applied to some quantized layer, else "".
+  std::string mixed_bits_note(const ir::Graph& g) const;
 
   QdqOptions options_;
   QuantReport report_;

@@ -199,8 +199,8 @@ std::string QuantizeQOperator::run(ir::Model& model) {
   quant::remove_dead_identities(g);
   quant::remove_unused_initializers(g);
   g.sort_topologically();
-  return fmt::format("quantize-qoperator: {} ({} weights int{}, {} activations {})", report_.coverage.summary("quantized"),
-                     report_.weights_quantized, wo.bits, report_.activations_quantized,
+  return fmt::format("quantize-qoperator: {} ({} weights int{}{}, {} activations {})", report_.coverage.summary("quantized"),
+                     report_.weights_quantized, wo.bits, mixed_bits_note(g), report_.activations_quantized,
                      options_.activation_signed ? "int8" : "uint8");
 }
 

@@ -23,10 +23,12 @@ struct LayerWeights {
   int64_t block = 0;
   bool symmetric = true;
   std::set<std::string> exclude_nodes, exclude_ops, only_ops;
+  std::map<std::string, int> layer_bits;  // node name -> weight bits (mixed precision)
   bool keep_io_float = false;
 
   void bind(OptionFields& f) {
     f.add("bits", bits).add("granularity", granularity).add("block", block).add("symmetric", symmetric);
+    f.add("layer-bits", layer_bits);
     f.add("exclude-nodes", exclude_nodes).add("exclude-ops", exclude_ops).add("only-ops", only_ops);
     f.add("keep-io-float", keep_io_float);
   }
@@ -50,6 +52,7 @@ struct LayerWeights {
     QdqOptions q;
     q.weights = weights();
     q.exclude_nodes = exclude_nodes;
+    q.layer_bits = layer_bits;
     q.exclude_ops = exclude_ops;
     q.only_ops = only_ops;
     q.keep_io_float = keep_io_float;
@@ -72,6 +75,10 @@ class StagePass : public Pass {
     (void)lw.weights();  // a bad granularity is refused before the run
   }
   std::string run(ir::Model&) override { throw_internal("{} reads calibration data: run it through a PassManager", name()); }
+  /// Error(kUsage) when layer-bits is set on a pass that cannot honour it.
+  void refuse_layer_bits() const {
+    if (!lw.layer_bits.empty()) throw Error(ExitCode::kUsage, fmt::format("{} does not take layer-bits (per-layer weight bits)", name()));
+  }
   LayerWeights lw;
 
  protected:
@@ -97,6 +104,7 @@ class GptqPass final : public StagePass {
 
   std::string apply(ir::Model& model, PassContext& ctx) override {
     need_calibration(ctx);
+    refuse_layer_bits();  // GPTQ's weights would all be at `bits`
     const GptqTarget target{lw.weights(), lw.exclude_nodes, lw.exclude_ops, lw.keep_io_float};
     GptqOptions o = options;
     o.hessian_budget_bytes = static_cast<size_t>(memory_mb) * 1000 * 1000;
@@ -130,6 +138,7 @@ class BiasCorrectionPass final : public StagePass {
     BiasCorrectionOptions bc;
     bc.weights = lw.weights();
     bc.exclude_nodes = lw.exclude_nodes;
+    bc.layer_bits = lw.layer_bits;
     bc.exclude_ops = lw.exclude_ops;
     bc.keep_io_float = lw.keep_io_float;
     bc.prequantized = ctx.state<QuantizeState>().prequantized;
@@ -207,6 +216,7 @@ class WeightOnlyQuantizePass final : public StagePass {
  public:
   std::string name() const override { return "quantize-weight-only"; }
   std::string apply(ir::Model& model, PassContext& ctx) override {
+    refuse_layer_bits();
     QuantizeState& st = ctx.state<QuantizeState>();
     WeightOnlyOptions wo;
     wo.weights = lw.weights();
@@ -244,6 +254,7 @@ LayerWeights stage_weights(const QuantizeSettings& s, const std::string& format)
   lw.exclude_nodes = s.exclude_nodes;
   lw.exclude_ops = s.exclude_ops;
   lw.keep_io_float = s.keep_io_float;
+  for (const auto& [node, bits] : s.layer_bits) lw.layer_bits[node] = reduce_range && bits == 8 ? 7 : bits;
   return lw;
 }
 
@@ -271,6 +282,13 @@ void build_quantize_pipeline(const QuantizeSettings& s, bool have_calibration, P
     throw Error(ExitCode::kUsage, "--gptq measures layer inputs on calibration data: --calib PATH");
   }
   if (!s.gptq && s.gptq_options.act_order) throw Error(ExitCode::kUsage, "--act-order needs --gptq");
+  for (const auto& [node, bits] : s.layer_bits) {
+    if (bits < 2 || bits > 8) throw_bad_input("layer '{}': bits must be in 2..8, got {}", node, bits);
+  }
+  if (!s.layer_bits.empty() && (s.gptq || !(format == "qdq" || format == "qoperator"))) {
+    throw Error(ExitCode::kUsage, fmt::format("per-layer weight bits take --format qdq or qoperator without --gptq (here: {}{})",
+                                              format, s.gptq ? " with --gptq" : ""));
+  }
   if (static_acts && !have_calibration) {
     throw Error(ExitCode::kUsage, fmt::format("--format {} needs calibration data: --calib PATH", format));
   }

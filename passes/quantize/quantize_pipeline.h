@@ -8,6 +8,7 @@
 // provenance records it. Passes that need data (gptq, bias-correction, the calibrating qdq and
 // qoperator passes) read the PassContext's calibration batches; GPTQ leaves its weights in the
 // context for the passes after it.
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,6 +36,9 @@ struct QuantizeSettings {
   int bias_correction = -1;  ///< -1: on for qdq and qoperator, 0 off, 1 on
   GptqOptions gptq_options;
   std::set<std::string> exclude_nodes, exclude_ops;
+  /// Weight bits per node name (2..8, the --bits meaning: 8 is stored in 7 bits unless full_range),
+  /// overriding `bits`; qdq and qoperator only (mixed precision, `quantize --target-drop`).
+  std::map<std::string, int> layer_bits;
 };
 
 /// The format `auto` becomes (the others stay as they are).

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "ir/error.h"
+#include "onnx_io/data_files.h"
 #include "onnx_io/model_io.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/pass_text.h"
@@ -76,7 +77,7 @@ TEST_CASE("every registered pass prints options that parse back to the same pass
     CHECK(passes::create_pass(specs[0])->text() == text);
   }
   // Options that are not the defaults survive the round trip.
-  const std::string qdq = "quantize-qdq<bits=4;granularity=per-tensor;block=0;symmetric=false;exclude-nodes=a,b;"
+  const std::string qdq = "quantize-qdq<bits=4;granularity=per-tensor;block=0;symmetric=false;layer-bits=a=8,b=3;exclude-nodes=a,b;"
                           "keep-io-float=true;act-symmetric=true;method=minmax;percentile=99.9>";
   CHECK(passes::create_pass(passes::parse_pipeline(qdq)[0])->text() == qdq);
   const std::string prune = "prune-magnitude<sparsity=0.75;global=true;layer-sparsity=fc=0.25;skip=conv*;prune-first=true;prune-last=false>";
@@ -97,6 +98,8 @@ TEST_CASE("a pass refuses an unknown option or a value of the wrong type by name
   CHECK(message("quantize-qdq<bitz=4>").find("method") != std::string::npos);  // lists the known keys
   CHECK(message("quantize-qdq<bits=four>").find("bits=four is not an integer") != std::string::npos);
   CHECK(message("quantize-qdq<granularity=rows>").find("granularity=rows") != std::string::npos);
+  CHECK(message("quantize-qdq<layer-bits=conv1>").find("is not a list of NAME=INTEGER") != std::string::npos);
+  CHECK(message("quantize-qdq<layer-bits=conv1=eight>").find("is not a list of NAME=INTEGER") != std::string::npos);
   CHECK(message("fold-batchnorm<x=1>").find("takes no options") != std::string::npos);
   CHECK(message("squash").find("unknown pass 'squash'") != std::string::npos);
   CHECK(message("prune-n-m<n=4;m=4>").find("0 < n < m") != std::string::npos);
@@ -126,6 +129,50 @@ TEST_CASE("the quantize stage expands as documented, with and without calibratio
   } catch (const Error& e) {
     CHECK(e.code() == ExitCode::kUsage);
   }
+}
+
+TEST_CASE("per-layer bits reach the stored weights and the pipeline text; formats that ignore them refuse them", "[passes][pipeline]") {
+  const ir::Model m = lenet();
+  ir::Tensor images;  // the bundled digits: all 360 samples in one calibration batch
+  for (const auto& [name, t] : onnx_io::read_npz((test::source_dir() / "test_models" / "digits_val.npz").string())) {
+    if (name == "input") images = t;
+  }
+  REQUIRE(images.rank() == 4);
+  passes::QuantizeSettings s;
+  s.bits = 2;
+  std::string conv;
+  for (const auto& node : m.graph->nodes()) {
+    if (node->op_type() == "Conv" && conv.empty()) conv = node->name;
+  }
+  s.layer_bits = {{conv, 8}};
+  passes::PassManager pm;
+  passes::build_quantize_pipeline(s, true, pm);
+  // 8 is stored in 7 bits (--reduce-range) like --bits 8; bias correction uses the same bits.
+  CHECK(pm.pipeline_text().find("layer-bits=" + conv + "=7") != std::string::npos);
+  passes::PassContext ctx;
+  ctx.calib = {images.shape()[0], [&](int64_t, int64_t) { return kernels::NamedTensors{{"input", images}}; }};
+  ctx.calib_batch = images.shape()[0];
+  ctx.verify_each = true;
+  ir::Model q = onnx_io::load_model_from_bytes(onnx_io::serialize_model(m), ".", "lenet");
+  pm.run(q, ctx);
+  // The widest weight integer per layer: 2-bit layers stay within [-2, 1], the promoted one uses 7 bits.
+  int64_t wide = 0, narrow = 0;
+  for (const auto& node : q.graph->nodes()) {
+    if (node->op_type() != "Conv" && node->op_type() != "Gemm") continue;
+    const ir::Node* dq = node->input(1)->producer();
+    REQUIRE(dq);
+    REQUIRE(dq->op_type() == "DequantizeLinear");
+    const ir::Tensor& w = *dq->input(0)->initializer;
+    int64_t largest = 0;
+    for (int64_t i = 0; i < w.numel(); ++i) largest = std::max<int64_t>(largest, std::abs(static_cast<int64_t>(w.element_as_double(i))));
+    int64_t& slot = node->name == conv ? wide : narrow;
+    slot = std::max(slot, largest);
+  }
+  CHECK(wide > 32);
+  CHECK(narrow <= 2);
+  s.format = "dynamic";
+  passes::PassManager refused;
+  CHECK_THROWS_AS(passes::build_quantize_pipeline(s, true, refused), Error);
 }
 
 TEST_CASE("dynamic MatMul and weight-only Conv together cover every layer once", "[passes][pipeline]") {
