@@ -157,3 +157,13 @@ def test_target_drop_needs_val_and_calib(scalec, tmp_path):
     assert rc == 1 and "--val" in err and not out.exists()
     rc, _, err = scalec("quantize", LENET, "--val", VAL, "--target-drop", "1", "-o", out)
     assert rc == 1 and "qdq and qoperator" in err and not out.exists()
+
+
+def test_a_pipeline_stage_missing_its_target_exits_3_after_writing(scalec, tmp_path):
+    out, report = tmp_path / "run.onnx", tmp_path / "run.json"
+    rc, _, err = scalec("run", LENET, "--passes", "quantize<bits=2;target-drop=-5>", "--calib", VAL, "--val", VAL,
+                        "-o", out, "--report", report)
+    assert rc == 3 and "stage 1 (quantize): --target-drop -5.00" in err, err
+    stage = json.loads(report.read_text())["stages"][0]
+    assert not stage["mixed_precision"]["reached"] and "exclude-nodes=" in stage["pipeline"]
+    assert abs(ort_drop(out) - stage["mixed_precision"]["measured_drop"]) < 0.6
