@@ -7,8 +7,6 @@
 #include <cstdio>
 #include <optional>
 
-#include <spdlog/spdlog.h>
-
 #include "calibration/calibrator.h"
 #include "cli/app_context.h"
 #include "cli/dataset.h"
@@ -21,7 +19,6 @@
 #include "passes/prune/magnitude_prune.h"
 #include "passes/quantize/qdq_pass.h"
 #include "passes/quantize/quant_graph.h"
-#include "passes/quantize/quant_layers.h"
 
 namespace scalec::cli {
 
