@@ -16,7 +16,8 @@ if(SCALEC_FUZZ)
 endif()
 if(SCALEC_SANITIZE)
   target_compile_options(scalec_options INTERFACE
-    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1>)
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1
+                              -gline-tables-only>)  # reports keep file:line; compiles ~20% faster than -g (CI)
   target_link_options(scalec_options INTERFACE -fsanitize=address,undefined)
 endif()
 target_compile_definitions(scalec_options INTERFACE SCALEC_VERSION="${PROJECT_VERSION}"
