@@ -55,9 +55,13 @@ void add_gate_options(CLI::App* cmd, GateOptions& gates) {
       ->check(CLI::PositiveNumber)->group(group);
 }
 
-void check_gate_inputs(const GateOptions& gates, const EvalSpec& eval) {
+void check_gate_inputs(const GateOptions& gates, const EvalSpec& eval, bool output_runs) {
   if (gates.max_accuracy_drop && eval.val.empty()) throw Error(ExitCode::kUsage, "--max-accuracy-drop needs --val");
   if (gates.min_speedup && eval.val.empty()) throw Error(ExitCode::kUsage, "--min-speedup needs --val");
+  if ((gates.max_accuracy_drop || gates.min_speedup) && !output_runs) {
+    throw Error(ExitCode::kUsage, "--max-accuracy-drop and --min-speedup run the output in scalec's runtime, which has no "
+                                  "float16 kernels: check an fp16 model with ONNX Runtime (--max-size works)");
+  }
 }
 
 std::vector<GateResult> measure_gates(const GateOptions& gates, const ir::Model& input, const ir::Model& output,

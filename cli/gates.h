@@ -37,8 +37,9 @@ struct GateResult {
   std::string measure;  ///< max-accuracy-drop: "accuracy" (labels in --val) or "agreement" (none: 100 - top-1 agreement %)
 };
 
-/// Usage checks: an accuracy or speed gate needs validation data (Error kUsage).
-void check_gate_inputs(const GateOptions& gates, const EvalSpec& eval);
+/// Usage checks: an accuracy or speed gate needs validation data and an output scalec's runtime
+/// runs (`output_runs`: not a float16 model) (Error kUsage).
+void check_gate_inputs(const GateOptions& gates, const EvalSpec& eval, bool output_runs = true);
 
 /// Measures every gate asked for. `output_file` holds the written model now (its temp file);
 /// accuracies already measured on `eval.val` are reused.

@@ -77,15 +77,17 @@ void check_some_layer_quantized(const passes::QuantReport& r) {
 class QuantizeStage final : public Stage {
  public:
   std::string name() const override { return "quantize"; }
-  std::string output_tag() const override { return fmt::format("int{}", o_.bits); }
+  std::string output_tag() const override {
+    return o_.format == "fp16" ? o_.format : fmt::format("int{}", o_.bits);
+  }
 
   void add_options(CLI::App* cmd) override {
     QuantizeOptions& o = o_;
     cmd->add_option("--bits", o.bits, "Weight bits, 2..8 (4 and 8 use int4/int8; others the int8 container)");
     cmd->add_option("--format", o.format,
                     "auto (qdq with --calib; without: dynamic MatMul/Gemm + weight-only Conv at 8 bits, weight-only "
-                    "below), qdq, weight-only, qoperator or dynamic")
-        ->check(CLI::IsMember({"auto", "qdq", "weight-only", "qoperator", "dynamic"}));
+                    "below), qdq, weight-only, qoperator, dynamic, or fp16 (half-precision weights and compute)")
+        ->check(CLI::IsMember({"auto", "qdq", "weight-only", "qoperator", "dynamic", "fp16"}));
     cmd->add_option("--calib", o.calib, "Calibration data (.npz with arrays named after the inputs); needed by qdq");
     cmd->add_option("--val", o.val, "Validation data, for --target-drop and --max-accuracy-drop (without labels: top-1 "
                                     "agreement with the input model)");
@@ -164,6 +166,7 @@ class QuantizeStage final : public Stage {
   }
 
   EvalSpec eval_spec() const override { return {o_.val, o_.labels, o_.output_name, 32, o_.threads}; }
+  bool output_runs_in_scalec() const override { return o_.format != "fp16"; }  // no float16 Conv/Gemm kernels
 
   StageResult run(ir::Model& model, const ir::Model& original) override {
     passes::quant::check_not_quantized(model);
@@ -202,7 +205,8 @@ class QuantizeStage final : public Stage {
     passes::build_quantize_pipeline(chosen, !o_.calib.empty(), pm);
     const std::vector<passes::PassRun> runs = pm.run(model, ctx);
     const passes::QuantReport& rep = ctx.state<passes::QuantizeState>().report;
-    check_some_layer_quantized(rep);
+    const bool half = format == "fp16";  // a conversion: no layer coverage to check
+    if (!half) check_some_layer_quantized(rep);
     if (data) data->verify();  // a corrupt member is refused before the output exists
 
     StageResult r;

@@ -330,7 +330,7 @@ void add_run_command(CLI::App& app) {
     EvalSpec eval = stages.back()->eval_spec();
     eval.val = p.val;
     if (!p.labels.empty()) eval.labels = p.labels;
-    check_gate_inputs(p.gates, eval);
+    check_gate_inputs(p.gates, eval, stages.back()->output_runs_in_scalec());
     if (o->print_pipeline) {
       std::string t;
       for (const std::string& s : texts) t.append(t.empty() ? "" : ",").append(s);

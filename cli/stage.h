@@ -59,6 +59,8 @@ class Stage {
   virtual std::string pipeline_text() const = 0;
   /// Where accuracy gates measure.
   virtual EvalSpec eval_spec() const = 0;
+  /// Whether scalec's runtime runs the stage's output (not a float16 model): accuracy and speed gates.
+  virtual bool output_runs_in_scalec() const { return true; }
   /// Whether the stage writes a model (eval does not).
   virtual bool writes_model() const { return true; }
   /// Transforms `model` in memory (`original` is the model as the pipeline read it).

@@ -69,7 +69,7 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
   cmd->callback([o, stage] {
     stage->check();
     const EvalSpec eval = stage->eval_spec();
-    check_gate_inputs(o->gates, eval);
+    check_gate_inputs(o->gates, eval, stage->output_runs_in_scalec());
     if (o->print_pipeline) {
       std::printf("%s\n", stage->pipeline_text().c_str());
       return;

@@ -8,6 +8,7 @@
 
 #include "ir/error.h"
 #include "passes/cleanup/remove_dropout.h"
+#include "passes/convert/float16.h"
 #include "passes/core/opset_upgrade.h"
 #include "passes/core/pass_options.h"
 #include "passes/fuse/fold_batchnorm.h"
@@ -54,6 +55,12 @@ const std::map<std::string, Factory>& factories() {
        [](const PassSpec& s) {
          OptionFields().parse(s);
          return std::make_unique<FoldBatchNorm>();
+       }},
+      {"convert-float",
+       [](const PassSpec& s) {
+         bool keep_io = true;
+         OptionFields().add("keep-io", keep_io).parse(s);
+         return std::make_unique<ConvertFloat>(keep_io);
        }},
       {"remove-dropout",
        [](const PassSpec& s) {

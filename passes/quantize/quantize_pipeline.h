@@ -23,8 +23,9 @@ namespace scalec::passes {
 
 /// Every choice of the quantize stage (the command's options, as plain values).
 struct QuantizeSettings {
-  /// qdq, qoperator, dynamic, weight-only, or auto: qdq with calibration data; without, dynamic
-  /// MatMul/Gemm plus weight-only Conv at 8 bits, weight-only below 8 bits.
+  /// qdq, qoperator, dynamic, weight-only, fp16 (half-precision weights and compute), or auto:
+  /// qdq with calibration data; without, dynamic MatMul/Gemm plus weight-only Conv at 8 bits,
+  /// weight-only below 8 bits.
   std::string format = "auto";
   int bits = 8;
   std::string method = "mse";

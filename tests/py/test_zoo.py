@@ -272,3 +272,14 @@ def test_mixed_precision_on_a_zoo_model(scalec, zoo, tmp_path):
     stored = {inits.get(n.input[0]) for n in q.graph.node if n.op_type == "DequantizeLinear"}
     assert {onnx.TensorProto.INT4, onnx.TensorProto.INT8} <= stored
     ort_runs(out, e, test)
+
+
+@pytest.mark.parametrize("model", ["mobilenet_v3_small", "vit"])
+def test_fp16_runs_in_onnxruntime_close_to_float32(scalec, zoo, tmp_path, model):
+    """quantize --format fp16 on torchvision exports: ONNX Runtime runs the float16 model (inputs and
+    outputs float32) and its outputs stay within 2% of the float32 model's largest."""
+    e, path, calib, test = paths(zoo, model)
+    rc, out, err = scalec("quantize", path, "--format", "fp16", "-o", tmp_path / "h.onnx", timeout=TIMEOUT)
+    check_ran(rc, out, err, "quantize --format fp16")
+    ref, half = ort_runs(path, e, test), ort_runs(tmp_path / "h.onnx", e, test)
+    assert np.abs(half - ref).max() <= 0.02 * np.abs(ref).max(), np.abs(half - ref).max() / np.abs(ref).max()
