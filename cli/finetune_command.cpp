@@ -15,6 +15,7 @@
 #include "cli/stage.h"
 #include "cli/stage_command.h"
 #include "cli/training_cli.h"
+#include "distill/init_from_teacher.h"
 #include "distill/trainer.h"
 #include "ir/error.h"
 #include "onnx_io/data_files.h"
@@ -28,7 +29,7 @@ namespace {
 
 struct FinetuneOptions {
   std::string data, val, labels = "labels", checkpoint, teacher;
-  bool no_t2 = false;
+  bool no_t2 = false, init_from_teacher = false;
   int64_t epochs = 1;
   bool resume = false;
   distill::TrainerOptions trainer;
@@ -104,6 +105,8 @@ class FinetuneStage final : public Stage {
     cmd->add_flag("--no-t2", o.no_t2, "Drop the T^2 factor of the KL term");
     cmd->add_option("--teacher-output", o.trainer.teacher_output,
                     "The teacher's logits output (default: named like the student's --output, else its first)");
+    cmd->add_flag("--init-from-teacher", o.init_from_teacher,
+                  "Start the student from the teacher's weights wherever a float initializer's name and shape match");
   }
 
   void check() const override {
@@ -143,6 +146,7 @@ class FinetuneStage final : public Stage {
     std::optional<ir::Model> teacher;
     bool labels_from_teacher = false;
     std::optional<Dataset> loaded;
+    std::optional<distill::WeightCopy> init_copy;
     if (distill_) {
       teacher = onnx_io::load_model(o.teacher);
       canonicalize_for_passes(*teacher);
@@ -157,6 +161,7 @@ class FinetuneStage final : public Stage {
       }
       o.trainer.teacher = &*teacher;
       o.trainer.kd_t2 = !o.no_t2;
+      if (o.init_from_teacher) init_copy = init_from(*teacher, model);
     }
     Dataset train = loaded ? std::move(*loaded) : labelled(model, o.data, o.labels, "--data");
     std::optional<Dataset> val;
@@ -213,6 +218,10 @@ class FinetuneStage final : public Stage {
     if (distill_) {
       r.report["distill"] = {{"teacher", o.teacher}, {"temperature", t.temperature}, {"distill_weight", t.distill_alpha},
                              {"t2", t.kd_t2}, {"labels_from_teacher", labels_from_teacher}};
+      if (init_copy) {
+        r.report["distill"]["init_from_teacher"] = {{"tensors", init_copy->tensors}, {"elements", init_copy->elements},
+                                                    {"float_tensors", init_copy->float_tensors}};
+      }
       if (val) {  // gates compare the student with its teacher
         r.accuracy_before = top1_accuracy(*teacher, *val, t.batch, t.threads, t.teacher_output);
         r.accuracy_after = top1_accuracy(model, *val, t.batch, t.threads, t.output);
@@ -229,6 +238,19 @@ class FinetuneStage final : public Stage {
   }
 
  private:
+  // --init-from-teacher: copies the matching weights and says how many (a warning when none matched).
+  static distill::WeightCopy init_from(const ir::Model& teacher, ir::Model& student) {
+    const distill::WeightCopy c = distill::copy_matching_weights(student, teacher);
+    if (c.tensors == 0) {
+      spdlog::warn("--init-from-teacher: none of the student's {} float initializers matches a teacher initializer "
+                   "in name and shape; the student keeps its own weights", c.float_tensors);
+    } else {
+      spdlog::info("--init-from-teacher: copied {} of the student's {} float tensors ({} elements) from the teacher",
+                   c.tensors, c.float_tensors, c.elements);
+    }
+    return c;
+  }
+
   // The teacher reads the student's inputs and has logits as wide as the student's (exit 2 otherwise).
   void check_teacher(const ir::Model& teacher, const ir::Model& student, const Dataset& data) const {
     for (const ir::Value* v : teacher.graph->inputs) {

@@ -120,3 +120,49 @@ def test_usage_errors(folder):
     rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
                               "--data", folder / "digits_train.npz", "-o", folder / "lenet_digits.onnx")
     assert rc == 1 and "--teacher" in err  # an output may not overwrite the teacher
+
+
+def narrower_hidden_layer(teacher, path):
+    """The teacher with classifier.1 64 -> 32 wide (its weights and classifier.3's weight reshaped,
+    seeded random): every other initializer keeps its name and shape, with other values."""
+    m = onnx.load(str(teacher))
+    rng = np.random.default_rng(1)
+    for t in m.graph.initializer:
+        a = onnx.numpy_helper.to_array(t)
+        shape = {"classifier.1.weight": (32, 128), "classifier.1.bias": (32,), "classifier.3.weight": (10, 32)}.get(t.name, a.shape)
+        t.CopyFrom(onnx.numpy_helper.from_array((rng.standard_normal(shape) * 0.1).astype(np.float32), t.name))
+    del m.graph.value_info[:]  # the recorded [N, 64] shapes no longer hold
+    onnx.save(m, str(path))
+
+
+def weights(path):
+    return {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+
+def test_init_from_teacher_copies_the_weights_whose_name_and_shape_match(folder):
+    narrower_hidden_layer(folder / "lenet_digits.onnx", folder / "narrow.onnx")
+    # lr 1e-9: one epoch leaves every weight where it started, so the output shows what was copied
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "narrow.onnx",
+                              "--data", folder / "digits_val.npz", "--epochs", "1", "--lr", "1e-9", "--init-from-teacher",
+                              "-o", folder / "n.onnx", "--report", folder / "n.json")
+    assert rc == 0, err
+    teacher, student, out_w = weights(folder / "lenet_digits.onnx"), weights(folder / "narrow.onnx"), weights(folder / "n.onnx")
+    changed = {"classifier.1.weight", "classifier.1.bias", "classifier.3.weight"}
+    for name, w in out_w.items():
+        expect = student[name] if name in changed else teacher[name]
+        assert w.shape == expect.shape and np.allclose(w, expect, atol=1e-6), name
+        if name not in changed:
+            assert not np.allclose(student[name], teacher[name]), name  # equal only because it was copied
+    r = json.loads((folder / "n.json").read_text())["distill"]["init_from_teacher"]
+    assert r == {"tensors": 5, "float_tensors": 8, "elements": 16 * 9 + 16 + 32 * 16 * 9 + 32 + 10}
+    assert "copied 5 of the student's 8 float tensors" in err
+
+
+def test_init_from_teacher_with_nothing_in_common_copies_nothing_and_says_so(folder):
+    write_model(folder / "other.onnx", "input", 10)
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "other.onnx",
+                              "--data", folder / "digits_val.npz", "--epochs", "1", "--init-from-teacher",
+                              "-o", folder / "o.onnx", "--report", folder / "o.json")
+    assert rc == 0, err
+    assert json.loads((folder / "o.json").read_text())["distill"]["init_from_teacher"]["tensors"] == 0
+    assert "none of the student's 1 float initializers matches" in err
