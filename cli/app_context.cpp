@@ -1,16 +1,39 @@
 #include "cli/app_context.h"
 
+#include <chrono>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
 
+#include "cli/dataset.h"
 #include "cli/output_set.h"
 #include "ir/error.h"
 #include "passes/cleanup/canonicalize.h"
 #include "passes/fuse/fold_batchnorm.h"
 #include "onnx_io/file_util.h"
 
+#ifndef SCALEC_VERSION
+#define SCALEC_VERSION "unknown"
+#endif
+
 namespace scalec::cli {
+
+namespace {
+const auto process_start = std::chrono::steady_clock::now();
+}  // namespace
+
+nlohmann::json report_header(const std::string& command, const std::vector<std::pair<std::string, std::string>>& inputs) {
+  nlohmann::json in = nlohmann::json::object();
+  for (const auto& [role, path] : inputs) {
+    if (!path.empty()) in[role] = path;
+  }
+  return {{"schema_version", kReportSchemaVersion}, {"command", command}, {"scalec_version", SCALEC_VERSION}, {"inputs", in}};
+}
+
+void report_footer(nlohmann::json& report) {
+  report["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - process_start).count();
+  report["peak_rss_bytes"] = peak_rss_bytes();
+}
 
 void write_report(const nlohmann::json& report, const std::string& path, onnx_io::CommitGroup* group) {
   std::string text = report.dump(2) + "\n";

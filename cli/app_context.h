@@ -1,6 +1,8 @@
 #pragma once
 // What every subcommand shares: logging set-up, the exit-code contract, report writing.
 #include <functional>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -14,8 +16,9 @@ class CommitGroup;
 
 namespace scalec::cli {
 
-/// Version of the JSON written by --json and --report; bump when a field changes meaning.
-inline constexpr int kReportSchemaVersion = 1;
+/// Version of the JSON written by --json and --report (docs/report.schema.json); bump when a field
+/// changes meaning.
+inline constexpr int kReportSchemaVersion = 2;
 
 /// Registers one subcommand on `app`; its callback does the work and may throw scalec::Error.
 using CommandRegistrar = std::function<void(CLI::App& app)>;
@@ -31,6 +34,13 @@ void add_prune_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_sensitivity_command(CLI::App& app);
+
+/// The fields every report starts with (docs/report.schema.json): schema_version, command,
+/// scalec_version, and `inputs`, the files read by role ("model", "data", "val", ...; empty paths left out).
+nlohmann::json report_header(const std::string& command,
+                             const std::vector<std::pair<std::string, std::string>>& inputs);
+/// Adds what every report ends with: seconds since the process started, peak_rss_bytes.
+void report_footer(nlohmann::json& report);
 
 /// Writes `report` as JSON to PATH, or to stdout for "-" (atomically for files; with `group`, renamed
 /// into place by its commit() together with the command's other outputs).

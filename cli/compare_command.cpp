@@ -262,9 +262,9 @@ void add_compare_command(CLI::App& app) {
       }
     }
 
-    nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"model_a", o->a}, {"model_b", o->b},
-                        {"data", o->data}, {"samples", data.samples}, {"batch", batch}, {"threads", ea.pool_threads()},
-                        {"output", {{"a", pairs[0].name}, {"b", pairs[0].name_b}}}};
+    nlohmann::json j = report_header("compare", {{"a", o->a}, {"b", o->b}, {"data", o->data}});
+    j.update({{"samples", data.samples}, {"batch", batch}, {"threads", ea.pool_threads()}, {"output_name", pairs[0].name},
+              {"output_name_b", pairs[0].name_b}});
     std::string text = fmt::format("samples      {} (batch {}, {} threads)\n", data.samples, batch, ea.pool_threads());
     if (classification && rows > 0) {
       j["agreement"] = static_cast<double>(agree) / static_cast<double>(rows);
@@ -356,6 +356,7 @@ void add_compare_command(CLI::App& app) {
       j["fail_below_sqnr"] = o->fail_below_sqnr;
       j["failed"] = failed;
     }
+    report_footer(j);
     if (!o->report.empty()) write_report(j, o->report, files.group());
     files.commit();
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);

@@ -140,22 +140,19 @@ void add_eval_command(CLI::App& app) {
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double throughput = static_cast<double>(data.samples) / std::max(seconds, 1e-9);
 
-    nlohmann::json j;
-    j["schema_version"] = kReportSchemaVersion;
-    j["model"] = o->model;
-    j["data"] = o->data;
+    nlohmann::json j = report_header("eval", {{"model", o->model}, {"data", o->data}});
     j["samples"] = data.samples;
     j["batch"] = batch;
     j["threads"] = exec.pool_threads();
-    j["output"] = model.graph->outputs[output_index]->name();
+    j["output_name"] = model.graph->outputs[output_index]->name();
     if (data.labels) {
       j["top1"] = static_cast<double>(acc.top1) / static_cast<double>(acc.seen);
       j["top5"] = static_cast<double>(acc.top5) / static_cast<double>(acc.seen);
     }
-    j["seconds"] = seconds;
+    j["run_seconds"] = seconds;  // the timed runs; "seconds" is the whole command
     j["samples_per_second"] = throughput;
     j["peak_activation_bytes"] = peak_activations;
-    j["peak_rss_bytes"] = peak_rss_bytes();
+    report_footer(j);
     std::string text;
     if (data.labels) {
       text += fmt::format("top-1        {:.2f}% ({} of {})\n", 100.0 * j["top1"].get<double>(), acc.top1, acc.seen);

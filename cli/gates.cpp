@@ -43,6 +43,16 @@ std::string value_text(const GateResult& g, double v) {
 
 }  // namespace
 
+int64_t model_bytes(const std::string& file, const std::vector<std::string>& data_files) {
+  int64_t n = file_size_or_zero(file);
+  for (const std::string& f : data_files) n += file_size_or_zero(f);
+  return n;
+}
+
+int64_t written_model_bytes(const OutputSet& files, const std::string& path) {
+  return file_size_or_zero(files.current_path(path)) + file_size_or_zero(files.current_path(path + ".data"));
+}
+
 void add_gate_options(CLI::App* cmd, GateOptions& gates) {
   const char* group = "Gates (a missed gate exits 3; outputs are still written)";
   cmd->add_option("--max-accuracy-drop", gates.max_accuracy_drop,
@@ -65,7 +75,7 @@ void check_gate_inputs(const GateOptions& gates, const EvalSpec& eval, bool outp
 }
 
 std::vector<GateResult> measure_gates(const GateOptions& gates, const ir::Model& input, const ir::Model& output,
-                                      const std::string& output_file, const EvalSpec& eval,
+                                      int64_t output_bytes, const EvalSpec& eval,
                                       std::optional<double> accuracy_before, std::optional<double> accuracy_after) {
   std::vector<GateResult> out;
   if (gates.max_accuracy_drop) {
@@ -82,7 +92,7 @@ std::vector<GateResult> measure_gates(const GateOptions& gates, const ir::Model&
     out.push_back({"max-accuracy-drop", *gates.max_accuracy_drop, drop, drop <= *gates.max_accuracy_drop, "points", how});
   }
   if (gates.max_size) {
-    const int64_t bytes = file_size_or_zero(output_file) + file_size_or_zero(output_file + ".data");
+    const int64_t bytes = output_bytes;
     out.push_back({"max-size", static_cast<double>(*gates.max_size), static_cast<double>(bytes),
                    bytes <= *gates.max_size, "bytes", ""});
   }

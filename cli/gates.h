@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/output_set.h"
 #include "cli/stage.h"
 #include "ir/graph.h"
 
@@ -28,6 +29,11 @@ struct GateOptions {
 /// Registers --max-accuracy-drop, --max-size and --min-speedup on `cmd`.
 void add_gate_options(CLI::App* cmd, GateOptions& gates);
 
+/// Bytes of a model file plus the external data files it names.
+int64_t model_bytes(const std::string& file, const std::vector<std::string>& data_files);
+/// Bytes of a model `files` is writing to `path`, with its `<path>.data` (staged or committed).
+int64_t written_model_bytes(const OutputSet& files, const std::string& path);
+
 /// One gate: its limit, what was measured, whether it passed.
 struct GateResult {
   std::string name;  ///< the option's name without dashes ("max-accuracy-drop")
@@ -41,10 +47,10 @@ struct GateResult {
 /// runs (`output_runs`: not a float16 model) (Error kUsage).
 void check_gate_inputs(const GateOptions& gates, const EvalSpec& eval, bool output_runs = true);
 
-/// Measures every gate asked for. `output_file` holds the written model now (its temp file);
+/// Measures every gate asked for. `output_bytes`: the written model with its external data;
 /// accuracies already measured on `eval.val` are reused.
 std::vector<GateResult> measure_gates(const GateOptions& gates, const ir::Model& input, const ir::Model& output,
-                                      const std::string& output_file, const EvalSpec& eval,
+                                      int64_t output_bytes, const EvalSpec& eval,
                                       std::optional<double> accuracy_before, std::optional<double> accuracy_after);
 
 /// [{"gate", "limit", "measured", "unit", "passed"}].

@@ -70,9 +70,7 @@ nlohmann::json type_json(const ir::Value* v) {
 
 nlohmann::json build_report(const std::string& path, const ir::Model& m, const kernels::ModelMacs& macs) {
   ir::ModelStats stats = ir::compute_model_stats(*m.graph);
-  nlohmann::json j;
-  j["schema_version"] = kReportSchemaVersion;
-  j["model"] = path;
+  nlohmann::json j = report_header("inspect", {{"model", path}});
   j["ir_version"] = m.ir_version;
   nlohmann::json opsets = nlohmann::json::object();
   for (const auto& o : m.opset_imports) opsets[o.domain.empty() ? "ai.onnx" : o.domain] = o.version;
@@ -83,10 +81,10 @@ nlohmann::json build_report(const std::string& path, const ir::Model& m, const k
   for (const ir::Value* v : m.graph->inputs) {
     if (!v->is_initializer()) inputs.push_back(type_json(v));
   }
-  j["inputs"] = inputs;
+  j["graph_inputs"] = inputs;  // "inputs" is every report's files read
   nlohmann::json outputs = nlohmann::json::array();
   for (const ir::Value* v : m.graph->outputs) outputs.push_back(type_json(v));
-  j["outputs"] = outputs;
+  j["graph_outputs"] = outputs;
   j["nodes"] = stats.nodes;
   j["op_histogram"] = stats.op_histogram;
   j["parameters"] = stats.parameters;
@@ -114,6 +112,7 @@ nlohmann::json build_report(const std::string& path, const ir::Model& m, const k
     weights.push_back(e);
   }
   j["weights"] = weights;
+  report_footer(j);
   return j;
 }
 
@@ -140,7 +139,7 @@ std::string human_bytes(double b) {
 void print_text(const nlohmann::json& j, const ir::Model& m) {
   std::string out;
   auto line = [&](const std::string& k, const std::string& v) { out += fmt::format("{:<12} {}\n", k, v); };
-  line("model", j["model"].get<std::string>());
+  line("model", j["inputs"]["model"].get<std::string>());
   std::string opsets;
   for (auto& [d, v] : j["opsets"].items()) opsets += fmt::format("{}{} {}", opsets.empty() ? "" : ", ", d, v.get<int64_t>());
   line("format", fmt::format("IR {}, opset {}", m.ir_version, opsets));

@@ -355,6 +355,7 @@ void add_run_command(CLI::App& app) {
 
     ir::Model model = onnx_io::load_model(p.model);
     files.model_data("model", model);
+    const int64_t bytes_before = model_bytes(p.model, onnx_io::external_data_files(model));
     canonicalize_for_passes(model);
     check_target_opset(model, o->target_opset);
     ir::Model original = onnx_io::load_model(p.model);  // gates, before figures, a teacher
@@ -397,13 +398,17 @@ void add_run_command(CLI::App& app) {
     onnx_io::save_model(model, p.output, save);
     // Measured afresh on the pipeline's val: the stages' own figures may be on other data.
     const std::vector<GateResult> gates =
-        measure_gates(p.gates, original, model, files.current_path(p.output), eval, std::nullopt, std::nullopt);
+        measure_gates(p.gates, original, model, written_model_bytes(files, p.output), eval, std::nullopt, std::nullopt);
     std::string pipeline;
     for (const std::string& st : all_steps) pipeline.append(pipeline.empty() ? "" : ",").append(st);
-    nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"command", "run"}, {"model", p.model},
-                        {"output", p.output}, {"pipeline", pipeline}, {"stages", stage_reports}};
-    if (from_file) j["pipeline_file"] = o->source;
+    nlohmann::json j = report_header("run", {{"model", p.model}, {"pipeline_file", from_file ? o->source : ""},
+                                             {"data", p.data}, {"val", p.val}, {"calib", p.calib}});
+    j["output_file"] = p.output;
+    j["pipeline"] = pipeline;
+    j["stages"] = stage_reports;
+    j["size"] = {{"before_bytes", bytes_before}, {"after_bytes", written_model_bytes(files, p.output)}};
     if (p.gates.any()) j["gates"] = gates_json(gates);
+    report_footer(j);
     if (!o->report.empty()) write_report(j, o->report, files.group());
     files.commit();  // a missed gate (exit 3) still leaves every output
     if (o->report != "-") {

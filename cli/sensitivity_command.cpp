@@ -100,8 +100,8 @@ void add_sensitivity_command(CLI::App& app) {
 
     std::vector<LayerScore> results;
     nlohmann::json skipped = nlohmann::json::array();
-    nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"model", o->model}, {"data", o->data},
-                        {"samples", data.samples}, {"batch", batch}, {"output", output}};
+    nlohmann::json j = report_header("sensitivity", {{"model", o->model}, {"data", o->data}, {"calib", o->calib}});
+    j.update({{"samples", data.samples}, {"batch", batch}, {"output_name", output}});
     std::string setup;
     if (prune) {
       passes::MagnitudePruneOptions po;
@@ -198,9 +198,10 @@ void add_sensitivity_command(CLI::App& app) {
     for (const auto& s : skipped) {
       text += fmt::format("not ranked   {}: {}\n", s["layer"].get<std::string>(), s["reason"].get<std::string>());
     }
-    if (data.labels) j["accuracy"] = base_acc;
+    if (data.labels) j["accuracy"] = {{"before", base_acc}};  // the float model; per layer under "layers"
     j["layers"] = jl;
     j["not_ranked"] = skipped;
+    report_footer(j);
     if (!o->report.empty()) write_report(j, o->report, files.group());
     files.commit();
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);

@@ -86,6 +86,7 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
 
     ir::Model model = onnx_io::load_model(o->model);
     files.model_data("model", model);
+    const int64_t bytes_before = model_bytes(o->model, onnx_io::external_data_files(model));
     canonicalize_for_passes(model);
     check_target_opset(model, o->target_opset);
     ir::Model original = onnx_io::load_model(o->model);  // the before figures, gates, and a teacher
@@ -100,15 +101,25 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
     save.passes = r.steps;
     save.commit_group = files.group();
     onnx_io::save_model(model, output, save);
-    const std::vector<GateResult> gates = measure_gates(o->gates, original, model, files.current_path(output), eval,
+    const std::vector<GateResult> gates = measure_gates(o->gates, original, model, written_model_bytes(files, output), eval,
                                                         r.accuracy_before, r.accuracy_after);
-    nlohmann::json j = {{"schema_version", kReportSchemaVersion}, {"command", stage->name()}, {"model", o->model},
-                        {"output", output}};
+    std::vector<std::pair<std::string, std::string>> inputs = {{"model", o->model}};
+    for (const auto& [flag, path] : stage->inputs()) inputs.emplace_back(flag.substr(flag.rfind('-') + 1), path);
+    nlohmann::json j = report_header(stage->name(), inputs);
+    j["output_file"] = output;
     j.update(r.report);
     std::string pipeline;
     for (const std::string& s : r.steps) pipeline.append(pipeline.empty() ? "" : ",").append(s);
     j["pipeline"] = pipeline;
+    j["size"] = {{"before_bytes", bytes_before}, {"after_bytes", written_model_bytes(files, output)}};
+    if (r.accuracy_before || r.accuracy_after) {
+      j["output_name"] = eval.output.empty() ? model.graph->outputs.front()->name() : eval.output;
+      j["accuracy"] = nlohmann::json::object();
+      if (r.accuracy_before) j["accuracy"]["before"] = *r.accuracy_before;
+      if (r.accuracy_after) j["accuracy"]["after"] = *r.accuracy_after;
+    }
     if (o->gates.any()) j["gates"] = gates_json(gates);
+    report_footer(j);
     if (!o->report.empty()) write_report(j, o->report, files.group());
     files.commit();  // a missed gate (exit 3) still leaves every output
     if (o->report != "-") {

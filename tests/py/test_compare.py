@@ -39,7 +39,7 @@ def compare(scalec, tmp_path, a, b, *extra, data=DIGITS_VAL, expect=0):
 
 def test_a_model_against_itself_agrees_fully_with_infinite_sqnr(scalec, tmp_path):
     j, out, _ = compare(scalec, tmp_path, LENET, LENET)
-    assert j["schema_version"] == 1 and j["samples"] == 360
+    assert j["schema_version"] == 2 and j["samples"] == 360
     assert j["agreement"] == 1.0 and j["accuracy_a"] == j["accuracy_b"]
     assert j["outputs"] == [{"name": "logits", "sqnr_db": None, "identical": True}]
     assert len(j["values"]) >= 8 and all(v["sqnr_db"] is None for v in j["values"])

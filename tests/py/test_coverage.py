@@ -183,7 +183,7 @@ def test_inspect_macs_symbolic_spatial_dims_are_unknown_until_fixed(scalec, tmp_
     exact = 32 * 24 * 8 * 27 + 32 * 24 * 4 * 8 + 10 * 4
     j = inspect_json(scalec, symbolic, "--input-shape", "x=1,3,32,24")
     assert j["macs_per_sample"] == exact == 190504
-    assert j["mac_unknown_dims"] == [] and j["inputs"][0]["shape"] == ["N", 3, "H", "W"]  # the model is described as it is
+    assert j["mac_unknown_dims"] == [] and j["graph_inputs"][0]["shape"] == ["N", 3, "H", "W"]  # the model is described as it is
     # Only the batch symbolic: counted as 1 per sample, the same number.
     j = inspect_json(scalec, conv_model(tmp_path / "batch.onnx", ["batch", 3, 32, 24]))
     assert j["macs_per_sample"] == exact and j["mac_batch_dims"] == ["batch"]

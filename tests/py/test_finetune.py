@@ -41,7 +41,7 @@ def test_cnn_from_random_weights_reaches_97_percent_on_digits(scalec, tmp_path):
                              "--schedule", "cosine", "--seed", 1, "-o", out, "--report", report, timeout=600)
     assert rc == 0, err
     j = json.loads(report.read_text())
-    assert j["schema_version"] == 1 and len(j["epochs"]) == 15
+    assert j["schema_version"] == 2 and len(j["epochs"]) == 15
     assert j["epochs"][-1]["loss"] < j["epochs"][0]["loss"]
     val_acc = j["epochs"][-1]["val_accuracy"]
     assert val_acc >= 0.97, stdout

@@ -23,7 +23,7 @@ def test_eval_reports_the_recorded_accuracy(scalec, tmp_path):
     assert rc == 0, err
     j = json.loads(report.read_text())
     manifest = json.loads((TEST_MODELS_DIR / "manifest.json").read_text())
-    assert j["schema_version"] == 1
+    assert j["schema_version"] == 2
     assert j["samples"] == 360
     assert abs(j["top1"] - manifest["models"]["lenet_digits"]["accuracy"]) < 1e-6
     assert j["top5"] >= j["top1"]

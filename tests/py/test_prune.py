@@ -37,7 +37,7 @@ def prune(scalec, tmp_path, *args, name="out.onnx", timeout=600):
 
 def test_unstructured_one_shot_reports_layers_and_shrinks_the_compressed_file(scalec, tmp_path):
     out, r, stdout = prune(scalec, tmp_path, LENET, "--sparsity", 0.8, "--val", VAL)
-    assert r["schema_version"] == 1 and r["method"] == "unstructured"
+    assert r["schema_version"] == 2 and r["method"] == "unstructured"
     layers = r["layers"]
     assert len(layers) == 4
     assert layers[0]["note"] == "first layer kept dense" and layers[-1]["note"] == "last layer kept dense"

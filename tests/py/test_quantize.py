@@ -47,7 +47,7 @@ def test_lenet_int8_qdq_keeps_accuracy_and_matches_onnxruntime(scalec, tmp_path)
     assert rc == 0, err
     assert "quantize-qdq" in stdout
     j = json.loads(report.read_text())
-    assert j["schema_version"] == 1 and j["format"] == "qdq" and j["left_float"] == []
+    assert j["schema_version"] == 2 and j["format"] == "qdq" and j["left_float"] == []
     assert j["weights_quantized"] == 4 and j["calibration"]["samples"] == 1437
     m = onnx.load(out)
     ops = [n.op_type for n in m.graph.node]

@@ -38,7 +38,7 @@ def test_two_bit_ranking_lists_every_layer_and_matches_quantize(scalec, tmp_path
     assert sorted(l["layer"] for l in layers) == sorted(LAYERS) and [l["rank"] for l in layers] == [1, 2, 3, 4]
     drops = [l["accuracy_drop"] for l in layers]
     assert drops == sorted(drops, reverse=True) and drops[0] > drops[-1] + 0.2  # 65.0 vs 9.7 points measured
-    assert abs(j["accuracy"] - drops[0] - layers[0]["accuracy"]) < 1e-12
+    assert abs(j["accuracy"]["before"] - drops[0] - layers[0]["accuracy"]) < 1e-12
     assert all(l["sqnr_db"] < 20 and 0 < l["agreement"] < 1 for l in layers)
     # The worst layer alone, as `scalec quantize` writes it (the same calibration data: --data's
     # first 512 samples are all 360 here; sensitivity does no bias correction).
