@@ -86,6 +86,12 @@ std::string ConvertFloat::run(ir::Model& model) {
       }
     }
   }
+  int64_t n32 = 0, f16 = 0;
+  for (const ir::Value* v : g.initializers) {
+    n32 += v->initializer->dtype() == ir::DType::kFloat;
+    f16 += v->initializer->dtype() == ir::DType::kFloat16;
+  }
+  if (n32 == 0 && f16 > 0) throw_bad_input("convert-float: the model is float16 already ({} float16 weights, no float32 one)", f16);
   const ir::DType half = ir::DType::kFloat16;
   const int64_t half_code = static_cast<int64_t>(half);
   const std::string suffix = "_fp16";

@@ -71,6 +71,10 @@ def test_gates_that_need_scalecs_runtime_are_refused_for_fp16(tmp_path):
     rc, out, err = run_scalec("quantize", MODELS / "lenet_digits.onnx", "--format", "fp16", "--gptq", "--calib",
                               MODELS / "digits_val.npz", "-o", tmp_path / "h.onnx")
     assert rc == 1 and "--format fp16" in err
+    rc, out, err = run_scalec("quantize", MODELS / "lenet_digits.onnx", "--calib", MODELS / "digits_val.npz", "-o", tmp_path / "q.onnx")
+    assert rc == 0, err
+    rc, out, err = run_scalec("quantize", tmp_path / "q.onnx", "--format", "fp16", "-o", tmp_path / "h.onnx")
+    assert rc == 2 and "already quantized" in err
 
 
 @pytest.mark.parametrize("model", ["transformer_block.onnx", "mobilenet_block.onnx", "resnet_bn.onnx"])
