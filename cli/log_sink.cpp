@@ -3,6 +3,7 @@
 #include <spdlog/sinks/sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include "cli/progress.h"
 #include "ir/printable.h"
 
 namespace scalec::cli {
@@ -15,6 +16,7 @@ class PrintableSink final : public spdlog::sinks::sink {
   explicit PrintableSink(spdlog::sink_ptr inner) : inner_(std::move(inner)) {}
   void log(const spdlog::details::log_msg& msg) override {
     const std::string text = ir::printable_text(std::string_view(msg.payload.data(), msg.payload.size()));
+    clear_progress_line();  // a message never lands in the middle of a progress bar
     spdlog::details::log_msg copy = msg;
     copy.payload = text;
     inner_->log(copy);

@@ -16,6 +16,7 @@
 
 #include "cli/app_context.h"
 #include "cli/dataset.h"
+#include "cli/progress.h"
 #include "cli/mixed_precision_stage.h"
 #include "cli/stage.h"
 #include "cli/stage_command.h"
@@ -190,7 +191,11 @@ class QuantizeStage final : public Stage {
       if (samples == 0) throw_bad_input("--calib '{}' holds no samples", o_.calib);
     }
     passes::PassContext ctx;
-    ctx.calib = {samples, [&data](int64_t b, int64_t e) { return data->batch(b, e); }};
+    ProgressBar bar("calibrating", samples);  // every pass over the data (GPTQ groups, bias means, ranges)
+    ctx.calib = {samples, [&data, &bar](int64_t b, int64_t e) {
+                   bar.set(e);
+                   return data->batch(b, e);
+                 }};
     ctx.calib_batch = batch_size_for(model, o_.batch, samples, axes);
     ctx.threads = o_.threads;
     ctx.verify_each = verify_each;

@@ -3,7 +3,9 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <span>
 
+#include "cli/progress.h"
 #include "ir/error.h"
 
 namespace scalec::cli {
@@ -77,7 +79,18 @@ nlohmann::json run_epochs(distill::Trainer& trainer, const distill::TrainingData
                           const std::function<void(int64_t epoch)>& after_epoch) {
   nlohmann::json records = nlohmann::json::array();
   for (int64_t e = first; e < epochs; ++e) {
-    distill::EpochStats s = trainer.train_epoch(train, e);
+    distill::EpochStats s;
+    {
+      // One step per batch of the shuffled epoch: the bar follows the batches the trainer asks for.
+      ProgressBar bar(fmt::format("epoch {}/{}", e + 1, epochs), (train.samples + trainer.batch() - 1) / trainer.batch());
+      int64_t steps = 0;
+      distill::TrainingData counted = train;
+      counted.feeds = [&](std::span<const int64_t> rows) {
+        bar.set(++steps);
+        return train.feeds(rows);
+      };
+      s = trainer.train_epoch(counted, e);
+    }
     if (!std::isfinite(s.loss)) throw_bad_input("training diverged in epoch {} (loss {}): lower --lr", e + 1, s.loss);
     std::string line = fmt::format("epoch {:>3}/{}  loss {:.4f}  acc {:.2f}%", e + 1, epochs, s.loss, 100 * s.accuracy);
     nlohmann::json je = {{"epoch", e + 1}, {"loss", s.loss}, {"accuracy", s.accuracy}, {"seconds", s.seconds},

@@ -93,6 +93,8 @@ class Trainer {
   EvalStats evaluate(const TrainingData& data);
   /// Optimizer steps taken so far.
   int64_t step() const;
+  /// Samples per step.
+  int64_t batch() const { return o_.batch; }
 
   /// Everything a resumed run needs besides the model: optimizer state, "param/<name>" and
   /// "stat/<name>" copies of the trained tensors, "meta/step".
