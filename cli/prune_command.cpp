@@ -214,7 +214,12 @@ class PruneStage final : public Stage {
     const PruneOptions& o = o_;
     std::string t;
     if (o.method == "channel") {
-      t = fmt::format("prune-channels<sparsity={};round-to={}>", o.sparsity, o.round_to);
+      passes::ChannelPruneOptions copts;
+      copts.ratio = o.sparsity;
+      copts.overrides = parse_layer_sparsity(o.layer_sparsity);
+      copts.skip = o.skip;
+      copts.round_to = parse_round_to(o.round_to);
+      t = passes::ChannelPrune(copts).text();
     } else if (o.data.empty()) {
       t = passes::MagnitudePrune(magnitude_options(o)).text();
     } else {

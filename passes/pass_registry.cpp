@@ -8,10 +8,12 @@
 
 #include "ir/error.h"
 #include "passes/cleanup/remove_dropout.h"
+#include "passes/cleanup/share_initializers.h"
 #include "passes/convert/float16.h"
 #include "passes/core/opset_upgrade.h"
 #include "passes/core/pass_options.h"
 #include "passes/fuse/fold_batchnorm.h"
+#include "passes/prune/channel_prune.h"
 #include "passes/prune/magnitude_prune.h"
 #include "passes/quantize/equalize.h"
 #include "passes/quantize/gemm_to_matmul.h"
@@ -22,6 +24,8 @@ namespace scalec::passes {
 namespace {
 
 using Factory = std::function<std::unique_ptr<Pass>(const PassSpec&)>;
+
+std::map<std::string, double> per_layer(const std::string& pass, const std::vector<std::string>& items);
 
 std::unique_ptr<Pass> magnitude_prune(const PassSpec& spec, bool n_m) {
   MagnitudePruneOptions o;
@@ -37,16 +41,40 @@ std::unique_ptr<Pass> magnitude_prune(const PassSpec& spec, bool n_m) {
   f.parse(spec);
   if (n_m && !(o.n > 0 && o.n < o.m)) throw Error(ExitCode::kUsage, fmt::format("{}: expected 0 < n < m", spec.name));
   if (!(o.sparsity >= 0 && o.sparsity < 1)) throw Error(ExitCode::kUsage, fmt::format("{}: sparsity must be in [0, 1)", spec.name));
-  for (const std::string& item : layer_sparsity) {
+  o.overrides = per_layer(spec.name, layer_sparsity);
+  return std::make_unique<MagnitudePrune>(o);
+}
+
+// "NAME=R" items (layer-sparsity) into a map; Error(kUsage) naming the pass otherwise.
+std::map<std::string, double> per_layer(const std::string& pass, const std::vector<std::string>& items) {
+  std::map<std::string, double> out;
+  for (const std::string& item : items) {
     const size_t eq = item.rfind('=');
     char* end = nullptr;
     const double s = eq == std::string::npos ? -1 : std::strtod(item.c_str() + eq + 1, &end);
     if (eq == std::string::npos || eq == 0 || *end != '\0' || !(s >= 0 && s < 1)) {
-      throw Error(ExitCode::kUsage, fmt::format("{}: layer-sparsity '{}': expected NAME=S with 0 <= S < 1", spec.name, item));
+      throw Error(ExitCode::kUsage, fmt::format("{}: layer-sparsity '{}': expected NAME=S with 0 <= S < 1", pass, item));
     }
-    o.overrides[item.substr(0, eq)] = s;
+    out[item.substr(0, eq)] = s;
   }
-  return std::make_unique<MagnitudePrune>(o);
+  return out;
+}
+
+std::unique_ptr<Pass> channel_prune(const PassSpec& spec) {
+  ChannelPruneOptions o;
+  std::string round_to = "auto";
+  std::vector<std::string> layer_sparsity;
+  OptionFields().add("sparsity", o.ratio).add("round-to", round_to).add("layer-sparsity", layer_sparsity)
+      .add("skip", o.skip).parse(spec);
+  if (!(o.ratio >= 0 && o.ratio < 1)) throw Error(ExitCode::kUsage, "prune-channels: sparsity must be in [0, 1)");
+  if (round_to != "auto") {
+    char* end = nullptr;
+    const long long n = std::strtoll(round_to.c_str(), &end, 10);
+    if (*end != '\0' || n < 1) throw Error(ExitCode::kUsage, fmt::format("prune-channels: round-to is auto or a positive integer, got '{}'", round_to));
+    o.round_to = n;
+  }
+  o.overrides = per_layer(spec.name, layer_sparsity);
+  return std::make_unique<ChannelPrune>(o);
 }
 
 const std::map<std::string, Factory>& factories() {
@@ -86,6 +114,12 @@ const std::map<std::string, Factory>& factories() {
          OptionFields().add("opset", opset).parse(s);
          if (opset < 7 || opset > 22) throw Error(ExitCode::kUsage, fmt::format("upgrade-opset: opset must be in 7..22, got {}", opset));
          return std::make_unique<UpgradeOpset>(opset);
+       }},
+      {"prune-channels", channel_prune},
+      {"share-initializers",
+       [](const PassSpec& s) {
+         OptionFields().parse(s);
+         return std::make_unique<ShareInitializers>();
        }},
       {"prune-magnitude", [](const PassSpec& s) { return magnitude_prune(s, false); }},
       {"prune-n-m", [](const PassSpec& s) { return magnitude_prune(s, true); }},

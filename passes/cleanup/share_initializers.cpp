@@ -8,6 +8,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <fmt/format.h>
+
 namespace scalec::passes {
 
 namespace {
@@ -53,6 +55,11 @@ int64_t share_identical_initializers(ir::Graph& g) {
   std::erase_if(g.initializers, [&](const ir::Value* v) { return gone.count(v) != 0; });
   g.remove_unused_values();
   return static_cast<int64_t>(dropped.size());
+}
+
+std::string ShareInitializers::run(ir::Model& model) {
+  const int64_t n = share_identical_initializers(*model.graph);
+  return fmt::format("share-initializers: {} equal weight tensor{} stored once", n, n == 1 ? "" : "s");
 }
 
 }  // namespace scalec::passes

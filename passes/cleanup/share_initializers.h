@@ -10,13 +10,22 @@
 //
 // Preconditions: none; graph inputs and outputs keep their own initializers.
 #include <cstdint>
+#include <string>
 
 #include "ir/graph.h"
+#include "passes/core/pass.h"
 
 namespace scalec::passes {
 
 /// Points the readers of each duplicate float initializer of the main graph at its first copy and
 /// drops the duplicates; returns how many initializers were dropped.
 int64_t share_identical_initializers(ir::Graph& g);
+
+/// The pass form of share_identical_initializers.
+class ShareInitializers final : public Pass {
+ public:
+  std::string name() const override { return "share-initializers"; }
+  std::string run(ir::Model& model) override;
+};
 
 }  // namespace scalec::passes

@@ -1,3 +1,4 @@
+#include "passes/core/pass_options.h"
 #include "passes/prune/channel_prune.h"
 
 #include <algorithm>
@@ -425,6 +426,15 @@ ChannelPruneReport prune_channels(ir::Model& model, const ChannelPruneOptions& o
   }
   rep.params_after = ir::compute_model_stats(g).parameters;
   return rep;
+}
+
+std::string ChannelPrune::options_text() const {
+  ChannelPruneOptions o = options_;
+  std::string round_to = o.round_to == ChannelPruneOptions::kRoundAuto ? "auto" : std::to_string(o.round_to);
+  std::vector<std::string> layer_sparsity;
+  for (const auto& [name, r] : o.overrides) layer_sparsity.push_back(fmt::format("{}={}", name, r));
+  return OptionFields().add("sparsity", o.ratio).add("round-to", round_to).add("layer-sparsity", layer_sparsity)
+      .add("skip", o.skip).print();
 }
 
 std::string ChannelPrune::run(ir::Model& model) {

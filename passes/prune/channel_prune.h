@@ -87,6 +87,8 @@ class ChannelPrune final : public Pass {
  public:
   explicit ChannelPrune(ChannelPruneOptions options) : options_(std::move(options)) {}
   std::string name() const override { return "prune-channels"; }
+  /// sparsity=R;round-to=auto|N;layer-sparsity=NAME=R,...;skip=GLOB,...
+  std::string options_text() const override;
   std::string run(ir::Model& model) override;
   const ChannelPruneReport& report() const { return report_; }
 

@@ -169,3 +169,19 @@ def test_target_opset_upgrades_explicitly_and_never_downgrades(folder):
     rc, out, err = run_scalec("run", folder / "pipeline.yaml", "--target-opset", "11", "-o", folder / "o11.onnx")
     assert rc == 1 and "does not downgrade" in err and "stage 1" not in err
     assert not (folder / "o11.onnx").exists()
+
+
+@pytest.mark.parametrize("command", [["prune", "--method", "channel", "--sparsity", "0.5"], ["prune", "--sparsity", "0.6"],
+                                     ["quantize", "--calib", "digits_val.npz"]])
+def test_a_commands_printed_pipeline_replays_to_the_same_model(folder, command):
+    """--print-pipeline is the exact expansion: `scalec run --passes` on it writes the same graph."""
+    rc, text, err = run_scalec(command[0], "lenet_digits.onnx", *command[1:], "--print-pipeline", cwd=folder)
+    assert rc == 0, err
+    rc, out, err = run_scalec(command[0], "lenet_digits.onnx", *command[1:], "-o", "direct.onnx", cwd=folder)
+    assert rc == 0, err
+    rc, out, err = run_scalec("run", "lenet_digits.onnx", "--passes", text.strip(), "--calib", "digits_val.npz",
+                              "-o", "replayed.onnx", cwd=folder)
+    assert rc == 0, err
+    a, b = onnx.load(str(folder / "direct.onnx")), onnx.load(str(folder / "replayed.onnx"))
+    assert a.graph == b.graph
+    assert {p.key: p.value for p in a.metadata_props} == {p.key: p.value for p in b.metadata_props}
