@@ -14,6 +14,7 @@
 #include "cli/dataset.h"
 #include "cli/stage.h"
 #include "cli/stage_command.h"
+#include "cli/teacher_cache.h"
 #include "cli/training_cli.h"
 #include "distill/init_from_teacher.h"
 #include "distill/trainer.h"
@@ -28,7 +29,7 @@ namespace scalec::cli {
 namespace {
 
 struct FinetuneOptions {
-  std::string data, val, labels = "labels", checkpoint, teacher;
+  std::string data, val, labels = "labels", checkpoint, teacher, cache_teacher;
   bool no_t2 = false, init_from_teacher = false;
   int64_t epochs = 1;
   bool resume = false;
@@ -107,6 +108,8 @@ class FinetuneStage final : public Stage {
                     "The teacher's logits output (default: named like the student's --output, else its first)");
     cmd->add_flag("--init-from-teacher", o.init_from_teacher,
                   "Start the student from the teacher's weights wherever a float initializer's name and shape match");
+    cmd->add_option("--cache-teacher", o.cache_teacher,
+                    "Folder holding the teacher's logits per training sample: computed once, reused by later epochs and runs");
   }
 
   void check() const override {
@@ -194,6 +197,12 @@ class FinetuneStage final : public Stage {
     }
 
     distill::TrainingData train_data = training_data(train);
+    std::optional<ir::Tensor> cached;
+    if (distill_ && !o.cache_teacher.empty()) {
+      const std::string& out = o.trainer.teacher_output.empty() ? o.trainer.output : o.trainer.teacher_output;
+      cached = cached_teacher_logits(o.cache_teacher, o.teacher, *teacher, o.data, train, out, t.threads);
+      train_data.teacher_logits = [&cached](std::span<const int64_t> rows) { return pick_rows(*cached, rows); };
+    }
     std::optional<distill::TrainingData> val_data;
     if (val) val_data = training_data(*val);
     nlohmann::json epochs = run_epochs(trainer, train_data, val_data, first_epoch, o.epochs, quiet_epochs, [&](int64_t e) {

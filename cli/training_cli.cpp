@@ -64,7 +64,7 @@ Dataset labelled(const ir::Model& model, const std::string& path, const std::str
 
 distill::TrainingData training_data(const Dataset& d) {
   return {d.samples, [&d](std::span<const int64_t> rows) { return pick_batch(d, rows); },
-          [&d](std::span<const int64_t> rows) { return pick_rows(*d.labels, rows); }};
+          [&d](std::span<const int64_t> rows) { return pick_rows(*d.labels, rows); }, {}};
 }
 
 int64_t plan_steps(const ir::Model& model, distill::TrainerOptions& t, int64_t samples, int64_t epochs) {

@@ -150,19 +150,23 @@ const ir::Value* Trainer::logits_value() const {
   throw_bad_input("the model has no output named '{}'", o_.output);
 }
 
-LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels) {
+LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels,
+                               const ir::Tensor* teacher_logits) {
   const int64_t step = optimizer_->steps();
   if (step_hook_) step_hook_(step);
   kernels::NamedTensors outs = train_exec_->run(feeds, o_.seed * 1000003ull + static_cast<uint64_t>(step));
   const ir::Value* logits_v = logits_value();
   auto it = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == logits_v->name(); });
   LossResult loss = cross_entropy(it->second, labels, o_.label_smoothing);
-  if (teacher_exec_) {
-    kernels::NamedTensors t = teacher_exec_->run(feeds);
-    const ir::Tensor& teacher_logits = find_output(t, o_.teacher_output.empty() ? logits_v->name() : o_.teacher_output);
+  if (teacher_exec_ || teacher_logits) {
+    kernels::NamedTensors t;
+    if (!teacher_logits) {
+      t = teacher_exec_->run(feeds);
+      teacher_logits = &find_output(t, o_.teacher_output.empty() ? logits_v->name() : o_.teacher_output);
+    }
     // kl_divergence carries T^2 (Hinton et al.); without it the KL term is scaled back by 1 / T^2.
     const double t2 = o_.kd_t2 ? 1.0 : 1.0 / (o_.temperature * o_.temperature);
-    loss = blend(kl_divergence(it->second, teacher_logits, o_.temperature), o_.distill_alpha * t2, loss, 1.0 - o_.distill_alpha);
+    loss = blend(kl_divergence(it->second, *teacher_logits, o_.temperature), o_.distill_alpha * t2, loss, 1.0 - o_.distill_alpha);
   }
   std::vector<ir::Tensor> grads = autodiff_->backward(*train_exec_, {{logits_v->name(), loss.dprediction}});
 
@@ -213,7 +217,9 @@ EpochStats Trainer::train_epoch(const TrainingData& data, int64_t epoch) {
   int64_t correct = 0;
   for (int64_t b = 0; b < data.samples; b += o_.batch) {
     std::span<const int64_t> batch(rows.data() + b, static_cast<size_t>(std::min(o_.batch, data.samples - b)));
-    LossResult r = train_step(data.feeds(batch), data.labels(batch));
+    std::optional<ir::Tensor> cached;
+    if (data.teacher_logits) cached = data.teacher_logits(batch);
+    LossResult r = train_step(data.feeds(batch), data.labels(batch), cached ? &*cached : nullptr);
     loss_sum += static_cast<long double>(r.loss) * static_cast<long double>(batch.size());
     correct += r.correct;
   }

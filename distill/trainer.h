@@ -31,6 +31,8 @@ struct TrainingData {
   int64_t samples = 0;
   std::function<kernels::NamedTensors(std::span<const int64_t> rows)> feeds;
   std::function<ir::Tensor(std::span<const int64_t> rows)> labels;
+  /// Stored teacher logits [rows, classes] (a --cache-teacher): when set, the teacher does not run.
+  std::function<ir::Tensor(std::span<const int64_t> rows)> teacher_logits;
 };
 
 /// How to train.
@@ -85,8 +87,10 @@ class Trainer {
   /// Called before every optimizer step with the step's index (gradual pruning updates masks here).
   void set_step_hook(std::function<void(int64_t step)> hook) { step_hook_ = std::move(hook); }
 
-  /// One optimizer step on a batch; returns its loss (before the update).
-  LossResult train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels);
+  /// One optimizer step on a batch; returns its loss (before the update). `teacher_logits`, when
+  /// given, stands in for running the teacher on `feeds`.
+  LossResult train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels,
+                        const ir::Tensor* teacher_logits = nullptr);
   /// One epoch over `data`, shuffled with (seed, epoch).
   EpochStats train_epoch(const TrainingData& data, int64_t epoch);
   /// Loss and top-1 accuracy in inference mode.

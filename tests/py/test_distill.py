@@ -166,3 +166,36 @@ def test_init_from_teacher_with_nothing_in_common_copies_nothing_and_says_so(fol
     assert rc == 0, err
     assert json.loads((folder / "o.json").read_text())["distill"]["init_from_teacher"]["tensors"] == 0
     assert "none of the student's 1 float initializers matches" in err
+
+
+def distill_cached(folder, teacher, data, out):
+    return run_scalec("distill", "--teacher", folder / teacher, "--student", folder / "student.onnx", "--data", folder / data,
+                      *TRAIN, "--cache-teacher", folder / "cache", "-o", folder / out)
+
+
+def test_cache_teacher_stores_the_teacher_logits_once_and_reuses_them(folder):
+    rc, out, err = distill_cached(folder, "lenet_digits.onnx", "digits_train.npz", "c1.onnx")
+    assert rc == 0 and "stored in" in err, err
+    header = json.loads((folder / "cache" / "teacher_logits.json").read_text())
+    assert header["samples"] == 1437 and header["classes"] == header["k"] == 10 and header["dtype"] == "float32"
+    logits = np.fromfile(folder / "cache" / "teacher_logits.f32", np.float32).reshape(1437, 10)
+    x = np.load(folder / "digits_train.npz")["input"]
+    ref = ort.InferenceSession(str(folder / "lenet_digits.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    assert np.allclose(logits, ref, atol=1e-4)
+    rc, out, err = distill_cached(folder, "lenet_digits.onnx", "digits_train.npz", "c2.onnx")
+    assert rc == 0 and "read from" in err, err
+    assert (folder / "c1.onnx").read_bytes() == (folder / "c2.onnx").read_bytes()  # same logits, same training
+    assert ort_accuracy(folder / "c2.onnx", folder / "digits_val.npz") > 0.85
+
+
+@pytest.mark.parametrize("teacher, data, what", [
+    ("student.onnx", "digits_train.npz", "made from another teacher"),
+    ("lenet_digits.onnx", "digits_val.npz", "made from other data"),
+])
+def test_a_cache_from_another_teacher_or_other_data_is_refused(folder, teacher, data, what):
+    if not (folder / "cache" / "teacher_logits.json").exists():
+        assert distill_cached(folder, "lenet_digits.onnx", "digits_train.npz", "c0.onnx")[0] == 0
+    before = (folder / "cache" / "teacher_logits.f32").read_bytes()
+    rc, out, err = distill_cached(folder, teacher, data, "bad.onnx")
+    assert rc == 2 and what in err, err
+    assert not (folder / "bad.onnx").exists() and (folder / "cache" / "teacher_logits.f32").read_bytes() == before

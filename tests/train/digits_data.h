@@ -47,7 +47,7 @@ inline ir::Tensor rows(const ir::Tensor& t, int64_t begin, int64_t end) {
 /// The whole file as Trainer data (`d` must outlive the result).
 inline distill::TrainingData training_data(const Digits& d) {
   return {d.x.shape()[0], [&d](std::span<const int64_t> r) { return kernels::NamedTensors{{"input", rows(d.x, r)}}; },
-          [&d](std::span<const int64_t> r) { return rows(d.y, r); }};
+          [&d](std::span<const int64_t> r) { return rows(d.y, r); }, {}};
 }
 
 }  // namespace scalec::test
