@@ -112,6 +112,8 @@ std::string ConvertFloat::run(ir::Model& model) {
       }
     }
   }
+  // A command that changes nothing exits 2 (DESIGN.md), with the reason.
+  if (floats.empty()) throw_bad_input("convert-float: the model has no float32 weight or value: nothing to convert");
   auto blocked = [](const ir::Node* n) { return n->domain().empty() && kFloat32Ops.count(n->op_type()) > 0; };
 
   // Weights: to the half type unless only float32 ops read them.

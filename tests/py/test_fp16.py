@@ -77,6 +77,16 @@ def test_gates_that_need_scalecs_runtime_are_refused_for_fp16(tmp_path):
     assert rc == 2 and "already quantized" in err
 
 
+def test_a_model_without_float32_is_refused_not_passed_through(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.INT64, ["N"])
+    y = helper.make_tensor_value_info("y", TensorProto.INT64, ["N"])
+    g = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "i.onnx"))
+    rc, out, err = run_scalec("quantize", tmp_path / "i.onnx", "--format", "fp16", "-o", tmp_path / "h.onnx")
+    assert rc == 2 and "nothing to convert" in err
+    assert not (tmp_path / "h.onnx").exists()
+
+
 @pytest.mark.parametrize("model", ["transformer_block.onnx", "mobilenet_block.onnx", "resnet_bn.onnx"])
 def test_bundled_models_convert_and_run_in_onnxruntime(tmp_path, model):
     rc, out, err = run_scalec("quantize", MODELS / model, "--format", "fp16", "-o", tmp_path / "h.onnx")
