@@ -196,7 +196,8 @@ void add_compare_command(CLI::App& app) {
           });
         }
       }
-      for (const auto& [name, i] : index) {
+      for (const auto& [name, slot] : index) {
+        const std::size_t i = slot;  // clang 15 cannot capture a structured binding
         eb.add_tap(mb.graph->find_value(name), [&values, &pending, i](const ir::Value& v, const ir::Tensor& t) {
           SharedValue& s = values[i];
           auto it = pending.find(v.name());
