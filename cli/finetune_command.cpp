@@ -19,6 +19,7 @@
 #include "distill/init_from_teacher.h"
 #include "distill/trainer.h"
 #include "ir/error.h"
+#include "kernels/comm/communicator.h"
 #include "onnx_io/data_files.h"
 #include "onnx_io/model_io.h"
 #include "passes/cleanup/remove_dropout.h"
@@ -177,8 +178,11 @@ class FinetuneStage final : public Stage {
     spdlog::info("{}", trainer.coverage().summary("training"));
 
     int64_t first_epoch = 0;
-    if (o.resume && std::filesystem::exists(o.checkpoint)) {
-      std::vector<onnx_io::NamedTensor> state = onnx_io::read_npz(o.checkpoint);
+    kernels::comm::Communicator& comm = kernels::comm::world();
+    std::vector<onnx_io::NamedTensor> state;  // rank 0 reads the checkpoint, every rank restores it
+    if (o.resume && comm.rank() == 0 && std::filesystem::exists(o.checkpoint)) state = onnx_io::read_npz(o.checkpoint);
+    if (o.resume) state = share_from_rank0(std::move(state));
+    if (!state.empty()) {
       auto meta = [&](const std::string& key) {
         for (const auto& [k, v] : state) {
           if (k == key) return v.element_as_double(0);
@@ -200,21 +204,24 @@ class FinetuneStage final : public Stage {
     std::optional<ir::Tensor> cached;
     if (distill_ && !o.cache_teacher.empty()) {
       const std::string& out = o.trainer.teacher_output.empty() ? o.trainer.output : o.trainer.teacher_output;
+      // Rank 0 fills the cache first; the other ranks then read what it wrote.
+      if (comm.rank() != 0) comm.barrier();
       cached = cached_teacher_logits(o.cache_teacher, o.teacher, *teacher, o.data, train, out, t.threads);
+      if (comm.rank() == 0 && comm.size() > 1) comm.barrier();
       train_data.teacher_logits = [&cached](std::span<const int64_t> rows) { return pick_rows(*cached, rows); };
     }
     std::optional<distill::TrainingData> val_data;
     if (val) val_data = training_data(*val);
     nlohmann::json epochs = run_epochs(trainer, train_data, val_data, first_epoch, o.epochs, quiet_epochs, [&](int64_t e) {
-      if (o.checkpoint.empty()) return;
-      std::vector<onnx_io::NamedTensor> state = trainer.checkpoint();
+      if (o.checkpoint.empty() || comm.rank() != 0) return;  // rank 0 alone writes
+      std::vector<onnx_io::NamedTensor> saved = trainer.checkpoint();
       for (const auto& [k, v] : run_identity(o)) {
         ir::Tensor d(ir::DType::kDouble, {});
         d.mutable_values<double>()[0] = v;
-        state.emplace_back(k, d);
+        saved.emplace_back(k, d);
       }
-      state.emplace_back("meta/epoch", ir::Tensor::from_int64s({}, std::vector<int64_t>{e}));
-      onnx_io::write_npz(o.checkpoint, state);
+      saved.emplace_back("meta/epoch", ir::Tensor::from_int64s({}, std::vector<int64_t>{e}));
+      onnx_io::write_npz(o.checkpoint, saved);
     });
 
     passes::RemoveDropout remove_dropout;

@@ -1,5 +1,7 @@
 // scalec: command-line model compression for ONNX. Maps every failure to DESIGN.md's exit codes.
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <new>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +11,7 @@
 #include "cli/log_sink.h"
 #include "ir/error.h"
 #include "ir/printable.h"
+#include "kernels/comm/communicator.h"
 #include "kernels/device.h"
 
 #ifndef SCALEC_VERSION
@@ -23,11 +26,57 @@ std::string version_text() {
                      cuda.compiled ? "yes" : "no");
 }
 
+namespace comm = scalec::kernels::comm;
+
+// "scalec" alone, or "scalec rank R" when data-parallel ranks run (their messages say who they are).
+std::string who() {
+  return comm::launched_with_ranks() ? fmt::format("scalec rank {}", comm::world().rank()) : "scalec";
+}
+
 void set_up_logging(const std::string& level) {
   auto logger = scalec::cli::make_stderr_logger("scalec");  // logs on stderr; results on stdout
-  logger->set_pattern("[scalec] %^%l%$: %v");
+  logger->set_pattern("[" + who() + "] %^%l%$: %v");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
+  auto l = spdlog::level::from_str(level);
+  // Ranks other than 0 only warn and fail: rank 0 reports the run.
+  if (comm::launched_with_ranks() && comm::world().rank() != 0) l = std::max(l, spdlog::level::warn);
+  spdlog::set_level(l);
+}
+
+// Under mpirun with several ranks, only the data-parallel training commands may run.
+void check_rank_aware(const CLI::App& app) {
+  if (!comm::launched_with_ranks()) return;
+  for (const CLI::App* sub : app.get_subcommands()) {
+    const std::string& name = sub->get_name();
+    if (name != "finetune" && name != "distill" && name != "prune") {
+      throw scalec::Error(scalec::ExitCode::kUsage,
+                          fmt::format("'{}' does not run data-parallel: start it without mpirun (under mpirun: finetune, "
+                                      "distill, prune)", name));
+    }
+  }
+}
+
+int run(CLI::App& app, int argc, char** argv, const std::function<void()>& on_parsed) {
+  try {
+    app.parse_complete_callback(on_parsed);
+    app.parse(argc, argv);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // --help and --version arrive as ParseErrors with exit code 0; every usage error maps to 1.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "%s: error: %s\nRun with --help for more information.\n", who().c_str(), e.what());
+    return static_cast<int>(scalec::ExitCode::kUsage);
+  } catch (const scalec::Error& e) {
+    // Messages quote model-supplied names: control bytes are escaped, as in every log line.
+    std::fprintf(stderr, "%s: error: %s\n", who().c_str(), scalec::ir::printable_text(e.what()).c_str());
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: error: out of memory\n", who().c_str());
+    return static_cast<int>(scalec::ExitCode::kInternal);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: internal error: %s\n", who().c_str(), scalec::ir::printable_text(e.what()).c_str());
+    return static_cast<int>(scalec::ExitCode::kInternal);
+  }
 }
 
 }  // namespace
@@ -65,24 +114,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "scalec: error: unknown subcommand '%s' (run 'scalec --help' for the list)\n", argv[1]);
     return static_cast<int>(scalec::ExitCode::kUsage);
   }
-  try {
-    app.parse_complete_callback([&] { set_up_logging(quiet ? "warn" : verbose ? "debug" : log_level); });
-    app.parse(argc, argv);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    // --help and --version arrive as ParseErrors with exit code 0; every usage error maps to 1.
-    if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "scalec: error: %s\nRun with --help for more information.\n", e.what());
-    return static_cast<int>(scalec::ExitCode::kUsage);
-  } catch (const scalec::Error& e) {
-    // Messages quote model-supplied names: control bytes are escaped, as in every log line.
-    std::fprintf(stderr, "scalec: error: %s\n", scalec::ir::printable_text(e.what()).c_str());
-    return static_cast<int>(e.code());
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "scalec: error: out of memory\n");
-    return static_cast<int>(scalec::ExitCode::kInternal);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "scalec: internal error: %s\n", scalec::ir::printable_text(e.what()).c_str());
-    return static_cast<int>(scalec::ExitCode::kInternal);
+  if (comm::launched_with_ranks()) {
+    try {
+      if (comm::world().rank() != 0 && !std::freopen("/dev/null", "w", stdout)) return 70;  // rank 0 prints results
+    } catch (const scalec::Error& e) {
+      std::fprintf(stderr, "scalec: error: %s\n", e.what());
+      return static_cast<int>(e.code());
+    }
   }
+  const int rc = run(app, argc, argv, [&] {
+    set_up_logging(quiet ? "warn" : verbose ? "debug" : log_level);
+    check_rank_aware(app);
+  });
+  if (comm::launched_with_ranks()) {
+    std::fflush(stderr);
+    // A rank that failed ends them all (mpirun names the rank); otherwise MPI ends cleanly.
+    if (rc != 0) comm::world().abort(rc);
+    comm::finalize_world();
+  }
+  return rc;
 }

@@ -10,6 +10,7 @@
 #include "cli/output_set.h"
 #include "cli/run_options.h"
 #include "ir/error.h"
+#include "kernels/comm/communicator.h"
 #include "onnx_io/model_io.h"
 #include "passes/core/opset_upgrade.h"
 
@@ -95,6 +96,7 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
     stage->quiet_epochs = o->report == "-";
     stage->input_file = o->model;
     StageResult r = stage->run(model, original);
+    if (kernels::comm::world().rank() != 0) return;  // data-parallel ranks: rank 0 alone writes and reports
     apply_target_opset(model, o->target_opset, r);
 
     onnx_io::SaveOptions save;

@@ -1,12 +1,15 @@
 #include "cli/training_cli.h"
 
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <numeric>
 #include <span>
 
 #include "cli/progress.h"
 #include "ir/error.h"
+#include "kernels/comm/communicator.h"
+#include "onnx_io/data_files.h"
 
 namespace scalec::cli {
 
@@ -50,7 +53,12 @@ void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
   cmd->add_option("--l1", opts.l1, "L1 regularization lambda * |W|_1 on weights (rank >= 2)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--freeze", opts.freeze, "Keep initializers matching this glob fixed (repeatable)");
   cmd->add_option("--seed", opts.seed, "Seed of shuffling and Dropout");
-  cmd->add_option("--threads", opts.threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", opts.threads,
+                  "Threads (default: the CPUs this process may use; under mpirun, the machine's cores / its ranks)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--check-replicas", opts.check_replicas,
+                  "Under mpirun: compare a hash of the weights across ranks every N steps (exit 70 naming a rank that diverged)")
+      ->check(CLI::NonNegativeNumber);
 }
 
 Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag) {
@@ -69,6 +77,11 @@ distill::TrainingData training_data(const Dataset& d) {
 
 int64_t plan_steps(const ir::Model& model, distill::TrainerOptions& t, int64_t samples, int64_t epochs) {
   t.batch = batch_size_for(model, t.batch, samples);
+  t.comm = &kernels::comm::world();
+  if (const int ranks = t.comm->size(); t.batch % ranks != 0) {
+    throw Error(ExitCode::kUsage, fmt::format("--batch {} (the global batch) does not divide evenly over {} ranks: use a multiple of {}",
+                                              t.batch, ranks, ranks));
+  }
   const int64_t steps_per_epoch = (samples + t.batch - 1) / t.batch;
   t.schedule.total_steps = steps_per_epoch * epochs;
   return steps_per_epoch;
@@ -108,6 +121,39 @@ nlohmann::json run_epochs(distill::Trainer& trainer, const distill::TrainingData
     if (after_epoch) after_epoch(e);
   }
   return records;
+}
+
+std::vector<onnx_io::NamedTensor> share_from_rank0(std::vector<onnx_io::NamedTensor> tensors) {
+  kernels::comm::Communicator& comm = kernels::comm::world();
+  if (comm.size() == 1) return tensors;
+  std::string bytes;  // rank 0's tensors as (name size, name, .npy size, .npy) records
+  auto put = [&bytes](const std::string& part) {
+    const uint64_t n = part.size();
+    bytes.append(reinterpret_cast<const char*>(&n), sizeof n).append(part);
+  };
+  if (comm.rank() == 0) {
+    for (const auto& [name, t] : tensors) {
+      put(name);
+      put(onnx_io::npy_bytes(t));
+    }
+  }
+  kernels::comm::broadcast_bytes(comm, bytes, 0);
+  if (comm.rank() == 0) return tensors;
+  std::vector<onnx_io::NamedTensor> out;
+  size_t at = 0;
+  auto take = [&]() {
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data() + at, sizeof n);
+    at += sizeof n;
+    std::string part = bytes.substr(at, n);
+    at += n;
+    return part;
+  };
+  while (at < bytes.size()) {
+    std::string name = take(), npy = take();
+    out.emplace_back(name, onnx_io::read_npy_bytes(std::as_bytes(std::span<const char>(npy.data(), npy.size())), "rank 0's " + name));
+  }
+  return out;
 }
 
 double top1_accuracy(const ir::Model& model, const Dataset& data, int64_t batch, int threads, const std::string& output) {

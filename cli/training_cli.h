@@ -10,6 +10,7 @@
 
 #include "cli/dataset.h"
 #include "distill/trainer.h"
+#include "onnx_io/data_files.h"
 
 namespace scalec::cli {
 
@@ -22,7 +23,9 @@ Dataset labelled(const ir::Model& model, const std::string& path, const std::str
 /// Cuts rows of `d` into feeds and labels for the Trainer (`d` must outlive the result).
 distill::TrainingData training_data(const Dataset& d);
 
-/// Sets batch (from the model), schedule.total_steps for `epochs` over `samples`; returns steps per epoch.
+/// Sets batch (from the model), schedule.total_steps for `epochs` over `samples`, and the ranks
+/// training together (world(); the global batch must divide evenly over them, else exit 1);
+/// returns steps per epoch.
 int64_t plan_steps(const ir::Model& model, distill::TrainerOptions& t, int64_t samples, int64_t epochs);
 
 /// Runs epochs [first, epochs), printing one line each (unless `quiet`), evaluating `val` when given;
@@ -30,6 +33,10 @@ int64_t plan_steps(const ir::Model& model, distill::TrainerOptions& t, int64_t s
 nlohmann::json run_epochs(distill::Trainer& trainer, const distill::TrainingData& train,
                           const std::optional<distill::TrainingData>& val, int64_t first, int64_t epochs, bool quiet,
                           const std::function<void(int64_t epoch)>& after_epoch = {});
+
+/// Rank 0's `tensors` on every rank (under mpirun; the same vector otherwise): a checkpoint only
+/// rank 0 has read.
+std::vector<onnx_io::NamedTensor> share_from_rank0(std::vector<onnx_io::NamedTensor> tensors);
 
 /// Top-1 accuracy of `model` (inference) on labelled data; `output` names the logits ("" = first).
 double top1_accuracy(const ir::Model& model, const Dataset& data, int64_t batch, int threads, const std::string& output);

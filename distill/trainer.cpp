@@ -6,7 +6,9 @@
 #include <random>
 #include <unordered_set>
 
+#include "distill/grad_reducer.h"
 #include "ir/error.h"
+#include "kernels/comm/communicator.h"
 #include "kernels/exec/autodiff.h"
 #include "passes/core/name_match.h"
 
@@ -23,7 +25,32 @@ std::vector<int64_t> shuffled_rows(int64_t n, uint64_t seed, int64_t epoch) {
   return rows;
 }
 
+std::pair<int64_t, int64_t> rank_share(int64_t n, int rank, int ranks) {
+  const int64_t base = n / ranks, extra = n % ranks;
+  return {rank * base + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
 namespace {
+
+// Multiplies a float or double tensor by `f` in place.
+void scale_in_place(ir::Tensor& t, double f) {
+  if (t.dtype() == ir::DType::kFloat) {
+    for (float& x : t.mutable_values<float>()) x = static_cast<float>(x * f);
+  } else if (t.dtype() == ir::DType::kDouble) {
+    for (double& x : t.mutable_values<double>()) x *= f;
+  }
+}
+
+// FNV-1a over the bytes of `tensors` (the replica check compares these across ranks).
+uint64_t weights_hash(const std::vector<ir::Value*>& a, const std::vector<ir::Value*>& b) {
+  uint64_t h = 1469598103934665603ull;
+  for (const auto* list : {&a, &b}) {
+    for (const ir::Value* v : *list) {
+      for (std::byte c : v->initializer->bytes()) h = (h ^ static_cast<uint64_t>(c)) * 1099511628211ull;
+    }
+  }
+  return h;
+}
 
 bool is_float(const ir::Tensor& t) { return t.dtype() == ir::DType::kFloat || t.dtype() == ir::DType::kDouble; }
 
@@ -96,6 +123,15 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
   eo.training = false;
   eval_exec_ = std::make_unique<kernels::Executor>(model, eo);
   optimizer_ = make_optimizer(o_.optimizer);
+  if (ranks() > 1) {
+    // Rank 0's weights and statistics are everyone's starting point.
+    for (const auto* list : {&params_, &stats_}) {
+      for (ir::Value* v : *list) kernels::comm::broadcast(*o_.comm, *v->initializer, 0);
+    }
+    std::vector<const ir::Tensor*> tensors;
+    for (const ir::Value* v : params_) tensors.push_back(&*v->initializer);
+    reducer_ = std::make_unique<GradientReducer>(*o_.comm, tensors);
+  }
   if (o_.teacher) {
     if (!(o_.distill_alpha >= 0 && o_.distill_alpha <= 1)) throw_bad_input("distillation weight must be in [0, 1], got {}", o_.distill_alpha);
     if (!(o_.temperature > 0)) throw_bad_input("distillation temperature must be > 0, got {}", o_.temperature);
@@ -138,6 +174,20 @@ void Trainer::apply_masks() {
 
 Trainer::~Trainer() = default;
 
+int Trainer::ranks() const { return o_.comm ? o_.comm->size() : 1; }
+
+void Trainer::check_replicas() {
+  const int n = ranks();
+  std::vector<int64_t> hashes(static_cast<size_t>(n), 0);
+  hashes[static_cast<size_t>(o_.comm->rank())] = static_cast<int64_t>(weights_hash(params_, stats_));
+  o_.comm->all_reduce_sum(std::span<int64_t>(hashes));
+  for (int r = 1; r < n; ++r) {
+    if (hashes[static_cast<size_t>(r)] != hashes[0]) {
+      throw_internal("replica check after step {}: rank {}'s weights differ from rank 0's (the ranks diverged)", step(), r);
+    }
+  }
+}
+
 int64_t Trainer::step() const { return optimizer_->steps(); }
 
 const ir::Value* Trainer::logits_value() const {
@@ -152,35 +202,72 @@ const ir::Value* Trainer::logits_value() const {
 
 LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels,
                                const ir::Tensor* teacher_logits) {
+  const int64_t rows = labels.numel();
+  return step_impl(&feeds, &labels, teacher_logits, rows, rows);
+}
+
+LossResult Trainer::train_step_shard(const TrainingData& data, std::span<const int64_t> rows, int64_t global_rows) {
+  const auto local = static_cast<int64_t>(rows.size());
+  if (local == 0) return step_impl(nullptr, nullptr, nullptr, 0, global_rows);
+  std::optional<ir::Tensor> cached;
+  if (data.teacher_logits) cached = data.teacher_logits(rows);
+  const kernels::NamedTensors feeds = data.feeds(rows);
+  const ir::Tensor labels = data.labels(rows);
+  return step_impl(&feeds, &labels, cached ? &*cached : nullptr, local, global_rows);
+}
+
+LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tensor* labels, const ir::Tensor* teacher_logits,
+                              int64_t local_rows, int64_t global_rows) {
   const int64_t step = optimizer_->steps();
   if (step_hook_) step_hook_(step);
-  kernels::NamedTensors outs = train_exec_->run(feeds, o_.seed * 1000003ull + static_cast<uint64_t>(step));
   const ir::Value* logits_v = logits_value();
-  auto it = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == logits_v->name(); });
-  LossResult loss = cross_entropy(it->second, labels, o_.label_smoothing);
-  if (teacher_exec_ || teacher_logits) {
-    kernels::NamedTensors t;
-    if (!teacher_logits) {
-      t = teacher_exec_->run(feeds);
-      teacher_logits = &find_output(t, o_.teacher_output.empty() ? logits_v->name() : o_.teacher_output);
+  LossResult loss;
+  std::vector<ir::Tensor> grads(params_.size());
+  if (reducer_) reducer_->begin_step();
+  if (local_rows > 0) {
+    kernels::NamedTensors outs = train_exec_->run(*feeds, o_.seed * 1000003ull + static_cast<uint64_t>(step));
+    auto it = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == logits_v->name(); });
+    loss = cross_entropy(it->second, *labels, o_.label_smoothing);
+    if (teacher_exec_ || teacher_logits) {
+      kernels::NamedTensors t;
+      if (!teacher_logits) {
+        t = teacher_exec_->run(*feeds);
+        teacher_logits = &find_output(t, o_.teacher_output.empty() ? logits_v->name() : o_.teacher_output);
+      }
+      // kl_divergence carries T^2 (Hinton et al.); without it the KL term is scaled back by 1 / T^2.
+      const double t2 = o_.kd_t2 ? 1.0 : 1.0 / (o_.temperature * o_.temperature);
+      loss = blend(kl_divergence(it->second, *teacher_logits, o_.temperature), o_.distill_alpha * t2, loss, 1.0 - o_.distill_alpha);
     }
-    // kl_divergence carries T^2 (Hinton et al.); without it the KL term is scaled back by 1 / T^2.
-    const double t2 = o_.kd_t2 ? 1.0 : 1.0 / (o_.temperature * o_.temperature);
-    loss = blend(kl_divergence(it->second, *teacher_logits, o_.temperature), o_.distill_alpha * t2, loss, 1.0 - o_.distill_alpha);
-  }
-  std::vector<ir::Tensor> grads = autodiff_->backward(*train_exec_, {{logits_v->name(), loss.dprediction}});
+    // A shard's mean loss counts as its share of the global batch's mean.
+    if (local_rows != global_rows) scale_in_place(loss.dprediction, static_cast<double>(local_rows) / static_cast<double>(global_rows));
+    std::function<void(size_t, const ir::Tensor&)> on_ready;
+    if (reducer_) on_ready = [this](size_t k, const ir::Tensor& g) { reducer_->ready(k, g); };
+    grads = autodiff_->backward(*train_exec_, {{logits_v->name(), loss.dprediction}}, on_ready);
 
-  // Running statistics: what BatchNormalization returned in training mode.
-  for (const kernels::TapeEntry& e : train_exec_->tape()) {
-    if (e.node->op_type() != "BatchNormalization" || e.outputs.size() < 3) continue;
-    for (size_t k : {1u, 2u}) {
-      ir::Value* v = e.node->input(k + 2);
-      if (v && std::count(stats_.begin(), stats_.end(), v) && e.outputs[k].dtype() == v->initializer->dtype()) {
-        v->initializer = e.outputs[k];
+    // Running statistics: what BatchNormalization returned in training mode.
+    for (const kernels::TapeEntry& e : train_exec_->tape()) {
+      if (e.node->op_type() != "BatchNormalization" || e.outputs.size() < 3) continue;
+      for (size_t k : {1u, 2u}) {
+        ir::Value* v = e.node->input(k + 2);
+        if (v && std::count(stats_.begin(), stats_.end(), v) && e.outputs[k].dtype() == v->initializer->dtype()) {
+          v->initializer = e.outputs[k];
+        }
       }
     }
+    train_exec_->clear_tape();  // the weights are no longer shared with the tape: updates need no copy
   }
-  train_exec_->clear_tape();  // the weights are no longer shared with the tape: updates need no copy
+  if (reducer_) {
+    reducer_->finish(grads);
+    double sums[2] = {loss.loss * static_cast<double>(local_rows), static_cast<double>(loss.correct)};
+    o_.comm->all_reduce_sum(std::span<double>(sums));
+    loss.loss = sums[0] / static_cast<double>(global_rows);
+    loss.correct = static_cast<int64_t>(sums[1]);
+    // Per-rank batch statistics: the running statistics are averaged so the replicas stay equal.
+    for (ir::Value* v : stats_) {
+      kernels::comm::all_reduce_sum(*o_.comm, *v->initializer);
+      scale_in_place(*v->initializer, 1.0 / ranks());
+    }
+  }
 
   std::vector<ir::Tensor*> ps;
   std::vector<ir::Tensor> gs;
@@ -205,22 +292,25 @@ LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Ten
   }
   optimizer_->step(ps, gs, learning_rate(o_.schedule, step));
   apply_masks();  // pruned weights stay zero whatever weight decay and momentum did
+  if (o_.check_replicas > 0 && ranks() > 1 && optimizer_->steps() % o_.check_replicas == 0) check_replicas();
   return loss;
 }
 
 EpochStats Trainer::train_epoch(const TrainingData& data, int64_t epoch) {
   const auto start = std::chrono::steady_clock::now();
+  const double wait_before = reducer_ ? reducer_->wait_seconds() : 0.0;
   std::vector<int64_t> rows = shuffled_rows(data.samples, o_.seed, epoch);
   EpochStats s;
   s.epoch = epoch;
   long double loss_sum = 0;
   int64_t correct = 0;
+  const int rank = o_.comm ? o_.comm->rank() : 0;
   for (int64_t b = 0; b < data.samples; b += o_.batch) {
-    std::span<const int64_t> batch(rows.data() + b, static_cast<size_t>(std::min(o_.batch, data.samples - b)));
-    std::optional<ir::Tensor> cached;
-    if (data.teacher_logits) cached = data.teacher_logits(batch);
-    LossResult r = train_step(data.feeds(batch), data.labels(batch), cached ? &*cached : nullptr);
-    loss_sum += static_cast<long double>(r.loss) * static_cast<long double>(batch.size());
+    const int64_t global = std::min(o_.batch, data.samples - b);
+    const auto [first, count] = rank_share(global, rank, ranks());
+    std::span<const int64_t> mine(rows.data() + b + first, static_cast<size_t>(count));
+    LossResult r = train_step_shard(data, mine, global);
+    loss_sum += static_cast<long double>(r.loss) * static_cast<long double>(global);
     correct += r.correct;
   }
   const double n = static_cast<double>(std::max<int64_t>(data.samples, 1));
@@ -228,25 +318,27 @@ EpochStats Trainer::train_epoch(const TrainingData& data, int64_t epoch) {
   s.accuracy = static_cast<double>(correct) / n;
   s.seconds = seconds_since(start);
   s.samples_per_second = s.seconds > 0 ? static_cast<double>(data.samples) / s.seconds : 0;
+  if (reducer_) s.comm_wait_seconds = reducer_->wait_seconds() - wait_before;
   return s;
 }
 
 EvalStats Trainer::evaluate(const TrainingData& data) {
   const ir::Value* logits_v = logits_value();
-  long double loss_sum = 0;
-  int64_t correct = 0;
-  std::vector<int64_t> rows(static_cast<size_t>(data.samples));
-  for (int64_t i = 0; i < data.samples; ++i) rows[i] = i;
-  for (int64_t b = 0; b < data.samples; b += o_.batch) {
-    std::span<const int64_t> batch(rows.data() + b, static_cast<size_t>(std::min(o_.batch, data.samples - b)));
+  double sums[2] = {0, 0};  // loss * samples, correct: summed over the ranks' shares
+  const auto [first, count] = rank_share(data.samples, o_.comm ? o_.comm->rank() : 0, ranks());
+  std::vector<int64_t> rows(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) rows[static_cast<size_t>(i)] = first + i;
+  for (int64_t b = 0; b < count; b += o_.batch) {
+    std::span<const int64_t> batch(rows.data() + b, static_cast<size_t>(std::min(o_.batch, count - b)));
     kernels::NamedTensors outs = eval_exec_->run(data.feeds(batch));
     auto it = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == logits_v->name(); });
     LossResult r = cross_entropy(it->second, data.labels(batch), 0.0);
-    loss_sum += static_cast<long double>(r.loss) * static_cast<long double>(batch.size());
-    correct += r.correct;
+    sums[0] += r.loss * static_cast<double>(batch.size());
+    sums[1] += static_cast<double>(r.correct);
   }
+  if (ranks() > 1) o_.comm->all_reduce_sum(std::span<double>(sums));
   const double n = static_cast<double>(std::max<int64_t>(data.samples, 1));
-  return {static_cast<double>(loss_sum) / n, static_cast<double>(correct) / n};
+  return {sums[0] / n, sums[1] / n};
 }
 
 std::vector<std::pair<std::string, ir::Tensor>> Trainer::checkpoint() const {

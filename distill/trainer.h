@@ -21,6 +21,9 @@
 
 namespace scalec::kernels {
 class Autodiff;
+namespace comm {
+class Communicator;
+}
 }
 
 namespace scalec::distill {
@@ -53,6 +56,11 @@ struct TrainerOptions {
   double distill_alpha = 0.5;
   bool kd_t2 = true;           ///< false: drop the T^2 factor (as some tools do)
   std::string teacher_output;  ///< the teacher's logits; "" = its output named like the student's, else its first
+  /// Data parallel: the ranks training together (nullptr or one rank: alone). Each rank takes its
+  /// share of every global batch of `batch` samples; gradients, loss and accuracy are summed over
+  /// the ranks, so the run equals one process with the same global batch (within fp32 rounding).
+  kernels::comm::Communicator* comm = nullptr;
+  int64_t check_replicas = 0;  ///< every N steps, compare a hash of the weights across ranks (0: never)
 };
 
 /// One epoch's numbers.
@@ -60,6 +68,7 @@ struct EpochStats {
   int64_t epoch = 0;
   double loss = 0, accuracy = 0;      ///< training, averaged over samples
   double seconds = 0, samples_per_second = 0;
+  double comm_wait_seconds = 0;       ///< data parallel: time blocked in gradient all-reduces
   std::optional<double> val_loss, val_accuracy;
 };
 
@@ -67,6 +76,8 @@ struct EpochStats {
 struct EvalStats {
   double loss = 0, accuracy = 0;
 };
+
+class GradientReducer;
 
 /// Trains `model`'s parameters in place. The model must outlive the trainer.
 class Trainer {
@@ -91,6 +102,9 @@ class Trainer {
   /// given, stands in for running the teacher on `feeds`.
   LossResult train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels,
                         const ir::Tensor* teacher_logits = nullptr);
+  /// One data-parallel step: this rank's `rows` of a global batch of `global_rows` samples (rows may be
+  /// empty when the global batch has fewer samples than ranks). Returns the global loss and correct count.
+  LossResult train_step_shard(const TrainingData& data, std::span<const int64_t> rows, int64_t global_rows);
   /// One epoch over `data`, shuffled with (seed, epoch).
   EpochStats train_epoch(const TrainingData& data, int64_t epoch);
   /// Loss and top-1 accuracy in inference mode.
@@ -119,11 +133,20 @@ class Trainer {
   std::unique_ptr<kernels::Executor> teacher_exec_;
   std::map<std::string, ir::Tensor> masks_;
   std::function<void(int64_t)> step_hook_;
+  std::unique_ptr<GradientReducer> reducer_;
+  int ranks() const;
+  LossResult step_impl(const kernels::NamedTensors* feeds, const ir::Tensor* labels, const ir::Tensor* teacher_logits,
+                       int64_t local_rows, int64_t global_rows);
   void apply_masks();
+  void check_replicas();
 };
 
 /// The rows 0..n-1 in the order epoch `epoch` of a run seeded `seed` visits them (Fisher-Yates on
 /// a 64-bit Mersenne Twister; the same on every platform).
 std::vector<int64_t> shuffled_rows(int64_t n, uint64_t seed, int64_t epoch);
+
+/// Rank `rank`'s share [first, first + count) of `n` samples split over `ranks` in rank order, as
+/// evenly as possible (the first n % ranks ranks take one more).
+std::pair<int64_t, int64_t> rank_share(int64_t n, int rank, int ranks);
 
 }  // namespace scalec::distill

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <exception>
 
@@ -42,8 +43,18 @@ struct RegionGuard {
 int available_cpus() {
   cpu_set_t set;
   CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1u, std::thread::hardware_concurrency());
+  int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? std::max(1, CPU_COUNT(&set))
+                                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Data-parallel ranks on one machine share its cores (mpirun may or may not have bound each rank).
+  for (const char* key : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}) {
+    const char* v = std::getenv(key);
+    const int ranks = v ? std::atoi(v) : 0;
+    if (ranks > 1) {
+      const int machine = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      return std::max(1, std::min(cpus, machine / ranks));
+    }
+  }
+  return cpus;
 }
 
 ThreadPool::ThreadPool(int threads) {

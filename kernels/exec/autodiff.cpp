@@ -97,7 +97,8 @@ bool Autodiff::carries_gradient(const ir::Value* v) const {
   return std::binary_search(differentiable_.begin(), differentiable_.end(), v);
 }
 
-std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors& doutputs) const {
+std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors& doutputs,
+                                           const std::function<void(size_t, const ir::Tensor&)>& on_ready) const {
   if (!forward.training()) throw_internal("Autodiff::backward needs an Executor built for training");
   std::unordered_map<const ir::Value*, ir::Tensor> grads;
   for (const auto& [output_name, dy] : doutputs) {
@@ -111,8 +112,34 @@ std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors
   }
 
   const std::vector<TapeEntry>& tape = forward.tape();
+  // For on_ready: the tape entries after which each wrt value's gradient is complete (its first consumer).
+  std::vector<std::vector<size_t>> complete_after;
+  if (on_ready) {
+    std::unordered_map<const ir::Value*, size_t> first_use;
+    bool subgraphs = false;  // a subgraph may read any outer value: then nothing is reported early
+    for (size_t i = 0; i < tape.size() && !subgraphs; ++i) {
+      for (const ir::Value* v : tape[i].node->inputs()) {
+        if (v) first_use.try_emplace(v, i);
+      }
+      for (const ir::Attribute& a : tape[i].node->attributes()) subgraphs = subgraphs || a.g || !a.graphs.empty();
+    }
+    if (subgraphs) first_use.clear();
+    complete_after.resize(tape.size());
+    for (size_t k = 0; k < wrt_.size(); ++k) {
+      auto it = first_use.find(wrt_[k]);
+      if (it != first_use.end()) complete_after[it->second].push_back(k);
+    }
+  }
+  auto report_ready = [&](size_t entry) {
+    if (!on_ready) return;
+    for (size_t k : complete_after[entry]) {
+      auto it = grads.find(wrt_[k]);
+      if (it != grads.end()) on_ready(k, it->second);
+    }
+  };
   std::vector<const ir::Tensor*> inputs, douts;
-  for (auto e = tape.rbegin(); e != tape.rend(); ++e) {
+  // One tape entry's backward rule: its output gradients to its wanted inputs' gradients.
+  auto differentiate = [&](const TapeEntry* e) {
     const ir::Node& n = *e->node;
     douts.assign(e->outputs.size(), nullptr);
     bool any_grad = false;
@@ -123,7 +150,7 @@ std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors
         any_grad = true;
       }
     }
-    if (!any_grad) continue;
+    if (!any_grad) return;
     std::unique_ptr<bool[]> wants(new bool[n.inputs().size()]);
     bool any_want = false;
     inputs.clear();
@@ -133,7 +160,7 @@ std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors
       any_want = any_want || wants[i];
       inputs.push_back(e->input_given[i] ? &e->inputs[i] : nullptr);
     }
-    if (!any_want) continue;
+    if (!any_want) return;
     OpContext fctx(n, e->opset, inputs, forward.pool(), RunMode{true, 0});
     GradContext gctx(fctx, e->outputs, douts, std::span<const bool>(wants.get(), n.inputs().size()));
     std::vector<ir::Tensor> dins = e->op->backward(gctx);
@@ -151,6 +178,10 @@ std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors
     for (const ir::Value* v : n.outputs()) {
       if (v) grads.erase(v);
     }
+  };
+  for (size_t entry = tape.size(); entry-- > 0;) {
+    differentiate(&tape[entry]);
+    report_ready(entry);
   }
 
   std::vector<ir::Tensor> out;

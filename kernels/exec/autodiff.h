@@ -2,6 +2,7 @@
 // Autodiff: reverse-mode gradients over the tape of an Executor training run. Each node's rule
 // (OpDef::backward) maps output gradients to input gradients; where a value feeds several nodes
 // their gradients are summed. Shape-only and integer paths carry no gradient.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,11 @@ class Autodiff {
   /// none) through `forward`'s last training run. Returns one gradient per `wrt` value, in order;
   /// an empty Tensor() where none reaches it (no path, or only through non-differentiable inputs
   /// such as Resize's scales).
-  std::vector<ir::Tensor> backward(Executor& forward, const NamedTensors& doutputs) const;
+  /// `on_ready(k, grad)`, when given, is called as soon as wrt value k's gradient is complete (its
+  /// last consumer has been differentiated), while backward goes on: data-parallel training starts
+  /// that gradient's all-reduce there (wrt values no gradient reaches are not reported).
+  std::vector<ir::Tensor> backward(Executor& forward, const NamedTensors& doutputs,
+                                   const std::function<void(size_t, const ir::Tensor&)>& on_ready = {}) const;
 
   /// True when `v` depends on a wrt value through float tensors (it may carry a gradient).
   bool carries_gradient(const ir::Value* v) const;

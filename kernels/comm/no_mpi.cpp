@@ -1,0 +1,9 @@
+// Built without MPI: world() is always a single rank.
+#include "kernels/comm/backends.h"
+
+namespace scalec::kernels::comm {
+
+std::unique_ptr<Communicator> make_mpi() { return nullptr; }
+void finalize_mpi() {}
+
+}  // namespace scalec::kernels::comm
