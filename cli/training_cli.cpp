@@ -6,6 +6,8 @@
 #include <numeric>
 #include <span>
 
+#include <spdlog/spdlog.h>
+
 #include "cli/progress.h"
 #include "ir/error.h"
 #include "kernels/comm/communicator.h"
@@ -56,6 +58,8 @@ void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
   cmd->add_option("--threads", opts.threads,
                   "Threads (default: the CPUs this process may use; under mpirun, the machine's cores / its ranks)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--local-bn", opts.local_bn,
+                "Under mpirun: BatchNormalization uses each rank's own batch statistics (faster; results then differ from one process)");
   cmd->add_option("--check-replicas", opts.check_replicas,
                   "Under mpirun: compare a hash of the weights across ranks every N steps (exit 70 naming a rank that diverged)")
       ->check(CLI::NonNegativeNumber);
@@ -104,10 +108,18 @@ nlohmann::json run_epochs(distill::Trainer& trainer, const distill::TrainingData
       };
       s = trainer.train_epoch(counted, e);
     }
+    if (s.skipped_samples > 0 && e == first) {
+      spdlog::warn("the last {} samples of each epoch are skipped: fewer than the ranks, and BatchNormalization synchronized "
+                   "across ranks needs a sample on each (--local-bn trains them)", s.skipped_samples);
+    }
     if (!std::isfinite(s.loss)) throw_bad_input("training diverged in epoch {} (loss {}): lower --lr", e + 1, s.loss);
     std::string line = fmt::format("epoch {:>3}/{}  loss {:.4f}  acc {:.2f}%", e + 1, epochs, s.loss, 100 * s.accuracy);
     nlohmann::json je = {{"epoch", e + 1}, {"loss", s.loss}, {"accuracy", s.accuracy}, {"seconds", s.seconds},
                          {"samples_per_second", s.samples_per_second}};
+    if (kernels::comm::world().size() > 1) {
+      je["ranks"] = kernels::comm::world().size();
+      je["allreduce_wait_seconds"] = s.comm_wait_seconds;  // communication not hidden behind backward
+    }
     if (val) {
       distill::EvalStats v = trainer.evaluate(*val);
       line += fmt::format("  val loss {:.4f}  val acc {:.2f}%", v.loss, 100 * v.accuracy);

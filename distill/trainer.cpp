@@ -225,6 +225,7 @@ LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tens
   std::vector<ir::Tensor> grads(params_.size());
   if (reducer_) reducer_->begin_step();
   if (local_rows > 0) {
+    const kernels::comm::SyncBatchNormScope sync_bn(o_.local_bn ? nullptr : o_.comm);
     kernels::NamedTensors outs = train_exec_->run(*feeds, o_.seed * 1000003ull + static_cast<uint64_t>(step));
     auto it = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == logits_v->name(); });
     loss = cross_entropy(it->second, *labels, o_.label_smoothing);
@@ -263,7 +264,7 @@ LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tens
     loss.loss = sums[0] / static_cast<double>(global_rows);
     loss.correct = static_cast<int64_t>(sums[1]);
     // Per-rank batch statistics: the running statistics are averaged so the replicas stay equal.
-    for (ir::Value* v : stats_) {
+    for (ir::Value* v : o_.local_bn ? stats_ : std::vector<ir::Value*>{}) {
       kernels::comm::all_reduce_sum(*o_.comm, *v->initializer);
       scale_in_place(*v->initializer, 1.0 / ranks());
     }
@@ -307,13 +308,18 @@ EpochStats Trainer::train_epoch(const TrainingData& data, int64_t epoch) {
   const int rank = o_.comm ? o_.comm->rank() : 0;
   for (int64_t b = 0; b < data.samples; b += o_.batch) {
     const int64_t global = std::min(o_.batch, data.samples - b);
+    if (global < ranks() && !o_.local_bn && !stats_.empty()) {
+      // Synchronized BatchNorm needs a sample on every rank: a last batch smaller than the ranks is skipped.
+      s.skipped_samples += global;
+      continue;
+    }
     const auto [first, count] = rank_share(global, rank, ranks());
     std::span<const int64_t> mine(rows.data() + b + first, static_cast<size_t>(count));
     LossResult r = train_step_shard(data, mine, global);
     loss_sum += static_cast<long double>(r.loss) * static_cast<long double>(global);
     correct += r.correct;
   }
-  const double n = static_cast<double>(std::max<int64_t>(data.samples, 1));
+  const double n = static_cast<double>(std::max<int64_t>(data.samples - s.skipped_samples, 1));
   s.loss = static_cast<double>(loss_sum) / n;
   s.accuracy = static_cast<double>(correct) / n;
   s.seconds = seconds_since(start);

@@ -61,6 +61,10 @@ struct TrainerOptions {
   /// the ranks, so the run equals one process with the same global batch (within fp32 rounding).
   kernels::comm::Communicator* comm = nullptr;
   int64_t check_replicas = 0;  ///< every N steps, compare a hash of the weights across ranks (0: never)
+  /// Data parallel: BatchNormalization normalizes with each rank's own batch statistics (faster, as
+  /// DDP does without SyncBatchNorm; running statistics are averaged over the ranks after each step)
+  /// instead of the global batch's (the default: the same as one process).
+  bool local_bn = false;
 };
 
 /// One epoch's numbers.
@@ -69,6 +73,7 @@ struct EpochStats {
   double loss = 0, accuracy = 0;      ///< training, averaged over samples
   double seconds = 0, samples_per_second = 0;
   double comm_wait_seconds = 0;       ///< data parallel: time blocked in gradient all-reduces
+  int64_t skipped_samples = 0;        ///< data parallel, synchronized BatchNorm: a last batch smaller than the ranks
   std::optional<double> val_loss, val_accuracy;
 };
 

@@ -71,6 +71,16 @@ void finalize_world() {
   if (world_slot() && world_slot()->backend() == "mpi") finalize_mpi();
 }
 
+namespace {
+thread_local Communicator* t_sync_bn = nullptr;
+}
+
+SyncBatchNormScope::SyncBatchNormScope(Communicator* c) : previous_(t_sync_bn) {
+  t_sync_bn = c && c->size() > 1 ? c : nullptr;
+}
+SyncBatchNormScope::~SyncBatchNormScope() { t_sync_bn = previous_; }
+Communicator* sync_batch_norm_comm() { return t_sync_bn; }
+
 void all_reduce_sum(Communicator& c, ir::Tensor& t) {
   if (c.size() == 1) return;
   if (t.dtype() == ir::DType::kFloat) c.all_reduce_sum(t.mutable_values<float>());

@@ -59,6 +59,21 @@ void broadcast(Communicator& c, ir::Tensor& t, int root);
 /// Copies `root`'s bytes to every rank; the others' `bytes` are replaced (any size).
 void broadcast_bytes(Communicator& c, std::string& bytes, int root);
 
+/// While alive, BatchNormalization in training runs on this thread uses the batch statistics of all
+/// of `c`'s ranks together (synchronized BatchNorm, forward and backward); nullptr or one rank: off.
+class SyncBatchNormScope {
+ public:
+  explicit SyncBatchNormScope(Communicator* c);
+  ~SyncBatchNormScope();
+  SyncBatchNormScope(const SyncBatchNormScope&) = delete;
+  SyncBatchNormScope& operator=(const SyncBatchNormScope&) = delete;
+
+ private:
+  Communicator* previous_;
+};
+/// The communicator of the innermost SyncBatchNormScope on this thread (nullptr: none).
+Communicator* sync_batch_norm_comm();
+
 /// The single-rank backend (tests; world() without mpirun).
 std::unique_ptr<Communicator> make_single_rank();
 

@@ -5,6 +5,8 @@
 // Statistics are computed in double, two-pass (mean, then mean squared deviation), each in a
 // fixed order, so results do not depend on the thread count.
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,21 @@ NormGrads batch_norm_backward_cpu(ThreadPool& pool, const ir::Tensor& x, const i
                                   const ir::Tensor& mean, const ir::Tensor& var, const ir::Tensor& dy, double epsilon,
                                   bool training, const std::vector<double>& dbatch_mean,
                                   const std::vector<double>& dbatch_var, const NormWants& want, const std::string& where);
+
+/// Sums values over the ranks of a data-parallel job, in place (synchronized BatchNormalization).
+using SumOverRanks = std::function<void(std::span<double>)>;
+
+/// BatchNormalization training forward with the batch statistics of every rank's batch together
+/// (synchronized BatchNorm: the same as one process holding the whole global batch).
+BatchNormOutputs batch_norm_forward_sync_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale,
+                                             const ir::Tensor& bias, const ir::Tensor& mean, const ir::Tensor& var,
+                                             double epsilon, double momentum, const SumOverRanks& sum, const std::string& where);
+/// Its backward: dx through the global statistics; dscale and dB are this rank's share (the
+/// gradient all-reduce sums them).
+NormGrads batch_norm_backward_sync_cpu(ThreadPool& pool, const ir::Tensor& x, const ir::Tensor& scale, const ir::Tensor& dy,
+                                       double epsilon, const std::vector<double>& dbatch_mean,
+                                       const std::vector<double>& dbatch_var, const NormWants& want,
+                                       const SumOverRanks& sum, const std::string& where);
 
 /// LayerNormalization backward over the axes [axis, rank); `dmean` / `dinv_std` (one value per
 /// normalized row, or empty) are the gradients reaching the Mean and InvStdDev outputs.

@@ -8,6 +8,7 @@
 // computing kernels are kernels/cpu/normalization_backward.cpp and softmax_backward.cpp. No
 // gradient goes to BatchNormalization's input mean/var.
 #include "ir/error.h"
+#include "kernels/comm/communicator.h"
 #include "kernels/cpu/normalization.h"
 #include "kernels/cpu/softmax.h"
 #include "kernels/ops/grad_rules.h"
@@ -52,9 +53,13 @@ std::vector<Tensor> batch_norm_grad_rule(const GradContext& ctx) {
   if (!has_dy && dmean.empty() && dvar.empty()) return d;
   const NormWants want{ctx.wants_grad(0), ctx.wants_grad(1) && has_dy, ctx.wants_grad(2) && has_dy};
   if (!want.x && !want.scale && !want.bias) return d;
-  NormGrads g = batch_norm_backward_cpu(ctx.pool(), x, ctx.input(1), ctx.input(2), ctx.input(3), ctx.input(4),
-                                        dy_or_zeros(ctx, x), ctx.attr_float("epsilon", 1e-5f), training, dmean, dvar,
-                                        want, ctx.where());
+  comm::Communicator* ranks = training ? comm::sync_batch_norm_comm() : nullptr;
+  NormGrads g = ranks ? batch_norm_backward_sync_cpu(ctx.pool(), x, ctx.input(1), dy_or_zeros(ctx, x), ctx.attr_float("epsilon", 1e-5f),
+                                                     dmean, dvar, want,
+                                                     [ranks](std::span<double> sums) { ranks->all_reduce_sum(sums); }, ctx.where())
+                      : batch_norm_backward_cpu(ctx.pool(), x, ctx.input(1), ctx.input(2), ctx.input(3), ctx.input(4),
+                                                dy_or_zeros(ctx, x), ctx.attr_float("epsilon", 1e-5f), training, dmean, dvar,
+                                                want, ctx.where());
   d[0] = std::move(g.dx);
   d[1] = std::move(g.dscale);
   d[2] = std::move(g.dbias);

@@ -4,6 +4,7 @@
 // MeanVarianceNormalization (9-22), Softmax, LogSoftmax, Hardmax (1-12: 2-D coercion at `axis`,
 // 13-22: the one axis).
 #include "ir/error.h"
+#include "kernels/comm/communicator.h"
 #include "kernels/cpu/normalization.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/softmax.h"
@@ -23,6 +24,12 @@ std::vector<Tensor> batch_norm(const OpContext& ctx) {
   const Tensor& mean = ctx.input(3);
   const Tensor& var = ctx.input(4);
   const bool training = batch_norm_uses_batch_stats(ctx);
+  if (comm::Communicator* ranks = training ? comm::sync_batch_norm_comm() : nullptr) {
+    BatchNormOutputs o = batch_norm_forward_sync_cpu(ctx.pool(), x, scale, bias, mean, var, ctx.attr_float("epsilon", 1e-5f),
+                                                     ctx.attr_float("momentum", 0.9f),
+                                                     [ranks](std::span<double> sums) { ranks->all_reduce_sum(sums); }, ctx.where());
+    return {o.y, o.running_mean, o.running_var, o.saved_mean, o.saved_var};
+  }
   BatchNormOutputs o = batch_norm_forward_cpu(ctx.pool(), x, scale, bias, mean, var, ctx.attr_float("epsilon", 1e-5f),
                                               training, ctx.attr_float("momentum", 0.9f), ctx.where());
   return {o.y, o.running_mean, o.running_var, o.saved_mean, o.saved_var};
