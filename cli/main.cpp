@@ -22,8 +22,8 @@ namespace {
 
 std::string version_text() {
   auto cuda = scalec::kernels::cuda_status();
-  return fmt::format("scalec {} (built for {}, CUDA kernels: {})", SCALEC_VERSION, SCALEC_MARCH,
-                     cuda.compiled ? "yes" : "no");
+  return fmt::format("scalec {} (built for {}, CUDA kernels: {}, MPI ranks: {})", SCALEC_VERSION, SCALEC_MARCH,
+                     cuda.compiled ? "yes" : "no", scalec::kernels::comm::mpi_compiled() ? "yes" : "no");
 }
 
 namespace comm = scalec::kernels::comm;

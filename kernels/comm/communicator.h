@@ -49,6 +49,8 @@ class Communicator {
 Communicator& world();
 /// Ends the MPI job cleanly at a normal exit (no-op for a single rank).
 void finalize_world();
+/// True when this scalec was built with MPI (mpirun can start data-parallel ranks).
+bool mpi_compiled();
 /// True when the process was started by mpirun with more than one rank (world() not yet needed).
 bool launched_with_ranks();
 

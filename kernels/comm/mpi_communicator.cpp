@@ -157,4 +157,6 @@ void finalize_mpi() {
   if (g_initialized_here && !finalized) MPI_Finalize();
 }
 
+bool mpi_compiled() { return true; }
+
 }  // namespace scalec::kernels::comm

@@ -6,4 +6,6 @@ namespace scalec::kernels::comm {
 std::unique_ptr<Communicator> make_mpi() { return nullptr; }
 void finalize_mpi() {}
 
+bool mpi_compiled() { return false; }
+
 }  // namespace scalec::kernels::comm

@@ -25,7 +25,18 @@ sys.path.insert(0, str(REPO_ROOT / "test_models" / "zoo"))
 import zoo_lib  # noqa: E402
 
 MPIRUN = shutil.which("mpirun")
-pytestmark = pytest.mark.skipif(MPIRUN is None, reason="mpirun missing (scripts/install-deps installs openmpi-bin)")
+
+
+def _built_with_mpi() -> bool:
+    p = subprocess.run([str(scalec_bin_path()), "--version"], capture_output=True, text=True, timeout=60)
+    return "MPI ranks: yes" in p.stdout
+
+
+pytestmark = [
+    pytest.mark.skipif(MPIRUN is None, reason="mpirun missing (scripts/install-deps installs openmpi-bin)"),
+    pytest.mark.skipif(MPIRUN is not None and not _built_with_mpi(),
+                       reason="scalec was built without MPI (scripts/install-deps installs libopenmpi-dev)"),
+]
 
 LENET = TEST_MODELS_DIR / "lenet_digits.onnx"
 RESNET_BN = TEST_MODELS_DIR / "resnet_bn.onnx"
