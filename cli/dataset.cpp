@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -52,6 +53,7 @@ ir::Tensor pick_rows(const ir::Tensor& t, std::span<const int64_t> picked) {
 }
 
 kernels::NamedTensors pick_batch(const Dataset& data, std::span<const int64_t> picked) {
+  if (data.stream) return data.stream->pick(picked);
   kernels::NamedTensors out;
   for (const auto& [name, t] : data.inputs) out.emplace_back(name, pick_rows(t, picked));
   return out;
@@ -145,11 +147,61 @@ kernels::NamedTensors DataStream::batch(int64_t begin, int64_t end) const {
   return out;
 }
 
+kernels::NamedTensors DataStream::pick(std::span<const int64_t> picked) const {
+  const Dataset& whole = impl_->whole;
+  if (!impl_->npz) return pick_batch(whole, picked);
+  kernels::NamedTensors out;
+  for (const std::string& name : impl_->inputs) {
+    auto held = std::find_if(whole.inputs.begin(), whole.inputs.end(), [&](const auto& p) { return p.first == name; });
+    if (held != whole.inputs.end()) {
+      const int64_t axis = whole.axes.of(name, held->second.rank());
+      if (axis == onnx_io::SampleAxes::kWhole) out.emplace_back(name, held->second);
+      else if (axis == 0) out.emplace_back(name, pick_rows(held->second, picked));
+      else throw_bad_input("input '{}' counts samples along axis {}; training picks samples along axis 0", name, axis);
+      continue;
+    }
+    const onnx_io::NpzMember* m = impl_->npz->find(name);
+    std::vector<int64_t> shape = m->shape;
+    shape[0] = static_cast<int64_t>(picked.size());
+    ir::Tensor t(m->dtype, shape);
+    const size_t row_bytes = picked.empty() ? 0 : t.storage_bytes() / picked.size();
+    std::byte* dst = t.mutable_bytes().data();
+    for (size_t i = 0; i < picked.size();) {
+      size_t j = i + 1;  // a run of consecutive rows: one read
+      while (j < picked.size() && picked[j] == picked[j - 1] + 1) ++j;
+      const ir::Tensor run = impl_->npz->read_rows(name, picked[i], picked[j - 1] + 1);
+      std::memcpy(dst + i * row_bytes, run.bytes().data(), (j - i) * row_bytes);
+      i = j;
+    }
+    out.emplace_back(name, std::move(t));
+  }
+  return out;
+}
+
+std::optional<ir::Tensor> DataStream::read_whole(const std::string& name) const {
+  if (!impl_->npz) return impl_->whole.labels;  // .npy: one array, no labels
+  if (!impl_->npz->find(name)) return std::nullopt;
+  return impl_->npz->read_whole(name);
+}
+
+Dataset load_streamed_dataset(const ir::Model& model, const std::string& path, const std::string& labels_key,
+                              const onnx_io::SampleAxes& axes) {
+  if (ends_with(path, ".npy")) return load_dataset(model, path, labels_key, axes);  // mapped, not read
+  auto stream = std::make_shared<const DataStream>(model, path, labels_key, axes);
+  Dataset d;
+  d.axes = axes;
+  d.samples = stream->samples();
+  d.labels = stream->read_whole(labels_key);
+  d.stream = std::move(stream);
+  return d;
+}
+
 void DataStream::verify() const {
   if (impl_->npz) impl_->npz->verify();
 }
 
 kernels::NamedTensors batch_of(const Dataset& data, int64_t begin, int64_t end) {
+  if (data.stream) return data.stream->batch(begin, end);
   kernels::NamedTensors out;
   for (const auto& [name, t] : data.inputs) {
     const int64_t axis = data.axes.of(name, t.rank());
@@ -178,6 +230,17 @@ int64_t batch_size_for(const ir::Model& model, int64_t requested, int64_t sample
 }
 
 size_t peak_rss_bytes() {
+  // VmHWM is this program's own peak; getrusage's ru_maxrss survives exec, so a process started
+  // from a large parent (a Python test holding arrays) would report the parent's size.
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    size_t kb = 0;
+    while (std::fgets(line, sizeof line, f)) {
+      if (std::sscanf(line, "VmHWM: %zu kB", &kb) == 1) break;
+    }
+    std::fclose(f);
+    if (kb > 0) return kb * 1024;
+  }
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<size_t>(u.ru_maxrss) * 1024;

@@ -154,7 +154,7 @@ class FinetuneStage final : public Stage {
     if (distill_) {
       teacher = onnx_io::load_model(o.teacher);
       canonicalize_for_passes(*teacher);
-      loaded = load_dataset(model, o.data, o.labels);
+      loaded = load_streamed_dataset(model, o.data, o.labels);
       if (loaded->samples == 0) throw_bad_input("--data '{}' holds no samples", o.data);
       check_teacher(*teacher, model, *loaded);
       if (!loaded->labels) {  // the teacher alone: its top-1 stands in for labels (epoch "acc" = agreement)
@@ -224,6 +224,7 @@ class FinetuneStage final : public Stage {
       onnx_io::write_npz(o.checkpoint, saved);
     });
 
+    if (train.stream) train.stream->verify();  // rows read out of order: every member's CRC before the output
     passes::RemoveDropout remove_dropout;
     spdlog::info("{}", remove_dropout.run(model));
     StageResult r;

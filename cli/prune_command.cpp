@@ -286,6 +286,7 @@ class PruneStage final : public Stage {
       std::optional<distill::TrainingData> val_data;
       if (val) val_data = training_data(*val);
       report["epochs"] = run_epochs(trainer, training_data(*train), val_data, 0, o.epochs, quiet_epochs);
+      if (train->stream) train->stream->verify();  // rows read out of order: every member's CRC before the output
       if (pruner) layers = pruner->last().layers;
       passes::RemoveDropout remove_dropout;
       spdlog::info("{}", remove_dropout.run(model));

@@ -68,7 +68,7 @@ void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
 Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag) {
   onnx_io::SampleAxes axes;
   axes.advice = "; training splits every input into samples along axis 0";
-  Dataset d = load_dataset(model, path, key, axes);
+  Dataset d = load_streamed_dataset(model, path, key, axes);  // each step reads its rows
   if (!d.labels) throw_bad_input("{} '{}' has no '{}' array: training needs integer labels (--labels NAME)", flag, path, key);
   if (d.samples == 0) throw_bad_input("{} '{}' holds no samples", flag, path);
   return d;

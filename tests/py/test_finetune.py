@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from conftest import CRASH_MARKERS, REPO_ROOT, TEST_MODELS_DIR, scalec_bin_path
+from conftest import CRASH_MARKERS, REPO_ROOT, TEST_MODELS_DIR, run_scalec, scalec_bin_path
 
 REFERENCE = REPO_ROOT / "tests" / "reference"
 CNN_INIT = REFERENCE / "cnn_digits_init.onnx"
@@ -159,3 +159,25 @@ def test_lenet_two_epochs_on_fashion_mnist_reaches_85_percent(scalec, tmp_path):
     assert acc >= 0.85, stdout
     ort_acc = float((ort_predictions(out, xt) == yt).mean())
     assert abs(ort_acc - acc) < 2e-4  # float summation order may flip a near-tie or two
+
+
+def test_training_data_is_streamed_memory_flat_in_the_data_size(tmp_path):
+    """finetune reads each step's rows from the .npz (np.savez), so 4x the data is not 4x the memory."""
+    from onnx import TensorProto, helper  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array((rng.standard_normal((4096, 10)) * 0.01).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["input", "w"], ["logits"])], "wide",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 4096])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [w])
+    model = tmp_path / "wide.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(model))
+    peaks = {}
+    for n in (2000, 8000):  # 32 MB and 128 MB of float32 inputs
+        data = tmp_path / f"d{n}.npz"
+        np.savez(data, input=rng.standard_normal((n, 4096)).astype(np.float32), labels=rng.integers(0, 10, n))
+        rc, _, err = run_scalec("finetune", model, "--data", data, "--batch", 250, "--lr", 0.01, "-q",
+                                "-o", tmp_path / f"o{n}.onnx", "--report", tmp_path / f"r{n}.json")
+        assert rc == 0, err
+        peaks[n] = json.loads((tmp_path / f"r{n}.json").read_text())["peak_rss_bytes"]
+    assert peaks[8000] - peaks[2000] < 40 * 2**20, peaks  # whole files would add 96 MB
