@@ -177,28 +177,9 @@ class FinetuneStage final : public Stage {
                  train.samples, t.batch, steps_per_epoch);
     spdlog::info("{}", trainer.coverage().summary("training"));
 
-    int64_t first_epoch = 0;
     kernels::comm::Communicator& comm = kernels::comm::world();
-    std::vector<onnx_io::NamedTensor> state;  // rank 0 reads the checkpoint, every rank restores it
-    if (o.resume && comm.rank() == 0 && std::filesystem::exists(o.checkpoint)) state = onnx_io::read_npz(o.checkpoint);
-    if (o.resume) state = share_from_rank0(std::move(state));
-    if (!state.empty()) {
-      auto meta = [&](const std::string& key) {
-        for (const auto& [k, v] : state) {
-          if (k == key) return v.element_as_double(0);
-        }
-        throw_bad_input("checkpoint '{}' has no '{}': not a scalec finetune checkpoint", o.checkpoint, key);
-      };
-      for (const auto& [key, value] : run_identity(o)) {
-        if (meta(key) != value) {
-          throw_bad_input("checkpoint '{}' was written with {} = {}, this run has {}", o.checkpoint, key.substr(5),
-                          meta(key), value);
-        }
-      }
-      first_epoch = static_cast<int64_t>(meta("meta/epoch")) + 1;
-      trainer.restore(state);
-      spdlog::info("resumed from {} after epoch {}", o.checkpoint, first_epoch);
-    }
+    const TrainingCheckpoint ckpt{o.checkpoint, run_identity(o), "finetune"};
+    const int64_t first_epoch = ckpt.restore(o.resume, trainer);
 
     distill::TrainingData train_data = training_data(train);
     std::optional<ir::Tensor> cached;
@@ -212,17 +193,8 @@ class FinetuneStage final : public Stage {
     }
     std::optional<distill::TrainingData> val_data;
     if (val) val_data = training_data(*val);
-    nlohmann::json epochs = run_epochs(trainer, train_data, val_data, first_epoch, o.epochs, quiet_epochs, [&](int64_t e) {
-      if (o.checkpoint.empty() || comm.rank() != 0) return;  // rank 0 alone writes
-      std::vector<onnx_io::NamedTensor> saved = trainer.checkpoint();
-      for (const auto& [k, v] : run_identity(o)) {
-        ir::Tensor d(ir::DType::kDouble, {});
-        d.mutable_values<double>()[0] = v;
-        saved.emplace_back(k, d);
-      }
-      saved.emplace_back("meta/epoch", ir::Tensor::from_int64s({}, std::vector<int64_t>{e}));
-      onnx_io::write_npz(o.checkpoint, saved);
-    });
+    nlohmann::json epochs = run_epochs(trainer, train_data, val_data, first_epoch, o.epochs, quiet_epochs,
+                                       [&](int64_t e) { ckpt.save(trainer, e); });
 
     if (train.stream) train.stream->verify();  // rows read out of order: every member's CRC before the output
     passes::RemoveDropout remove_dropout;

@@ -34,6 +34,8 @@ struct PruneOptions {
   double initial_sparsity = 0.0;
   int64_t begin_step = 0, end_step = -1, frequency = 0;
   std::string round_to = "auto";
+  std::string checkpoint;
+  bool resume = false;
   distill::TrainerOptions trainer;
 };
 
@@ -185,6 +187,8 @@ class PruneStage final : public Stage {
     cmd->add_option("--distill-weight", o.trainer.distill_alpha, "Weight of the distillation term (the rest: cross-entropy)")
         ->check(CLI::Range(0.0, 1.0));
     add_trainer_options(cmd, o.trainer);
+    cmd->add_option("--checkpoint", o.checkpoint, "Recovery training: write training state and masks here (.npz) after every epoch");
+    cmd->add_flag("--resume", o.resume, "Continue from --checkpoint when it exists");
   }
 
   void check() const override {
@@ -193,6 +197,8 @@ class PruneStage final : public Stage {
     if (o.epochs > 0 && o.data.empty()) throw Error(ExitCode::kUsage, "--epochs needs --data (recovery training)");
     if (!o.data.empty() && o.epochs == 0) throw Error(ExitCode::kUsage, "--data needs --epochs N (recovery training)");
     if (o.distill && o.data.empty()) throw Error(ExitCode::kUsage, "--distill needs --data and --epochs");
+    if (!o.checkpoint.empty() && o.data.empty()) throw Error(ExitCode::kUsage, "--checkpoint needs --data and --epochs");
+    if (o.resume && o.checkpoint.empty()) throw Error(ExitCode::kUsage, "--resume needs --checkpoint PATH");
     if (o.method == "channel" && (o.global || o.prune_first || o.prune_last || o.initial_sparsity > 0)) {
       throw Error(ExitCode::kUsage, "--global, --prune-first, --prune-last and --initial-sparsity apply to unstructured and N:M pruning");
     }
@@ -200,8 +206,12 @@ class PruneStage final : public Stage {
   }
 
   std::vector<std::pair<std::string, std::string>> inputs() const override {
-    return {{"--data", o_.data}, {"--val", o_.val}};
+    std::vector<std::pair<std::string, std::string>> in = {{"--data", o_.data}, {"--val", o_.val}};
+    if (o_.resume) in.emplace_back("--checkpoint", o_.checkpoint);  // read and written: exempt from the check
+    return in;
   }
+  // Committed after every epoch, not with the outputs.
+  std::vector<std::pair<std::string, std::string>> side_outputs() const override { return {{"--checkpoint", o_.checkpoint}}; }
 
   // A pipeline's training data trains only a stage that asks for epochs.
   void set_data(const std::string& train, const std::string& val, const std::string&, const std::string& labels) override {
@@ -285,7 +295,20 @@ class PruneStage final : public Stage {
       }
       std::optional<distill::TrainingData> val_data;
       if (val) val_data = training_data(*val);
-      report["epochs"] = run_epochs(trainer, training_data(*train), val_data, 0, o.epochs, quiet_epochs);
+      // The settings a resumed run must share (the schedule and the pruning targets among them).
+      const TrainingCheckpoint ckpt{o.checkpoint,
+                                    {{"meta/seed", static_cast<double>(t.seed)}, {"meta/batch", static_cast<double>(t.batch)},
+                                     {"meta/epochs", static_cast<double>(o.epochs)}, {"meta/lr", t.schedule.base_lr},
+                                     {"meta/sparsity", o.sparsity}, {"meta/channel", channel ? 1.0 : 0.0}},
+                                    "prune"};
+      std::vector<onnx_io::NamedTensor> saved_masks;
+      const int64_t first_epoch = ckpt.restore(o.resume, trainer, &saved_masks);
+      if (pruner && first_epoch > 0) pruner->resume(trainer.step(), {saved_masks.begin(), saved_masks.end()});
+      report["epochs"] = run_epochs(trainer, training_data(*train), val_data, first_epoch, o.epochs, quiet_epochs, [&](int64_t e) {
+        std::vector<onnx_io::NamedTensor> masks;
+        if (pruner) masks.assign(pruner->last().masks.begin(), pruner->last().masks.end());
+        ckpt.save(trainer, e, masks);
+      });
       if (train->stream) train->stream->verify();  // rows read out of order: every member's CRC before the output
       if (pruner) layers = pruner->last().layers;
       passes::RemoveDropout remove_dropout;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <cstdio>
 #include <numeric>
 #include <span>
@@ -166,6 +167,47 @@ std::vector<onnx_io::NamedTensor> share_from_rank0(std::vector<onnx_io::NamedTen
     out.emplace_back(name, onnx_io::read_npy_bytes(std::as_bytes(std::span<const char>(npy.data(), npy.size())), "rank 0's " + name));
   }
   return out;
+}
+
+int64_t TrainingCheckpoint::restore(bool resume, distill::Trainer& trainer, std::vector<onnx_io::NamedTensor>* extra) const {
+  if (!resume || path.empty()) return 0;
+  std::vector<onnx_io::NamedTensor> state;  // rank 0 reads the checkpoint, every rank restores it
+  if (kernels::comm::world().rank() == 0 && std::filesystem::exists(path)) state = onnx_io::read_npz(path);
+  state = share_from_rank0(std::move(state));
+  if (state.empty()) return 0;
+  auto meta = [&](const std::string& key) {
+    for (const auto& [k, v] : state) {
+      if (k == key) return v.element_as_double(0);
+    }
+    throw_bad_input("checkpoint '{}' has no '{}': not a scalec {} checkpoint", path, key, command);
+  };
+  for (const auto& [key, value] : identity) {
+    if (meta(key) != value) {
+      throw_bad_input("checkpoint '{}' was written with {} = {}, this run has {}", path, key.substr(5), meta(key), value);
+    }
+  }
+  const int64_t first = static_cast<int64_t>(meta("meta/epoch")) + 1;
+  trainer.restore(state);
+  if (extra) {
+    for (auto& [k, v] : state) {
+      if (k.rfind("extra/", 0) == 0) extra->emplace_back(k.substr(6), v);
+    }
+  }
+  spdlog::info("resumed from {} after epoch {}", path, first);
+  return first;
+}
+
+void TrainingCheckpoint::save(const distill::Trainer& trainer, int64_t epoch, const std::vector<onnx_io::NamedTensor>& extra) const {
+  if (path.empty() || kernels::comm::world().rank() != 0) return;  // rank 0 alone writes
+  std::vector<onnx_io::NamedTensor> saved = trainer.checkpoint();
+  for (const auto& [k, v] : identity) {
+    ir::Tensor d(ir::DType::kDouble, {});
+    d.mutable_values<double>()[0] = v;
+    saved.emplace_back(k, d);
+  }
+  for (const auto& [k, v] : extra) saved.emplace_back("extra/" + k, v);
+  saved.emplace_back("meta/epoch", ir::Tensor::from_int64s({}, std::vector<int64_t>{epoch}));
+  onnx_io::write_npz(path, saved);
 }
 
 double top1_accuracy(const ir::Model& model, const Dataset& data, int64_t batch, int threads, const std::string& output) {

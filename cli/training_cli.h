@@ -34,6 +34,21 @@ nlohmann::json run_epochs(distill::Trainer& trainer, const distill::TrainingData
                           const std::optional<distill::TrainingData>& val, int64_t first, int64_t epochs, bool quiet,
                           const std::function<void(int64_t epoch)>& after_epoch = {});
 
+/// A training run's checkpoint (.npz): the Trainer's state, a command's extra tensors (pruning
+/// masks), the settings a resumed run must share ("meta/..."), and the last finished epoch.
+struct TrainingCheckpoint {
+  std::string path;                                       ///< "" = no checkpoint
+  std::vector<std::pair<std::string, double>> identity;   ///< "meta/seed", ... as this run has them
+  const char* command = "finetune";                       ///< names the command in errors
+
+  /// With `resume` and an existing file: rank 0 reads it, every rank restores it into `trainer`;
+  /// the extra tensors come back in `extra`. Returns the first epoch still to run (0 otherwise).
+  /// Error(kBadInput) when the file is not such a checkpoint or was written with other settings.
+  int64_t restore(bool resume, distill::Trainer& trainer, std::vector<onnx_io::NamedTensor>* extra = nullptr) const;
+  /// Rank 0 writes the state after `epoch` (atomically); other ranks write nothing.
+  void save(const distill::Trainer& trainer, int64_t epoch, const std::vector<onnx_io::NamedTensor>& extra = {}) const;
+};
+
 /// Rank 0's `tensors` on every rank (under mpirun; the same vector otherwise): a checkpoint only
 /// rank 0 has read.
 std::vector<onnx_io::NamedTensor> share_from_rank0(std::vector<onnx_io::NamedTensor> tensors);

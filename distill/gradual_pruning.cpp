@@ -52,4 +52,13 @@ void GradualPruner::on_step(int64_t step) {
   trainer_.set_masks(last_.masks);
 }
 
+void GradualPruner::resume(int64_t steps_done, std::map<std::string, ir::Tensor> masks) {
+  if (masks.empty()) return;  // no update yet
+  int64_t last = steps_done - 1;
+  while (last > 0 && !is_update_step(schedule_, last)) --last;
+  on_step(last);  // the table (layers, targets, notes) of that update, from the current weights
+  last_.masks = std::move(masks);
+  trainer_.set_masks(last_.masks);  // the masks training actually used
+}
+
 }  // namespace scalec::distill

@@ -3,6 +3,8 @@
 // sparsity rises from `initial` to `final` along a cubic polynomial decay, the masks are recomputed
 // from the current weights every `frequency` steps, and between updates the Trainer keeps them fixed.
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "distill/trainer.h"
 #include "passes/prune/magnitude_prune.h"
@@ -31,6 +33,9 @@ class GradualPruner {
   GradualPruner(Trainer& trainer, const ir::Model& model, passes::MagnitudePruneOptions options, SparsitySchedule schedule);
   /// Recomputes and installs the masks when `step` is an update step.
   void on_step(int64_t step);
+  /// A resumed run that has taken `steps_done` steps: installs the checkpoint's `masks` (those of the
+  /// last update) and rebuilds that update's per-layer table.
+  void resume(int64_t steps_done, std::map<std::string, ir::Tensor> masks);
   /// The masks' per-layer table after the last update (empty before the first).
   const passes::MagnitudePruneResult& last() const { return last_; }
   double current_sparsity() const { return current_; }
