@@ -186,9 +186,9 @@ class FinetuneStage final : public Stage {
     if (distill_ && !o.cache_teacher.empty()) {
       const std::string& out = o.trainer.teacher_output.empty() ? o.trainer.output : o.trainer.teacher_output;
       // Rank 0 fills the cache first; the other ranks then read what it wrote.
-      if (comm.rank() != 0) comm.barrier();
+      if (comm.rank() != 0) comm.barrier(false);  // as long as the teacher takes: no watchdog
       cached = cached_teacher_logits(o.cache_teacher, o.teacher, *teacher, o.data, train, out, t.threads);
-      if (comm.rank() == 0 && comm.size() > 1) comm.barrier();
+      if (comm.rank() == 0 && comm.size() > 1) comm.barrier(false);
       train_data.teacher_logits = [&cached](std::span<const int64_t> rows) { return pick_rows(*cached, rows); };
     }
     std::optional<distill::TrainingData> val_data;

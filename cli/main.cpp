@@ -126,11 +126,9 @@ int main(int argc, char** argv) {
     set_up_logging(quiet ? "warn" : verbose ? "debug" : log_level);
     check_rank_aware(app);
   });
-  if (comm::launched_with_ranks()) {
-    std::fflush(stderr);
-    // A rank that failed ends them all (mpirun names the rank); otherwise MPI ends cleanly.
-    if (rc != 0) comm::world().abort(rc);
-    comm::finalize_world();
-  }
+  std::fflush(stderr);
+  // A rank that failed ends them all (mpirun names the rank); otherwise MPI, if it started, ends cleanly.
+  if (comm::launched_with_ranks() && rc != 0) comm::world().abort(rc);
+  comm::finalize_world();
   return rc;
 }

@@ -202,6 +202,7 @@ const ir::Value* Trainer::logits_value() const {
 
 LossResult Trainer::train_step(const kernels::NamedTensors& feeds, const ir::Tensor& labels,
                                const ir::Tensor* teacher_logits) {
+  if (ranks() > 1) throw_internal("Trainer::train_step trains one process's batch; data-parallel ranks use train_step_shard");
   const int64_t rows = labels.numel();
   return step_impl(&feeds, &labels, teacher_logits, rows, rows);
 }

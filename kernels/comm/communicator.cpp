@@ -29,7 +29,7 @@ class SingleRank final : public Communicator {
     return std::make_unique<Done>();
   }
   void broadcast(std::span<std::byte>, int) override {}
-  void barrier() override {}
+  void barrier(bool) override {}
   [[noreturn]] void abort(int exit_code) override { std::exit(exit_code); }
 };
 

@@ -39,7 +39,9 @@ class Communicator {
   virtual std::unique_ptr<PendingReduce> start_all_reduce_sum(std::span<float> data) = 0;
   /// Copies `root`'s bytes to every rank (all ranks pass buffers of the same size).
   virtual void broadcast(std::span<std::byte> data, int root) = 0;
-  virtual void barrier() = 0;
+  /// Waits for every rank. `watched` = false: no watchdog (a rank known to be busy for long, such
+  /// as rank 0 filling a teacher cache).
+  virtual void barrier(bool watched = true) = 0;
   /// Ends every rank of the job with `exit_code` (after this rank's error has been printed).
   [[noreturn]] virtual void abort(int exit_code) = 0;
 };

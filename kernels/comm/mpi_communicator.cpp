@@ -114,7 +114,11 @@ class MpiWorld final : public Communicator {
     wait_watched(req, "broadcast", rank_);
   }
 
-  void barrier() override {
+  void barrier(bool watched) override {
+    if (!watched) {
+      check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", rank_);
+      return;
+    }
     MPI_Request req;
     check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier", rank_);
     wait_watched(req, "barrier", rank_);

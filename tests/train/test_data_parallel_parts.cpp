@@ -38,7 +38,7 @@ class IdenticalRanks final : public kernels::comm::Communicator {
     return std::make_unique<Done>();
   }
   void broadcast(std::span<std::byte>, int) override {}
-  void barrier() override {}
+  void barrier(bool) override {}
   [[noreturn]] void abort(int) override { throw std::runtime_error("abort"); }
   int started = 0;
 
