@@ -265,10 +265,7 @@ LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tens
     loss.loss = sums[0] / static_cast<double>(global_rows);
     loss.correct = static_cast<int64_t>(sums[1]);
     // Per-rank batch statistics: the running statistics are averaged so the replicas stay equal.
-    for (ir::Value* v : o_.local_bn ? stats_ : std::vector<ir::Value*>{}) {
-      kernels::comm::all_reduce_sum(*o_.comm, *v->initializer);
-      scale_in_place(*v->initializer, 1.0 / ranks());
-    }
+    for (ir::Value* v : o_.local_bn ? stats_ : std::vector<ir::Value*>{}) kernels::comm::all_reduce_mean(*o_.comm, *v->initializer);
   }
 
   std::vector<ir::Tensor*> ps;

@@ -89,6 +89,19 @@ void all_reduce_sum(Communicator& c, ir::Tensor& t) {
   else throw_internal("all-reduce of a {} tensor", ir::dtype_name(t.dtype()));
 }
 
+void all_reduce_mean(Communicator& c, ir::Tensor& t) {
+  if (c.size() == 1) return;
+  all_reduce_sum(c, t);
+  const double n = c.size();
+  if (t.dtype() == ir::DType::kFloat) {
+    for (float& x : t.mutable_values<float>()) x = static_cast<float>(x / n);
+  } else if (t.dtype() == ir::DType::kDouble) {
+    for (double& x : t.mutable_values<double>()) x /= n;
+  } else {
+    throw_internal("all-reduce mean of a {} tensor", ir::dtype_name(t.dtype()));
+  }
+}
+
 void broadcast(Communicator& c, ir::Tensor& t, int root) {
   if (c.size() == 1) return;
   c.broadcast(t.mutable_bytes(), root);

@@ -58,6 +58,8 @@ bool launched_with_ranks();
 
 /// Sums a float or double tensor over all ranks, in place.
 void all_reduce_sum(Communicator& c, ir::Tensor& t);
+/// Averages a float or double tensor over all ranks, in place (the sum divided by the ranks).
+void all_reduce_mean(Communicator& c, ir::Tensor& t);
 /// Copies `root`'s tensor to every rank; the others must hold a tensor of the same dtype and shape.
 void broadcast(Communicator& c, ir::Tensor& t, int root);
 /// Copies `root`'s bytes to every rank; the others' `bytes` are replaced (any size).
