@@ -17,6 +17,7 @@
 #include "cli/app_context.h"
 #include "cli/dataset.h"
 #include "cli/progress.h"
+#include "cli/qat_stage.h"
 #include "cli/mixed_precision_stage.h"
 #include "cli/stage.h"
 #include "cli/stage_command.h"
@@ -45,6 +46,7 @@ struct QuantizeOptions {
   passes::GptqOptions gptq_options;
   int64_t gptq_memory_mb = 1024;
   std::optional<double> target_drop;  // mixed precision (cli/mixed_precision.h)
+  QatOptions qat;                     // --qat (cli/qat_stage.h)
 };
 
 // "a,b" "c" -> {a, b, c}
@@ -102,7 +104,8 @@ class QuantizeStage final : public Stage {
     cmd->add_option("--percentile", o.percentile, "percentile method: the percentile kept (e.g. 99.99)");
     cmd->add_option("--calib-samples", o.calib_samples, "Use the first N calibration samples (default: all)")
         ->check(CLI::PositiveNumber);
-    cmd->add_option("--batch", o.batch, "Calibration batch size (default 32; 0: all arrays exactly as given, in one run)")
+    cmd->add_option("--batch", o.batch,
+                    "Calibration batch size (default 32; 0: all arrays exactly as given, in one run); with --qat the training batch")
         ->check(CLI::NonNegativeNumber);
     add_split_options(cmd, o.split);
     auto* pt = cmd->add_flag("--per-tensor", o.per_tensor, "One weight scale per tensor");
@@ -142,16 +145,19 @@ class QuantizeStage final : public Stage {
     cmd->add_option("--gptq-memory", o.gptq_memory_mb,
                     "--gptq: MB of layer Hessians held at once (1024); fewer means more calibration passes")
         ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+    add_qat_options(cmd, o.qat);
   }
 
   void check() const override {
+    check_qat_options(o_.qat, settings(), o_.target_drop.has_value(), o_.gptq);
+    if (o_.qat.enabled) return;
     passes::PassManager pm;
     passes::build_quantize_pipeline(settings(), !o_.calib.empty(), pm);  // refuses conflicting options
     if (o_.target_drop) check_target_drop_options(settings(), o_.calib, o_.val);
   }
 
   std::vector<std::pair<std::string, std::string>> inputs() const override {
-    return {{"--calib", o_.calib}, {"--val", o_.val}};
+    return {{"--calib", o_.calib}, {"--val", o_.val}, {"--data", o_.qat.data}};
   }
 
   void set_data(const std::string&, const std::string& val, const std::string& calib, const std::string& labels) override {
@@ -161,6 +167,7 @@ class QuantizeStage final : public Stage {
   }
 
   std::string pipeline_text() const override {
+    if (o_.qat.enabled) return qat_pipeline_text(o_.qat, settings(), o_.batch);
     passes::PassManager pm;
     passes::build_quantize_pipeline(settings(), !o_.calib.empty(), pm);
     return pm.pipeline_text();
@@ -170,6 +177,7 @@ class QuantizeStage final : public Stage {
   bool output_runs_in_scalec() const override { return o_.format != "fp16"; }  // no float16 Conv/Gemm kernels
 
   StageResult run(ir::Model& model, const ir::Model& original) override {
+    if (o_.qat.enabled) return run_qat_stage(model, original);
     passes::quant::check_not_quantized(model);
     const passes::QuantizeSettings s = settings();
     const std::string format = passes::resolved_format(s, !o_.calib.empty());
@@ -247,6 +255,24 @@ class QuantizeStage final : public Stage {
   }
 
  private:
+  // quantize --qat: trains fake-quantized, reports like a qdq run plus the training's "qat" section.
+  StageResult run_qat_stage(ir::Model& model, const ir::Model& original) {
+    const passes::QuantizeSettings s = settings();
+    const QatInputs in{o_.calib, o_.val, o_.labels, o_.output_name, o_.batch, o_.calib_samples, o_.threads};
+    passes::QuantReport rep;
+    StageResult r = run_qat(model, original, o_.qat, s, in, quiet_epochs, rep);
+    nlohmann::json& j = r.report;
+    j["format"] = "qdq";
+    j["bits"] = o_.bits;
+    j.update(passes::quantize_weights_json(s, true));
+    j["bias_correction"] = false;
+    j["activations"] = o_.symmetric_activations ? "int8 symmetric" : "int8 asymmetric";
+    j.update(report_nodes(rep));
+    j["opset"] = model.opset_version();
+    for (const std::string& line : rep.coverage.reason_lines()) r.text += "  left in float: " + line + "\n";
+    return r;
+  }
+
   passes::QuantizeSettings settings() const {
     passes::QuantizeSettings s;
     s.format = o_.format;

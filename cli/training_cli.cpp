@@ -41,6 +41,18 @@ void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
          throw CLI::ValidationError(flag, "is for infer, eval and quantize; training splits every input along axis 0");
        })->group("");
   }
+  add_optimizer_options(cmd, opts);
+  cmd->add_option("--threads", opts.threads,
+                  "Threads (default: the CPUs this process may use; under mpirun, the machine's cores / its ranks)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--local-bn", opts.local_bn,
+                "Under mpirun: BatchNormalization uses each rank's own batch statistics (faster; results then differ from one process)");
+  cmd->add_option("--check-replicas", opts.check_replicas,
+                  "Under mpirun: compare a hash of the weights across ranks every N steps (exit 70 naming a rank that diverged)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_optimizer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
   cmd->add_option("--lr", opts.schedule.base_lr, "Learning rate")->check(CLI::PositiveNumber);
   cmd->add_option("--optimizer", opts.optimizer.kind, "sgd or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
   cmd->add_option("--momentum", opts.optimizer.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
@@ -56,14 +68,6 @@ void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
   cmd->add_option("--l1", opts.l1, "L1 regularization lambda * |W|_1 on weights (rank >= 2)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--freeze", opts.freeze, "Keep initializers matching this glob fixed (repeatable)");
   cmd->add_option("--seed", opts.seed, "Seed of shuffling and Dropout");
-  cmd->add_option("--threads", opts.threads,
-                  "Threads (default: the CPUs this process may use; under mpirun, the machine's cores / its ranks)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--local-bn", opts.local_bn,
-                "Under mpirun: BatchNormalization uses each rank's own batch statistics (faster; results then differ from one process)");
-  cmd->add_option("--check-replicas", opts.check_replicas,
-                  "Under mpirun: compare a hash of the weights across ranks every N steps (exit 70 naming a rank that diverged)")
-      ->check(CLI::NonNegativeNumber);
 }
 
 Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag) {

@@ -16,6 +16,9 @@ namespace scalec::cli {
 
 /// Registers --output, --batch, --lr, --optimizer ... --seed, --threads on `cmd`, writing into `opts`.
 void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts);
+/// Only the optimizer, schedule and regularization options (--lr ... --seed), for a command that
+/// has its own --output, --batch and --threads (quantize --qat).
+void add_optimizer_options(CLI::App* cmd, distill::TrainerOptions& opts);
 
 /// Loads `path` for training or validation: it must carry labels under `key` and hold samples.
 Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag);

@@ -102,6 +102,9 @@ class Trainer {
   void set_masks(std::map<std::string, ir::Tensor> masks);
   /// Called before every optimizer step with the step's index (gradual pruning updates masks here).
   void set_step_hook(std::function<void(int64_t step)> hook) { step_hook_ = std::move(hook); }
+  /// Observes `value` (a node output) in every training forward (quantization-aware training
+  /// follows activation ranges with it).
+  void add_tap(const ir::Value* value, kernels::Executor::Tap tap) { train_exec_->add_tap(value, std::move(tap)); }
 
   /// One optimizer step on a batch; returns its loss (before the update). `teacher_logits`, when
   /// given, stands in for running the teacher on `feeds`.

@@ -3,6 +3,7 @@
 #include "ir/error.h"
 #include "ir/node_attrs.h"
 #include "ir/printable.h"
+#include "kernels/ops/fake_quant_op.h"
 #include "kernels/ops/op_args.h"
 
 namespace scalec::kernels {
@@ -124,6 +125,7 @@ const OpRegistry& OpRegistry::instance() {
     register_pool_grads(r);
     register_normalization_grads(r);
     register_reduction_grads(r);
+    register_fake_quant_ops(r);
     return r;
   }();
   return registry;

@@ -8,6 +8,8 @@
 
 #include "ir/error.h"
 #include "kernels/common/quantize_math.h"
+#include "passes/quantize/qdq_plan.h"
+#include "passes/quantize/quant_bias.h"
 #include "passes/quantize/quant_graph.h"
 
 namespace scalec::passes {
@@ -192,37 +194,6 @@ void insert_qdq(ir::Graph& g, ir::Value* v, const quant::QuantParams& qp, ir::DT
   }
 }
 
-// Replaces a float bias with DQ(int32 bias, x_scale * w_scale); false when it does not fit int32.
-bool quantize_bias(ir::Graph& g, ir::Node* n, float x_scale, const quant::QuantizedWeight& qw) {
-  const ir::Tensor* b = quant::float_bias(g, n->input(2));
-  if (!b || b->rank() != 1 || qw.block_size > 0) return false;
-  auto ws = qw.scale.values<float>();
-  const bool per_channel = qw.scale.rank() > 0;
-  const int64_t m = b->numel();
-  ir::Tensor bs(ir::DType::kFloat, per_channel ? std::vector<int64_t>{m} : std::vector<int64_t>{});
-  ir::Tensor bq(ir::DType::kInt32, {m});
-  auto bsv = bs.mutable_values<float>();
-  auto bqv = bq.mutable_values<int32_t>();
-  auto bv = b->values<float>();
-  constexpr double kMax = std::numeric_limits<int32_t>::max();
-  for (int64_t c = 0; c < m; ++c) {
-    const float s = x_scale * ws[per_channel ? static_cast<size_t>(c) % ws.size() : 0];
-    if (!(s > 0.0f)) return false;
-    const double r = kernels::round_half_even(static_cast<double>(bv[static_cast<size_t>(c)]) / static_cast<double>(s));
-    if (std::fabs(r) > kMax) return false;
-    if (per_channel) bsv[static_cast<size_t>(c)] = s;
-    else bsv[0] = s;
-    bqv[static_cast<size_t>(c)] = static_cast<int32_t>(r);
-  }
-  quant::QuantizedWeight qb;
-  qb.q = std::move(bq);
-  qb.scale = std::move(bs);
-  qb.axis = 0;
-  const std::string base = n->input(2)->name();
-  n->set_input(2, quant::add_dequantize_weight(g, n, qb, base, false));
-  return true;
-}
-
 }  // namespace
 
 std::vector<std::string> qdq_calibration_values(ir::Model& model, const QdqOptions& options) {
@@ -233,6 +204,18 @@ std::vector<std::string> qdq_calibration_values(ir::Model& model, const QdqOptio
     if (seen.insert(p.source(v)->name()).second) names.push_back(p.source(v)->name());
   }
   return names;
+}
+
+std::map<std::string, std::vector<std::string>> qdq_range_groups(ir::Model& model, const QdqOptions& options) {
+  Plan p = make_plan(model, options);
+  std::map<const ir::Value*, std::vector<std::string>> members;  // as QuantizeQdq::run joins them
+  for (const ir::Value* v : p.activations) {
+    std::vector<std::string>& m = members[p.root(v)];
+    if (std::find(m.begin(), m.end(), p.source(v)->name()) == m.end()) m.push_back(p.source(v)->name());
+  }
+  std::map<std::string, std::vector<std::string>> groups;
+  for (const ir::Value* v : p.activations) groups[v->name()] = members[p.root(v)];
+  return groups;
 }
 
 quant::QuantizedWeight QuantPass::weight_of(const ir::Node& n, const ir::Tensor& w,
@@ -309,7 +292,7 @@ std::string QuantizeQdq::run(ir::Model& model) {
     const bool int_bias = n->op_type() == "Conv" || n->op_type() == "ConvTranspose" ||
                           (n->op_type() == "Gemm" && p.outputs.count(n->output(0)));
     if (int_bias && n->input(2)) {
-      quantize_bias(g, n, params.at(n->input(0)).scale, qw);
+      quant::quantize_bias(g, n, params.at(n->input(0)).scale, qw);
     }
   }
   for (ir::Value* v : p.activations) {

@@ -347,6 +347,12 @@ void build_quantize_pipeline(const QuantizeSettings& s, bool have_calibration, P
   }
 }
 
+QdqOptions stage_qdq_options(const QuantizeSettings& s) {
+  QdqOptions q = stage_weights(s, "qdq").qdq();
+  q.activation_symmetric = s.symmetric_activations;
+  return q;
+}
+
 nlohmann::json quantize_weights_json(const QuantizeSettings& s, bool have_calibration) {
   const std::string format = resolved_format(s, have_calibration);
   const bool dynamic = format == "dynamic" || format == "dynamic+weight-only";

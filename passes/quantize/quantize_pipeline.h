@@ -49,6 +49,10 @@ std::string resolved_format(const QuantizeSettings& s, bool have_calibration);
 /// adds the stage's passes to `pm`.
 void build_quantize_pipeline(const QuantizeSettings& s, bool have_calibration, PassManager& pm);
 
+/// The options quantize-qdq runs with for `s` (weights as the stage stores them, activations,
+/// exclusions), ranges not yet calibrated: quantization-aware training starts from them.
+QdqOptions stage_qdq_options(const QuantizeSettings& s);
+
 /// The weight quantization the stage chose, for reports: weight_bits, granularity, block_size,
 /// symmetric, reduce_range (for dynamic+weight-only: the MatMul weights').
 nlohmann::json quantize_weights_json(const QuantizeSettings& s, bool have_calibration);

@@ -1,0 +1,224 @@
+#include "cli/qat_stage.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <spdlog/spdlog.h>
+
+#include "calibration/calibrator.h"
+#include "cli/dataset.h"
+#include "cli/training_cli.h"
+#include "distill/qat_ranges.h"
+#include "ir/error.h"
+#include "passes/core/pass_text.h"
+#include "passes/fuse/fold_batchnorm.h"
+#include "passes/quantize/fake_quant_graph.h"
+#include "passes/quantize/qdq_plan.h"
+#include "passes/quantize/quant_graph.h"
+
+namespace scalec::cli {
+
+namespace {
+
+// Calibration without --calib: the first samples of --data (the 512).
+constexpr int64_t kCalibFromData = 512;
+
+// Logits [samples, classes] of `m` (inference) over `d`, row-major.
+struct Logits {
+  std::vector<float> values;
+  int64_t classes = 0;
+  int64_t top1(int64_t i) const {
+    const float* row = values.data() + i * classes;
+    return std::max_element(row, row + classes) - row;
+  }
+};
+
+Logits logits_of(const ir::Model& m, const Dataset& d, int64_t batch, int threads, const std::string& output) {
+  kernels::ExecutorOptions eo;
+  eo.threads = threads;
+  kernels::Executor exec(m, eo);
+  Logits l;
+  batch = batch_size_for(m, batch, d.samples);
+  for (int64_t b = 0; b < d.samples; b += batch) {
+    kernels::NamedTensors outs = exec.run(batch_of(d, b, std::min(d.samples, b + batch)));
+    const ir::Tensor* t = &outs.front().second;
+    for (const auto& [name, v] : outs) {
+      if (name == output) t = &v;
+    }
+    if (t->rank() != 2 || t->dtype() != ir::DType::kFloat) {
+      throw_bad_input("quantization-aware training needs [N, classes] float logits; the output has shape {}",
+                      ir::shape_to_string(t->shape()));
+    }
+    l.classes = t->shape()[1];
+    l.values.insert(l.values.end(), t->values<float>().begin(), t->values<float>().end());
+  }
+  return l;
+}
+
+// The scale of the last activation pair in graph order: the step the export may differ by.
+double last_activation_step(const ir::Model& m, const passes::FakeQuantGraph& fq) {
+  double step = 0;
+  for (const ir::Node* n : m.graph->topological_order()) {
+    if (std::find(fq.activations.begin(), fq.activations.end(), n) != fq.activations.end()) {
+      step = n->input(1)->initializer->element_as_double(0);
+    }
+  }
+  return step;
+}
+
+}  // namespace
+
+void add_qat_options(CLI::App* cmd, QatOptions& o) {
+  cmd->add_flag("--qat", o.enabled,
+                "Quantization-aware training: fake quantization where qdq puts Q/DQ, trained on --data, exported as QDQ");
+  const size_t before = cmd->get_options().size();
+  cmd->add_option("--data", o.data, "--qat: training data (.npz: arrays named after the inputs, plus labels)");
+  cmd->add_option("--epochs", o.epochs, "--qat: passes over --data (default 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--calib-batch", o.calib_batch, "--qat: calibration batch size (with --qat, --batch is the training batch)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--freeze-ranges-after", o.freeze_ranges_after,
+                  "--qat: steps after which activation ranges stop following the batches (default: half the run)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--learn-scales", o.learn_scales,
+                "--qat: train the weight and activation scales (LSQ) instead of per-channel max and moving averages");
+  add_optimizer_options(cmd, o.trainer);
+  const std::vector<CLI::Option*> all = cmd->get_options();
+  o.qat_only.assign(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
+}
+
+void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, bool target_drop, bool gptq) {
+  if (!o.enabled) {
+    if (!o.data.empty()) throw Error(ExitCode::kUsage, "--data is training data for --qat; quantize calibrates on --calib");
+    for (const CLI::Option* opt : o.qat_only) {
+      if (opt->count() > 0) throw Error(ExitCode::kUsage, fmt::format("{} is for --qat", opt->get_name()));
+    }
+    return;
+  }
+  const std::string format = s.format == "auto" ? "qdq" : s.format;
+  if (format != "qdq") {
+    throw Error(ExitCode::kUsage, fmt::format("--qat trains and writes the qdq format, not --format {}", s.format));
+  }
+  if (o.data.empty()) throw Error(ExitCode::kUsage, "--qat trains on labelled data: --data PATH");
+  if (target_drop) throw Error(ExitCode::kUsage, "--qat does not combine with --target-drop");
+  if (gptq) throw Error(ExitCode::kUsage, "--qat trains the weights: --gptq does not apply");
+  if (s.equalize || s.bias_correction == 1) {
+    throw Error(ExitCode::kUsage, "--qat trains the weights and biases: --equalize and --bias-correction do not apply");
+  }
+  if (s.block > 0 || s.granularity == "block") throw Error(ExitCode::kUsage, "--qat takes per-channel or per-tensor weights, not --block");
+}
+
+std::string qat_pipeline_text(const QatOptions& o, const passes::QuantizeSettings& s, int64_t batch) {
+  const distill::TrainerOptions& t = o.trainer;
+  return fmt::format("{}qat<bits={};epochs={};lr={};batch={};seed={};learn-scales={};method={}>", s.fold_bn ? "fold-batchnorm," : "",
+                     s.bits, o.epochs, t.schedule.base_lr, batch, t.seed, o.learn_scales, s.method);
+}
+
+StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOptions& o, const passes::QuantizeSettings& s,
+                    const QatInputs& in, bool quiet_epochs, passes::QuantReport& report) {
+  passes::quant::check_not_quantized(model);
+  const Dataset train = labelled(model, o.data, in.labels, "--data");
+  std::optional<Dataset> val;
+  if (!in.val.empty()) val = labelled(model, in.val, in.labels, "--val");
+  StageResult r;
+  if (s.fold_bn) r.text += passes::FoldBatchNorm().run(model) + "\n";
+
+  // Ranges as quantize --format qdq calibrates them: the starting point of the moving averages.
+  passes::QdqOptions q = passes::stage_qdq_options(s);
+  std::optional<DataStream> calib;
+  calibration::BatchSource source;
+  if (!in.calib.empty()) {
+    calib.emplace(model, in.calib, in.labels);
+    source.samples = in.calib_samples > 0 ? std::min(in.calib_samples, calib->samples()) : calib->samples();
+    if (source.samples == 0) throw_bad_input("--calib '{}' holds no samples", in.calib);
+    source.batch = [&calib](int64_t b, int64_t e) { return calib->batch(b, e); };
+  } else {
+    source.samples = std::min(in.calib_samples > 0 ? in.calib_samples : kCalibFromData, train.samples);
+    source.batch = [&train](int64_t b, int64_t e) { return batch_of(train, b, e); };
+  }
+  calibration::CalibrationOptions co;
+  co.method = calibration::parse_method(s.method);
+  co.percentile = s.percentile;
+  co.bits = 8;
+  co.symmetric = s.symmetric_activations;
+  co.batch = batch_size_for(model, o.calib_batch, source.samples);
+  co.threads = in.threads;
+  const std::vector<std::string> names = passes::qdq_calibration_values(model, q);
+  const calibration::CalibrationResult cal = calibration::calibrate(model, names, source, co);
+  if (calib) calib->verify();
+  q.ranges = cal.ranges;
+
+  const auto groups = passes::qdq_range_groups(model, q);
+  const auto floats = passes::record_float_layers(model);
+  passes::QuantizeQdq qdq(q);
+  r.text += qdq.run(model) + "\n";
+  report = qdq.report();
+  if (report.coverage.layers_total() == 0) {
+    throw_bad_input("nothing to quantize: the model has no Conv, ConvTranspose, Gemm or MatMul layer");
+  }
+  report.coverage.throw_if_nothing_changed("quantized");
+  const passes::FakeQuantGraph fq = passes::qdq_to_fake_quant(model, floats, q);
+
+  distill::TrainerOptions t = o.trainer;
+  t.batch = in.batch;
+  t.output = in.output;
+  t.threads = in.threads;
+  const int64_t steps_per_epoch = plan_steps(model, t, train.samples, o.epochs);
+  distill::QatScaleOptions so;
+  so.learn_scales = o.learn_scales;
+  so.freeze_ranges_after = o.freeze_ranges_after.value_or(t.schedule.total_steps / 2);
+  so.qdq = q;
+  distill::QatScales scales(model, fq, groups, cal.ranges, so);
+  for (const std::string& name : scales.fixed_scales()) t.freeze.push_back(name);
+  distill::Trainer trainer(model, t);
+  spdlog::info("quantization-aware training: {} weights and {} activations fake-quantized, {} samples, batch {}, {} steps per epoch",
+               fq.weights.size(), fq.activations.size(), train.samples, t.batch, steps_per_epoch);
+  const distill::TrainingData train_data = scales.attach(trainer, training_data(train));
+  std::optional<distill::TrainingData> val_data;
+  if (val) val_data = training_data(*val);
+  const nlohmann::json epochs = run_epochs(trainer, train_data, val_data, 0, o.epochs, quiet_epochs);
+
+  nlohmann::json j = {{"samples", train.samples}, {"batch", t.batch}, {"seed", t.seed}, {"steps", trainer.step()},
+                      {"epochs", epochs}, {"learn_scales", o.learn_scales},
+                      {"freeze_ranges_after", so.freeze_ranges_after}, {"range_updates", scales.range_updates()},
+                      {"ema_decay", so.ema_decay},
+                      {"calibration", {{"method", s.method}, {"samples", cal.samples}, {"values", names.size()}}},
+                      {"weights_fake_quantized", fq.weights.size()}, {"activations_fake_quantized", fq.activations.size()}};
+  std::optional<Logits> trained;
+  double step = 0;
+  if (val) {
+    trained = logits_of(model, *val, t.batch, t.threads, t.output);
+    step = last_activation_step(model, fq);
+  }
+  passes::fake_quant_to_qdq(model, fq);
+  if (val) {  // the export against the training-time fake-quant forward, sample by sample
+    const Logits exported = logits_of(model, *val, t.batch, t.threads, t.output);
+    int64_t agree = 0, correct_fq = 0, correct = 0;
+    double max_diff = 0;
+    for (int64_t i = 0; i < val->samples; ++i) {
+      const auto label = static_cast<int64_t>(val->labels->element_as_double(i));
+      agree += trained->top1(i) == exported.top1(i);
+      correct_fq += trained->top1(i) == label;
+      correct += exported.top1(i) == label;
+    }
+    for (size_t k = 0; k < exported.values.size(); ++k) {
+      max_diff = std::max(max_diff, static_cast<double>(std::fabs(exported.values[k] - trained->values[k])));
+    }
+    const double n = static_cast<double>(val->samples);
+    r.accuracy_before = top1_accuracy(original, *val, t.batch, t.threads, t.output);
+    j["fake_quant_accuracy"] = static_cast<double>(correct_fq) / n;
+    j["export_top1_agreement"] = static_cast<double>(agree) / n;
+    j["export_max_output_diff"] = max_diff;
+    j["last_activation_step"] = step;
+    r.accuracy_after = static_cast<double>(correct) / n;
+    r.text += fmt::format("val top-1      fake-quant {:.2f}%  exported {:.2f}%  (agreement {:.2f}%, largest output difference {:.3g})\n",
+                          100.0 * static_cast<double>(correct_fq) / n, 100.0 * *r.accuracy_after, 100.0 * static_cast<double>(agree) / n,
+                          max_diff);
+  }
+  r.report["qat"] = j;
+  for (const passes::PassSpec& spec : passes::parse_pipeline(qat_pipeline_text(o, s, t.batch))) {
+    r.steps.push_back(passes::print_pass(spec));
+  }
+  return r;
+}
+
+}  // namespace scalec::cli

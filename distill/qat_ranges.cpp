@@ -1,0 +1,138 @@
+#include "distill/qat_ranges.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ir/error.h"
+#include "passes/quantize/quant_layers.h"
+#include "passes/quantize/quant_math.h"
+
+namespace scalec::distill {
+
+namespace {
+
+// Smallest scale a learned one may shrink to: below it every value would clamp to the zero point.
+constexpr float kMinScale = 1e-8f;
+
+ir::Tensor scalar_like(const ir::Tensor& t, double v) {
+  ir::Tensor out(t.dtype(), t.shape());
+  if (t.dtype() == ir::DType::kInt8) out.mutable_values<int8_t>()[0] = static_cast<int8_t>(v);
+  else if (t.dtype() == ir::DType::kUInt8) out.mutable_values<uint8_t>()[0] = static_cast<uint8_t>(v);
+  else if (t.dtype() == ir::DType::kFloat) out.mutable_values<float>()[0] = static_cast<float>(v);
+  else throw_internal("scalar of type {}", ir::dtype_name(t.dtype()));
+  return out;
+}
+
+}  // namespace
+
+QatScales::QatScales(ir::Model& model, const passes::FakeQuantGraph& fq, std::map<std::string, std::vector<std::string>> groups,
+                     std::map<std::string, calibration::Range> start, QatScaleOptions options)
+    : model_(model), fq_(fq), groups_(std::move(groups)), ranges_(std::move(start)), o_(std::move(options)) {
+  for (const ir::Node* f : fq_.activations) {
+    if (!groups_.count(f->input(0)->name())) throw_internal("no range group for '{}'", f->input(0)->name());
+  }
+  for (const ir::Value* v : model_.graph->inputs) {
+    if (ranges_.count(v->name())) input_names_.insert(v->name());
+  }
+  if (!o_.learn_scales) return;
+  ir::Attribute lsq;  // scale gradients times 1 / sqrt(n * qmax) (LSQ)
+  lsq.name = "lsq";
+  lsq.kind = ir::Attribute::Kind::kInt;
+  lsq.i = 1;
+  for (ir::Node* f : fq_.activations) f->set_attribute(lsq);
+  for (const passes::FakeQuantWeight& w : fq_.weights) w.fake_quant->set_attribute(lsq);
+}
+
+std::vector<std::string> QatScales::fixed_scales() const {
+  if (o_.learn_scales) return {};
+  std::vector<std::string> names;
+  for (const ir::Node* f : fq_.activations) names.push_back(f->input(1)->name());
+  for (const passes::FakeQuantWeight& w : fq_.weights) names.push_back(w.fake_quant->input(1)->name());
+  return names;
+}
+
+TrainingData QatScales::attach(Trainer& trainer, const TrainingData& data) {
+  trainer.set_step_hook([this](int64_t step) { on_step(step); });
+  if (o_.learn_scales) return data;
+  for (const auto& [name, range] : ranges_) {
+    if (input_names_.count(name)) continue;
+    const ir::Value* v = model_.graph->find_value(name);
+    if (!v) throw_internal("calibrated value '{}' is not in the training graph", name);
+    trainer.add_tap(v, [this](const ir::Value& value, const ir::Tensor& t) { observe(value.name(), t); });
+  }
+  TrainingData observed = data;
+  observed.feeds = [this, feeds = data.feeds](std::span<const int64_t> rows) {
+    kernels::NamedTensors f = feeds(rows);
+    for (const auto& [name, t] : f) {
+      if (input_names_.count(name)) observe(name, t);
+    }
+    return f;
+  };
+  return observed;
+}
+
+void QatScales::observe(const std::string& name, const ir::Tensor& t) {
+  if (t.dtype() != ir::DType::kFloat) return;
+  float lo = INFINITY, hi = -INFINITY;
+  for (float v : t.values<float>()) {
+    if (!std::isfinite(v)) continue;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  if (lo > hi) return;  // nothing finite
+  auto [it, fresh] = pending_.try_emplace(name, calibration::Range{lo, hi});
+  if (!fresh) it->second = {std::min(it->second.min, lo), std::max(it->second.max, hi)};
+}
+
+void QatScales::on_step(int64_t step) {
+  if (o_.learn_scales) {  // the optimizer moved them: keep them usable
+    auto keep_positive = [](ir::Value* s) {
+      ir::Tensor t = *s->initializer;
+      for (float& v : t.mutable_values<float>()) v = std::max(std::fabs(v), kMinScale);
+      s->initializer = t;
+    };
+    for (const ir::Node* f : fq_.activations) keep_positive(f->input(1));
+    for (const passes::FakeQuantWeight& w : fq_.weights) keep_positive(w.fake_quant->input(1));
+    return;
+  }
+  if (step < o_.freeze_ranges_after && !pending_.empty()) {
+    const auto d = static_cast<float>(o_.ema_decay);
+    for (const auto& [name, batch] : pending_) {
+      calibration::Range& r = ranges_[name];
+      r.min = d * r.min + (1 - d) * batch.min;
+      r.max = d * r.max + (1 - d) * batch.max;
+    }
+    ++updates_;
+    set_activation_scales();
+  }
+  pending_.clear();
+  set_weight_scales();
+}
+
+void QatScales::set_activation_scales() {
+  const passes::quant::IntRange r = passes::quant::int_range(8, o_.qdq.activation_signed, o_.qdq.activation_symmetric);
+  for (const ir::Node* f : fq_.activations) {
+    calibration::Range u{INFINITY, -INFINITY};
+    for (const std::string& member : groups_.at(f->input(0)->name())) {
+      const calibration::Range& m = ranges_.at(member);
+      u = {std::min(u.min, m.min), std::max(u.max, m.max)};
+    }
+    const passes::quant::QuantParams p = passes::quant::params_from_range(u.min, u.max, r, o_.qdq.activation_symmetric);
+    f->input(1)->initializer = scalar_like(*f->input(1)->initializer, p.scale);
+    f->input(2)->initializer = scalar_like(*f->input(2)->initializer, static_cast<double>(p.zero_point));
+  }
+}
+
+void QatScales::set_weight_scales() {
+  for (const passes::FakeQuantWeight& w : fq_.weights) {
+    const ir::Tensor& weight = *w.fake_quant->input(0)->initializer;
+    passes::quant::WeightQuantOptions wo = o_.qdq.weights;
+    if (auto bits = o_.qdq.layer_bits.find(w.layer->name); bits != o_.qdq.layer_bits.end()) wo.bits = bits->second;
+    const passes::quant::WeightAxes axes = passes::quant::weight_axes(*w.layer, weight.rank());
+    passes::quant::QuantizedWeight qw = passes::quant::quantize_weight(weight, axes.channel, axes.reduction, wo);
+    w.fake_quant->input(1)->initializer = std::move(qw.scale);
+    if (ir::Value* zp = w.fake_quant->input(2)) zp->initializer = std::move(qw.zero_point);
+  }
+}
+
+}  // namespace scalec::distill
