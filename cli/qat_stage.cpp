@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -81,6 +82,11 @@ void add_qat_options(CLI::App* cmd, QatOptions& o) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--learn-scales", o.learn_scales,
                 "--qat: train the weight and activation scales (LSQ) instead of per-channel max and moving averages");
+  cmd->add_flag("--distill", o.distill, "--qat: distill from the float model (loss = A T^2 KL + (1 - A) cross-entropy)");
+  o.trainer.temperature = 4.0;
+  o.trainer.distill_alpha = 0.5;
+  cmd->add_option("--temperature", o.trainer.temperature, "--qat --distill: temperature T (default 4)")->check(CLI::PositiveNumber);
+  cmd->add_option("--distill-weight", o.trainer.distill_alpha, "--qat --distill: A (default 0.5)")->check(CLI::Range(0.0, 1.0));
   add_optimizer_options(cmd, o.trainer);
   const std::vector<CLI::Option*> all = cmd->get_options();
   o.qat_only.assign(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
@@ -100,6 +106,12 @@ void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, b
   }
   if (o.data.empty()) throw Error(ExitCode::kUsage, "--qat trains on labelled data: --data PATH");
   if (target_drop) throw Error(ExitCode::kUsage, "--qat does not combine with --target-drop");
+  for (const CLI::Option* opt : o.qat_only) {
+    const std::string name = opt->get_name();
+    if ((name == "--temperature" || name == "--distill-weight") && opt->count() > 0 && !o.distill) {
+      throw Error(ExitCode::kUsage, fmt::format("{} is for --distill", name));
+    }
+  }
   if (gptq) throw Error(ExitCode::kUsage, "--qat trains the weights: --gptq does not apply");
   if (s.equalize || s.bias_correction == 1) {
     throw Error(ExitCode::kUsage, "--qat trains the weights and biases: --equalize and --bias-correction do not apply");
@@ -109,8 +121,9 @@ void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, b
 
 std::string qat_pipeline_text(const QatOptions& o, const passes::QuantizeSettings& s, int64_t batch) {
   const distill::TrainerOptions& t = o.trainer;
-  return fmt::format("{}qat<bits={};epochs={};lr={};batch={};seed={};learn-scales={};method={}>", s.fold_bn ? "fold-batchnorm," : "",
-                     s.bits, o.epochs, t.schedule.base_lr, batch, t.seed, o.learn_scales, s.method);
+  return fmt::format("{}qat<bits={};epochs={};lr={};batch={};seed={};learn-scales={};method={};distill={}>",
+                     s.fold_bn ? "fold-batchnorm," : "", s.bits, o.epochs, t.schedule.base_lr, batch, t.seed, o.learn_scales,
+                     s.method, o.distill);
 }
 
 StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOptions& o, const passes::QuantizeSettings& s,
@@ -169,7 +182,26 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
   so.qdq = q;
   distill::QatScales scales(model, fq, groups, cal.ranges, so);
   for (const std::string& name : scales.fixed_scales()) t.freeze.push_back(name);
+  if (o.distill) t.teacher = &original;  // the float model, as the pipeline read it
   distill::Trainer trainer(model, t);
+  // A pruned model keeps its zeros: every weight that is exactly zero is masked through training.
+  std::map<std::string, ir::Tensor> masks;
+  int64_t zeros_kept = 0;
+  for (const passes::FakeQuantWeight& w : fq.weights) {
+    const ir::Value* v = w.fake_quant->input(0);
+    const ir::Tensor& weight = *v->initializer;
+    ir::Tensor mask(weight.dtype(), weight.shape());
+    auto wv = weight.values<float>();
+    auto mv = mask.mutable_values<float>();
+    int64_t zeros = 0;
+    for (size_t i = 0; i < wv.size(); ++i) {
+      mv[i] = wv[i] == 0.0f ? 0.0f : 1.0f;
+      zeros += wv[i] == 0.0f;
+    }
+    if (zeros > 0) masks.emplace(v->name(), std::move(mask));
+    zeros_kept += zeros;
+  }
+  if (!masks.empty()) trainer.set_masks(std::move(masks));
   spdlog::info("quantization-aware training: {} weights and {} activations fake-quantized, {} samples, batch {}, {} steps per epoch",
                fq.weights.size(), fq.activations.size(), train.samples, t.batch, steps_per_epoch);
   const distill::TrainingData train_data = scales.attach(trainer, training_data(train));
@@ -182,7 +214,12 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
                       {"freeze_ranges_after", so.freeze_ranges_after}, {"range_updates", scales.range_updates()},
                       {"ema_decay", so.ema_decay},
                       {"calibration", {{"method", s.method}, {"samples", cal.samples}, {"values", names.size()}}},
-                      {"weights_fake_quantized", fq.weights.size()}, {"activations_fake_quantized", fq.activations.size()}};
+                      {"weights_fake_quantized", fq.weights.size()}, {"activations_fake_quantized", fq.activations.size()},
+                      {"zero_weights_kept", zeros_kept}, {"distill", o.distill}};
+  if (o.distill) {
+    j["temperature"] = t.temperature;
+    j["distill_weight"] = t.distill_alpha;
+  }
   std::optional<Logits> trained;
   double step = 0;
   if (val) {

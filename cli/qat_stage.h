@@ -25,6 +25,7 @@ struct QatOptions {
   int64_t calib_batch = 32;
   std::optional<int64_t> freeze_ranges_after;  ///< default: half the run
   bool learn_scales = false;
+  bool distill = false;                        ///< the float model as teacher (trainer.temperature, distill_alpha)
   distill::TrainerOptions trainer;             ///< the optimizer options; batch, output, threads from quantize's
   std::vector<const CLI::Option*> qat_only;    ///< options that mean nothing without --qat (refused then)
 };
@@ -37,8 +38,8 @@ struct QatInputs {
   int threads = 0;
 };
 
-/// Registers --qat, --data, --epochs, --calib-batch, --freeze-ranges-after, --learn-scales and the
-/// optimizer options on `cmd`.
+/// Registers --qat, --data, --epochs, --calib-batch, --freeze-ranges-after, --learn-scales,
+/// --distill (--temperature, --distill-weight) and the optimizer options on `cmd`.
 void add_qat_options(CLI::App* cmd, QatOptions& o);
 
 /// Usage checks before the model is read (Error kUsage naming the conflict).
@@ -48,7 +49,8 @@ void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, b
 std::string qat_pipeline_text(const QatOptions& o, const passes::QuantizeSettings& s, int64_t batch);
 
 /// Trains `model` quantization-aware and leaves the QDQ export in it; `report` receives what the
-/// quantize pass did (layers quantized, left float).
+/// quantize pass did (layers quantized, left float). Weights that are exactly zero (a pruned model)
+/// stay zero.
 /// `original` is the float model (accuracy before, on --val).
 StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOptions& o, const passes::QuantizeSettings& s,
                     const QatInputs& in, bool quiet_epochs, passes::QuantReport& report);

@@ -141,3 +141,27 @@ def test_bad_qat_input_exits_with_a_named_problem_and_no_output(scalec, tmp_path
         assert fragment in err, (args, err)
         assert not any(m in err for m in CRASH_MARKERS), err
         assert not out.exists(), args
+
+
+def test_a_pruned_model_keeps_its_zeros_and_distill_uses_the_float_model(scalec, tmp_path):
+    pruned = tmp_path / "pruned.onnx"
+    rc, _, err = scalec("prune", LENET, "--sparsity", 0.5, "-o", pruned)
+    assert rc == 0, err
+    zeros = {t.name: onnx.numpy_helper.to_array(t) == 0 for t in onnx.load(str(pruned)).graph.initializer
+             if t.name.endswith("weight")}
+    out, rep = tmp_path / "q.onnx", tmp_path / "r.json"
+    rc, _, err = scalec("quantize", pruned, "--qat", "--distill", "--temperature", 2, "--data", TRAIN, "--val", VAL,
+                        "--bits", 4, "--epochs", 2, "--lr", 0.01, "--momentum", 0.9, "--seed", 1, "-o", out,
+                        "--report", rep, timeout=300)
+    assert rc == 0, err
+    q = report_of(rep)["qat"]
+    assert q["distill"] is True and q["temperature"] == 2 and q["distill_weight"] == 0.5
+    assert q["zero_weights_kept"] == sum(int(z.sum()) for z in zeros.values()) > 0
+    ints = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
+    for name, z in zeros.items():
+        q_ints = ints[name + "_quantized"].astype(np.int32)
+        assert np.all(q_ints[z] == 0), name
+        assert np.count_nonzero(q_ints[~z]) > 0, name
+    # Without --distill the distillation options are refused.
+    rc, _, err = scalec("quantize", LENET, "--qat", "--data", TRAIN, "--temperature", 2, "-o", tmp_path / "x.onnx")
+    assert rc == 1 and "--temperature is for --distill" in err
