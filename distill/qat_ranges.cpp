@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "ir/error.h"
 #include "passes/quantize/quant_layers.h"
@@ -23,13 +24,44 @@ ir::Tensor scalar_like(const ir::Tensor& t, double v) {
   return out;
 }
 
+// The interval a Relu or Clip (bounds as constant inputs or, before opset 11, attributes) clamps to.
+std::pair<float, float> clamp_bounds(const ir::Node& c) {
+  if (c.op_type() == "Relu") return {0.0f, INFINITY};
+  float lo = -INFINITY, hi = INFINITY;
+  if (const ir::Attribute* a = c.attribute("min")) lo = a->f;
+  if (const ir::Attribute* a = c.attribute("max")) hi = a->f;
+  const ir::Value* lv = c.input(1);
+  const ir::Value* hv = c.input(2);
+  if (lv && lv->initializer && lv->initializer->numel() == 1) lo = static_cast<float>(lv->initializer->element_as_double(0));
+  if (hv && hv->initializer && hv->initializer->numel() == 1) hi = static_cast<float>(hv->initializer->element_as_double(0));
+  return {lo, hi};
+}
+
 }  // namespace
 
 QatScales::QatScales(ir::Model& model, const passes::FakeQuantGraph& fq, std::map<std::string, std::vector<std::string>> groups,
                      std::map<std::string, calibration::Range> start, QatScaleOptions options)
-    : model_(model), fq_(fq), groups_(std::move(groups)), ranges_(std::move(start)), o_(std::move(options)) {
+    : model_(model), fq_(fq), groups_(std::move(groups)), o_(std::move(options)) {
   for (const ir::Node* f : fq_.activations) {
-    if (!groups_.count(f->input(0)->name())) throw_internal("no range group for '{}'", f->input(0)->name());
+    const std::string& v = f->input(0)->name();
+    auto g = groups_.find(v);
+    if (g == groups_.end()) throw_internal("no range group for '{}'", v);
+    // Every pair starts from its group's calibrated range (the union is what sets the scale anyway).
+    calibration::Range r{INFINITY, -INFINITY};
+    for (const std::string& source : g->second) {
+      const calibration::Range& c = start.at(source);
+      r = {std::min(r.min, c.min), std::max(r.max, c.max)};
+    }
+    ranges_[v] = r;
+    if (std::find(g->second.begin(), g->second.end(), v) != g->second.end()) continue;
+    // Calibrated through the clamp after it: the Relu / Clip reading this pair's output.
+    for (const ir::Use& u : f->output(0)->uses()) {
+      const ir::Node* c = u.node;
+      if ((c->op_type() == "Relu" || c->op_type() == "Clip") && c->output(0) &&
+          std::find(g->second.begin(), g->second.end(), c->output(0)->name()) != g->second.end()) {
+        clamp_[v] = c;
+      }
+    }
   }
   for (const ir::Value* v : model_.graph->inputs) {
     if (ranges_.count(v->name())) input_names_.insert(v->name());
@@ -57,7 +89,7 @@ TrainingData QatScales::attach(Trainer& trainer, const TrainingData& data) {
   for (const auto& [name, range] : ranges_) {
     if (input_names_.count(name)) continue;
     const ir::Value* v = model_.graph->find_value(name);
-    if (!v) throw_internal("calibrated value '{}' is not in the training graph", name);
+    if (!v) throw_internal("quantized value '{}' is not in the training graph", name);
     trainer.add_tap(v, [this](const ir::Value& value, const ir::Tensor& t) { observe(value.name(), t); });
   }
   TrainingData observed = data;
@@ -80,6 +112,11 @@ void QatScales::observe(const std::string& name, const ir::Tensor& t) {
     hi = std::max(hi, v);
   }
   if (lo > hi) return;  // nothing finite
+  if (auto c = clamp_.find(name); c != clamp_.end()) {
+    const auto [clo, chi] = clamp_bounds(*c->second);
+    lo = std::clamp(lo, clo, chi);
+    hi = std::clamp(hi, clo, chi);
+  }
   auto [it, fresh] = pending_.try_emplace(name, calibration::Range{lo, hi});
   if (!fresh) it->second = {std::min(it->second.min, lo), std::max(it->second.max, hi)};
 }
@@ -110,14 +147,15 @@ void QatScales::on_step(int64_t step) {
 }
 
 void QatScales::set_activation_scales() {
-  const passes::quant::IntRange r = passes::quant::int_range(8, o_.qdq.activation_signed, o_.qdq.activation_symmetric);
+  const passes::quant::IntRange ints = passes::quant::int_range(8, o_.qdq.activation_signed, o_.qdq.activation_symmetric);
+  std::map<std::vector<std::string>, calibration::Range> group_range;  // pairs with one source list share a scale
+  for (const auto& [v, r] : ranges_) {
+    auto [it, fresh] = group_range.try_emplace(groups_.at(v), r);
+    if (!fresh) it->second = {std::min(it->second.min, r.min), std::max(it->second.max, r.max)};
+  }
   for (const ir::Node* f : fq_.activations) {
-    calibration::Range u{INFINITY, -INFINITY};
-    for (const std::string& member : groups_.at(f->input(0)->name())) {
-      const calibration::Range& m = ranges_.at(member);
-      u = {std::min(u.min, m.min), std::max(u.max, m.max)};
-    }
-    const passes::quant::QuantParams p = passes::quant::params_from_range(u.min, u.max, r, o_.qdq.activation_symmetric);
+    const calibration::Range u = group_range.at(groups_.at(f->input(0)->name()));
+    const passes::quant::QuantParams p = passes::quant::params_from_range(u.min, u.max, ints, o_.qdq.activation_symmetric);
     f->input(1)->initializer = scalar_like(*f->input(1)->initializer, p.scale);
     f->input(2)->initializer = scalar_like(*f->input(2)->initializer, static_cast<double>(p.zero_point));
   }

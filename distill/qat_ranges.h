@@ -3,7 +3,11 @@
 // passes/quantize/fake_quant_graph.h) move while the Trainer trains its weights.
 //   - Activation ranges start from calibration and follow an exponential moving average of each
 //     batch's min/max (decay 0.99) until `freeze_ranges_after` steps; a pair's scale and zero point
-//     come from the union of its group's ranges, as quantize-qdq computes them.
+//     come from the union of its group's ranges, as quantize-qdq computes them. The batches are
+//     observed where each FakeQuantize reads them, before quantization: a value computed from
+//     fake-quantized inputs (the Relu after a pair, the MaxPool sharing its scale) never exceeds the
+//     range it was quantized with, so its own min/max could never widen the range. A pair that
+//     quantize-qdq calibrates through the Relu or ReLU6 Clip after it takes that clamp of its range.
 //   - Weight scales follow the weights: before every step each weight is quantized as quantize-qdq
 //     would (per-channel max at k bits) and its FakeQuantize takes that scale and zero point.
 //   - With `learn_scales` both are instead trained by the optimizer (LSQ gradients, FakeQuantize lsq=1)
@@ -45,7 +49,7 @@ class QatScales {
   TrainingData attach(Trainer& trainer, const TrainingData& data);
   /// Steps whose batch ranges moved the averages so far.
   int64_t range_updates() const { return updates_; }
-  /// The activation ranges now, by calibrated value name.
+  /// The activation ranges now, by the name of the value each pair quantizes.
   const std::map<std::string, calibration::Range>& ranges() const { return ranges_; }
 
  private:
@@ -56,10 +60,11 @@ class QatScales {
 
   ir::Model& model_;
   const passes::FakeQuantGraph& fq_;
-  std::map<std::string, std::vector<std::string>> groups_;
-  std::map<std::string, calibration::Range> ranges_, pending_;
+  std::map<std::string, std::vector<std::string>> groups_;  ///< pair value -> calibrated values of its group
+  std::map<std::string, calibration::Range> ranges_, pending_;  ///< by pair value
+  std::map<std::string, const ir::Node*> clamp_;  ///< pair value -> the Relu / Clip whose range it takes
   QatScaleOptions o_;
-  std::set<std::string> input_names_;  ///< calibrated values that are graph inputs (observed in the feeds)
+  std::set<std::string> input_names_;  ///< pair values that are graph inputs (observed in the feeds)
   int64_t updates_ = 0;
 };
 
