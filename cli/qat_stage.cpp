@@ -92,7 +92,7 @@ void add_qat_options(CLI::App* cmd, QatOptions& o) {
   o.qat_only.assign(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
 }
 
-void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, bool target_drop, bool gptq) {
+void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, bool target_drop, bool gptq, int64_t batch) {
   if (!o.enabled) {
     if (!o.data.empty()) throw Error(ExitCode::kUsage, "--data is training data for --qat; quantize calibrates on --calib");
     for (const CLI::Option* opt : o.qat_only) {
@@ -105,6 +105,7 @@ void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, b
     throw Error(ExitCode::kUsage, fmt::format("--qat trains and writes the qdq format, not --format {}", s.format));
   }
   if (o.data.empty()) throw Error(ExitCode::kUsage, "--qat trains on labelled data: --data PATH");
+  if (batch < 1) throw Error(ExitCode::kUsage, "--batch is the training batch with --qat: 1 or more samples");
   if (target_drop) throw Error(ExitCode::kUsage, "--qat does not combine with --target-drop");
   for (const CLI::Option* opt : o.qat_only) {
     const std::string name = opt->get_name();

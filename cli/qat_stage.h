@@ -43,7 +43,8 @@ struct QatInputs {
 void add_qat_options(CLI::App* cmd, QatOptions& o);
 
 /// Usage checks before the model is read (Error kUsage naming the conflict).
-void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, bool target_drop, bool gptq);
+/// `batch` is quantize's --batch (the training batch with --qat).
+void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, bool target_drop, bool gptq, int64_t batch);
 
 /// The pipeline text quantize --qat records.
 std::string qat_pipeline_text(const QatOptions& o, const passes::QuantizeSettings& s, int64_t batch);

@@ -149,7 +149,7 @@ class QuantizeStage final : public Stage {
   }
 
   void check() const override {
-    check_qat_options(o_.qat, settings(), o_.target_drop.has_value(), o_.gptq);
+    check_qat_options(o_.qat, settings(), o_.target_drop.has_value(), o_.gptq, o_.batch);
     if (o_.qat.enabled) return;
     passes::PassManager pm;
     passes::build_quantize_pipeline(settings(), !o_.calib.empty(), pm);  // refuses conflicting options

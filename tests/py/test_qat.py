@@ -134,6 +134,7 @@ def test_bad_qat_input_exits_with_a_named_problem_and_no_output(scalec, tmp_path
         (["quantize", LENET, "--lr", 0.1, "--calib", TRAIN], 1, "--lr is for --qat"),
         (["quantize", LENET, "--qat", "--data", TRAIN, "--gptq"], 1, "--gptq does not apply"),
         (["quantize", LENET, "--qat", "--data", TRAIN, "--block", 32], 1, "not --block"),
+        (["quantize", LENET, "--qat", "--data", TRAIN, "--batch", 0], 1, "--batch is the training batch"),
         (["quantize", no_layer, "--qat", "--data", TRAIN], 2, "nothing to quantize"),
         (["quantize", LENET, "--qat", "--data", tmp_path / "missing.npz"], 2, "missing.npz"),
     ]
