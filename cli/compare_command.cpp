@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/html_report.h"
 #include "cli/dataset.h"
 #include "cli/model_compare.h"
 #include "cli/output_set.h"
@@ -25,7 +26,7 @@ namespace scalec::cli {
 namespace {
 
 struct CompareOptions {
-  std::string a, b, data, labels = "labels", output_name, report;
+  std::string a, b, data, labels = "labels", output_name, report, html;
   int64_t batch = 32;
   SplitOptions split;
   int threads = 0, runs = 5;
@@ -136,12 +137,14 @@ void add_compare_command(CLI::App& app) {
                 "Skip the SQNR of intermediate values (which holds one batch of A's activations in memory)");
   cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Run BatchNormalization as it is instead of folding it into the Conv before it");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->add_option("--html", o->html, "Write the report as a page with charts (self-contained HTML) to PATH");
   cmd->callback([o, labels, gate] {
     OutputSet files;
     files.input("A", o->a);
     files.input("B", o->b);
     files.input("--data", o->data);
     files.output("--report", o->report);
+    files.output("--html", o->html);
     files.check();
     ir::Model ma = load_for_compare(o->a, !o->no_fold_bn, files, "A");
     ir::Model mb = load_for_compare(o->b, !o->no_fold_bn, files, "B");
@@ -359,6 +362,7 @@ void add_compare_command(CLI::App& app) {
     }
     report_footer(j);
     if (!o->report.empty()) write_report(j, o->report, files.group());
+    if (!o->html.empty()) write_html_report(j, o->html, files.group());
     files.commit();
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
     if (!failed.empty()) {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/html_report.h"
 #include "cli/output_set.h"
 #include "cli/run_options.h"
 #include "cli/dataset.h"
@@ -20,7 +21,7 @@ namespace scalec::cli {
 namespace {
 
 struct EvalOptions {
-  std::string model, data, labels = "labels", output_name, report;
+  std::string model, data, labels = "labels", output_name, report, html;
   int64_t batch = 32;
   SplitOptions split;
   int threads = 0;
@@ -96,11 +97,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Run BatchNormalization as it is instead of folding it into the Conv before it");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->add_option("--html", o->html, "Write the report as a page with charts (self-contained HTML) to PATH");
   cmd->callback([o] {
     OutputSet files;
     files.input("model", o->model);
     files.input("--data", o->data);
     files.output("--report", o->report);
+    files.output("--html", o->html);
     files.check();
     ir::Model model = onnx_io::load_model(o->model);
     files.model_data("model", model);
@@ -163,6 +166,7 @@ void add_eval_command(CLI::App& app) {
     text += fmt::format("peak memory  {:.1f} MB activations, {:.1f} MB resident\n",
                         static_cast<double>(peak_activations) / 1e6, static_cast<double>(peak_rss_bytes()) / 1e6);
     if (!o->report.empty()) write_report(j, o->report, files.group());
+    if (!o->html.empty()) write_html_report(j, o->html, files.group());
     files.commit();
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
   });

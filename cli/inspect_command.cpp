@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/html_report.h"
 #include "cli/output_set.h"
 #include "ir/error.h"
 #include "ir/model_stats.h"
@@ -22,7 +23,7 @@ struct InspectOptions {
   std::string model;
   bool json = false;
   bool dump = false;
-  std::string report;
+  std::string report, html;
   std::vector<std::string> input_shapes;  ///< NAME=1,3,224,224
 };
 
@@ -206,6 +207,7 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_flag("--json", opts->json, "Print the report as JSON on stdout");
   cmd->add_flag("--dump", opts->dump, "Also print the graph, one line per node");
   cmd->add_option("--report", opts->report, "Write the JSON report to PATH ('-' for stdout)");
+  cmd->add_option("--html", opts->html, "Write the report as a page with charts (self-contained HTML) to PATH");
   cmd->add_option("--input-shape", opts->input_shapes,
                   "NAME=1,3,224,224: the shape of input NAME for the MAC count, fixing its symbolic dims (repeatable)");
   cmd->callback([opts] {
@@ -213,6 +215,7 @@ void add_inspect_command(CLI::App& app) {
     OutputSet files;
     files.input("model", opts->model);
     files.output("--report", opts->report);
+    files.output("--html", opts->html);
     files.check();
     ir::Model m = onnx_io::load_model(opts->model);
     files.model_data("model", m);
@@ -237,6 +240,7 @@ void add_inspect_command(CLI::App& app) {
       std::fwrite(text.data(), 1, text.size(), stdout);
     }
     if (!opts->report.empty()) write_report(j, opts->report, files.group());
+    if (!opts->html.empty()) write_html_report(j, opts->html, files.group());
     files.commit();
   });
 }

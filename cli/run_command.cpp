@@ -16,6 +16,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "cli/app_context.h"
+#include "cli/html_report.h"
 #include "cli/dataset.h"
 #include "cli/gates.h"
 #include "cli/output_set.h"
@@ -32,7 +33,7 @@ namespace scalec::cli {
 namespace {
 
 struct RunOptions {
-  std::string source, passes, output, report, data, val, calib, labels;
+  std::string source, passes, output, report, data, val, calib, labels, html;
   bool in_place = false, print_pipeline = false, verify_each = false;
   std::optional<int64_t> target_opset;
   GateOptions gates;
@@ -285,6 +286,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--calib", o->calib, "Calibration data (the file's data: calib)");
   cmd->add_option("--labels", o->labels, "Key of the labels array");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->add_option("--html", o->html, "Write the report as a page with charts (self-contained HTML) to PATH");
   cmd->add_flag("--print-pipeline", o->print_pipeline, "Print the expanded pipeline, then stop");
   cmd->add_flag("--verify-each", o->verify_each, "Verify the model after every pass (a pass that breaks it exits 70)");
   add_target_opset_option(cmd, o->target_opset);
@@ -347,6 +349,7 @@ void add_run_command(CLI::App& app) {
     }
     files.output("-o", p.output);
     files.output("--report", o->report);
+    files.output("--html", o->html);
     for (size_t i = 0; i < stages.size(); ++i) {
       if (!p.steps[i].keep.empty()) files.output(fmt::format("keep (stage {})", i + 1), p.steps[i].keep);
       for (const auto& [flag, path] : stages[i]->side_outputs()) files.output(flag, path);
@@ -410,6 +413,7 @@ void add_run_command(CLI::App& app) {
     if (p.gates.any()) j["gates"] = gates_json(gates);
     report_footer(j);
     if (!o->report.empty()) write_report(j, o->report, files.group());
+    if (!o->html.empty()) write_html_report(j, o->html, files.group());
     files.commit();  // a missed gate (exit 3) still leaves every output
     if (o->report != "-") {
       text += fmt::format("== pipeline ==\n{}\nwrote        {}\n", pipeline, p.output) + gates_text(gates);

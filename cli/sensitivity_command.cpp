@@ -9,6 +9,7 @@
 
 #include "calibration/calibrator.h"
 #include "cli/app_context.h"
+#include "cli/html_report.h"
 #include "cli/dataset.h"
 #include "cli/layer_sensitivity.h"
 #include "cli/model_compare.h"
@@ -25,7 +26,7 @@ namespace scalec::cli {
 namespace {
 
 struct SensitivityOptions {
-  std::string model, data, calib, labels = "labels", output_name, method = "mse", report;
+  std::string model, data, calib, labels = "labels", output_name, method = "mse", report, html;
   int bits = 8;
   double sparsity = 0;
   int64_t batch = 32, calib_samples = 0;
@@ -67,6 +68,7 @@ void add_sensitivity_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "Threads (default: the CPUs this process may use)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-fold-bn", o->no_fold_bn, "Do not fold BatchNormalization into the preceding Conv/Gemm");
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->add_option("--html", o->html, "Write the report as a page with charts (self-contained HTML) to PATH");
   cmd->callback([o, labels, sparsity] {
     const bool prune = sparsity->count() > 0;
     OutputSet files;
@@ -74,6 +76,7 @@ void add_sensitivity_command(CLI::App& app) {
     files.input("--data", o->data);
     files.input("--calib", o->calib);
     files.output("--report", o->report);
+    files.output("--html", o->html);
     files.check();
     ir::Model model = onnx_io::load_model(o->model);
     files.model_data("model", model);
@@ -203,6 +206,7 @@ void add_sensitivity_command(CLI::App& app) {
     j["not_ranked"] = skipped;
     report_footer(j);
     if (!o->report.empty()) write_report(j, o->report, files.group());
+    if (!o->html.empty()) write_html_report(j, o->html, files.group());
     files.commit();
     if (o->report != "-") std::fwrite(text.data(), 1, text.size(), stdout);
   });

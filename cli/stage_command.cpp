@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/app_context.h"
+#include "cli/html_report.h"
 #include "cli/gates.h"
 #include "cli/output_set.h"
 #include "cli/run_options.h"
@@ -19,7 +20,7 @@ namespace scalec::cli {
 namespace {
 
 struct CommandOptions {
-  std::string model, output, report;
+  std::string model, output, report, html;
   bool in_place = false, print_pipeline = false, verify_each = false;
   std::optional<int64_t> target_opset;
   GateOptions gates;
@@ -63,6 +64,7 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
   cmd->add_flag("--in-place", o->in_place, "Allow -o to be the input model");
   stage->add_options(cmd);
   cmd->add_option("--report", o->report, "Write a JSON report to PATH ('-' for stdout)");
+  cmd->add_option("--html", o->html, "Write the report as a page with charts (self-contained HTML) to PATH");
   cmd->add_flag("--print-pipeline", o->print_pipeline, "Print the passes this command expands into, then stop");
   cmd->add_flag("--verify-each", o->verify_each, "Verify the model after every pass (a pass that breaks it exits 70)");
   add_target_opset_option(cmd, o->target_opset);
@@ -82,6 +84,7 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
     for (const auto& [flag, path] : stage->inputs()) files.input(flag, path);
     files.output("-o", output);
     files.output("--report", o->report);
+    files.output("--html", o->html);
     for (const auto& [flag, path] : stage->side_outputs()) files.output(flag, path);
     files.check();
 
@@ -123,6 +126,7 @@ void add_stage_command(CLI::App& app, std::shared_ptr<Stage> stage, const std::s
     if (o->gates.any()) j["gates"] = gates_json(gates);
     report_footer(j);
     if (!o->report.empty()) write_report(j, o->report, files.group());
+    if (!o->html.empty()) write_html_report(j, o->html, files.group());
     files.commit();  // a missed gate (exit 3) still leaves every output
     if (o->report != "-") {
       std::string text = r.text + gates_text(gates);
