@@ -186,9 +186,18 @@ std::string charts(const json& r) {
   std::string out;
   const std::string command = text(r, "command");
   const json* layers = r.contains("layers") && r["layers"].is_array() ? &r["layers"] : nullptr;
-  if (layers && !layers->empty() && layers->front().contains("sparsity_after")) {
+  const json* sparsity_layers = layers;
+  if (!sparsity_layers && r.contains("stages") && r["stages"].is_array()) {  // scalec run: its prune stage
+    for (const json& st : r["stages"]) {
+      if (st.contains("layers") && st["layers"].is_array() && !st["layers"].empty() && st["layers"].front().contains("sparsity_after")) {
+        sparsity_layers = &st["layers"];
+        break;
+      }
+    }
+  }
+  if (sparsity_layers && !sparsity_layers->empty() && sparsity_layers->front().contains("sparsity_after")) {
     std::vector<Bar> bars;
-    for (const json& l : *layers) {
+    for (const json& l : *sparsity_layers) {
       const double t = number(l, "target", 0);
       bars.push_back({text(l, "layer"), fmt::format("{} ({}): {:.1f}% zero, target {:.1f}%{}", text(l, "layer"), text(l, "weight"),
                                                     100 * number(l, "sparsity_after"), 100 * t,

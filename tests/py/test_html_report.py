@@ -72,3 +72,10 @@ def test_a_report_without_figures_says_so_and_bad_paths_fail_cleanly(tmp_path):
     assert rc == 4 and "--html" in err
     rc, _, err = run_scalec("eval", LENET, "--data", VAL, "--html", LENET)
     assert rc == 1 and not err.count("Traceback")
+
+
+def test_a_pipeline_charts_its_prune_stage_and_training(tmp_path):
+    rc, _, err = run_scalec("run", LENET, "--passes", "prune<sparsity=0.5;epochs=2>,quantize<bits=8>", "--data", TRAIN,
+                            "--val", VAL, "--calib", TRAIN, "-q", "-o", tmp_path / "r.onnx", "--html", tmp_path / "r.html")
+    assert rc == 0, err
+    assert charts(render(tmp_path / "r.html")) == ["layer-sparsity", "training-curves", "training-accuracy"]
