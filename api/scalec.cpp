@@ -52,10 +52,10 @@ PipelineResult run_pipeline(ir::Model& model, const std::string& pipeline, const
   ctx.verify_each = options.verify_each;
   std::vector<onnx_io::NamedTensor> calib;
   if (!options.calib.empty()) {
-    for (auto& [name, t] : onnx_io::read_npz(options.calib)) {
+    for (onnx_io::NamedTensor& array : onnx_io::read_npz(options.calib)) {
       const auto& in = model.graph->inputs;
-      if (std::any_of(in.begin(), in.end(), [&](const ir::Value* v) { return v->name() == name && !v->is_initializer(); })) {
-        calib.emplace_back(name, t);
+      if (std::any_of(in.begin(), in.end(), [&](const ir::Value* v) { return v->name() == array.first && !v->is_initializer(); })) {
+        calib.push_back(std::move(array));
       }
     }
     if (calib.empty() || calib.front().second.rank() == 0) {
