@@ -48,10 +48,11 @@ void check_rank_aware(const CLI::App& app) {
   if (!comm::launched_with_ranks()) return;
   for (const CLI::App* sub : app.get_subcommands()) {
     const std::string& name = sub->get_name();
-    if (name != "finetune" && name != "distill" && name != "prune") {
+    const bool qat = name == "quantize" && sub->count("--qat") > 0;
+    if (name != "finetune" && name != "distill" && name != "prune" && !qat) {
       throw scalec::Error(scalec::ExitCode::kUsage,
                           fmt::format("'{}' does not run data-parallel: start it without mpirun (under mpirun: finetune, "
-                                      "distill, prune)", name));
+                                      "distill, prune, quantize --qat)", name));
     }
   }
 }

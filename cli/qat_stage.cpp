@@ -181,6 +181,7 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
   so.learn_scales = o.learn_scales;
   so.freeze_ranges_after = o.freeze_ranges_after.value_or(t.schedule.total_steps / 2);
   so.qdq = q;
+  so.comm = t.comm;  // plan_steps set the ranks
   distill::QatScales scales(model, fq, groups, cal.ranges, so);
   for (const std::string& name : scales.fixed_scales()) t.freeze.push_back(name);
   if (o.distill) t.teacher = &original;  // the float model, as the pipeline read it

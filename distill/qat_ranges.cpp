@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "ir/error.h"
+#include "kernels/comm/communicator.h"
 #include "passes/quantize/quant_layers.h"
 #include "passes/quantize/quant_math.h"
 
@@ -131,6 +132,24 @@ void QatScales::on_step(int64_t step) {
     for (const ir::Node* f : fq_.activations) keep_positive(f->input(1));
     for (const passes::FakeQuantWeight& w : fq_.weights) keep_positive(w.fake_quant->input(1));
     return;
+  }
+  if (step < o_.freeze_ranges_after && o_.comm && o_.comm->size() > 1) {
+    // Every rank takes part whatever its share held (a rank may have had no rows), names in map order.
+    std::vector<double> bounds;  // per activation: -min, max (missing: -inf, -inf)
+    for (const auto& [name, r] : ranges_) {
+      auto it = pending_.find(name);
+      bounds.push_back(it != pending_.end() ? -static_cast<double>(it->second.min) : -INFINITY);
+      bounds.push_back(it != pending_.end() ? static_cast<double>(it->second.max) : -INFINITY);
+    }
+    o_.comm->all_reduce_max(bounds);
+    pending_.clear();
+    size_t k = 0;
+    for (const auto& [name, r] : ranges_) {
+      if (std::isfinite(bounds[k]) && std::isfinite(bounds[k + 1])) {
+        pending_[name] = {static_cast<float>(-bounds[k]), static_cast<float>(bounds[k + 1])};
+      }
+      k += 2;
+    }
   }
   if (step < o_.freeze_ranges_after && !pending_.empty()) {
     const auto d = static_cast<float>(o_.ema_decay);

@@ -23,6 +23,10 @@
 #include "passes/quantize/fake_quant_graph.h"
 #include "passes/quantize/qdq_plan.h"
 
+namespace scalec::kernels::comm {
+class Communicator;
+}
+
 namespace scalec::distill {
 
 /// How the scales move.
@@ -31,6 +35,9 @@ struct QatScaleOptions {
   int64_t freeze_ranges_after = 0;  ///< steps after which activation ranges stop following the batches
   double ema_decay = 0.99;          ///< range = decay * range + (1 - decay) * batch range
   passes::QdqOptions qdq;           ///< what quantize-qdq ran with (weight bits, activation symmetry)
+  /// Data-parallel ranks: each step's batch ranges are the min/max over every rank's share, so the
+  /// ranges (and scales) stay equal on every rank and equal one process's (nullptr: one process).
+  kernels::comm::Communicator* comm = nullptr;
 };
 
 /// Drives the scales of one training-form model (see the file comment). The model, graph and

@@ -21,6 +21,7 @@ class SingleRank final : public Communicator {
   void all_reduce_sum(std::span<float>) override {}
   void all_reduce_sum(std::span<double>) override {}
   void all_reduce_sum(std::span<int64_t>) override {}
+  void all_reduce_max(std::span<double>) override {}
   std::unique_ptr<PendingReduce> start_all_reduce_sum(std::span<float>) override {
     struct Done final : PendingReduce {
       bool test() override { return true; }

@@ -34,6 +34,8 @@ class Communicator {
   virtual void all_reduce_sum(std::span<float> data) = 0;
   virtual void all_reduce_sum(std::span<double> data) = 0;
   virtual void all_reduce_sum(std::span<int64_t> data) = 0;
+  /// Element-wise maxima over all ranks, in place (a minimum is the maximum of the negations).
+  virtual void all_reduce_max(std::span<double> data) = 0;
   /// Starts a sum of `data` (which must stay alive and untouched until wait()). Every rank starts
   /// the same sums in the same order.
   virtual std::unique_ptr<PendingReduce> start_all_reduce_sum(std::span<float> data) = 0;

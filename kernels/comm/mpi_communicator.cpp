@@ -100,6 +100,7 @@ class MpiWorld final : public Communicator {
   void all_reduce_sum(std::span<float> d) override { reduce(d.data(), d.size(), MPI_FLOAT); }
   void all_reduce_sum(std::span<double> d) override { reduce(d.data(), d.size(), MPI_DOUBLE); }
   void all_reduce_sum(std::span<int64_t> d) override { reduce(d.data(), d.size(), MPI_INT64_T); }
+  void all_reduce_max(std::span<double> d) override { reduce(d.data(), d.size(), MPI_DOUBLE, MPI_MAX); }
 
   std::unique_ptr<PendingReduce> start_all_reduce_sum(std::span<float> d) override {
     MPI_Request req;
@@ -130,9 +131,9 @@ class MpiWorld final : public Communicator {
   }
 
  private:
-  void reduce(void* data, size_t n, MPI_Datatype type) {
+  void reduce(void* data, size_t n, MPI_Datatype type, MPI_Op op = MPI_SUM) {
     MPI_Request req;
-    check(MPI_Iallreduce(MPI_IN_PLACE, data, count_of(n, rank_), type, MPI_SUM, MPI_COMM_WORLD, &req), "MPI_Iallreduce", rank_);
+    check(MPI_Iallreduce(MPI_IN_PLACE, data, count_of(n, rank_), type, op, MPI_COMM_WORLD, &req), "MPI_Iallreduce", rank_);
     wait_watched(req, "all-reduce", rank_);
   }
   int rank_ = 0, size_ = 1, local_size_ = 1;

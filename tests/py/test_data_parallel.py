@@ -165,6 +165,21 @@ def test_prune_with_recovery_runs_data_parallel(tmp_path, digits300):
     assert_close_weights(tmp_path / "one.onnx", tmp_path / "dp.onnx", 1e-5)
 
 
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_quantization_aware_training_equals_one_process(tmp_path, digits300, ranks):
+    """quantize --qat: activation ranges follow the min/max of every rank's share together."""
+    args = ["quantize", LENET, "--qat", "--data", digits300, "--bits", 2, "--epochs", 2, "--batch", 30, "--lr", 0.01,
+            "--seed", 1, "-q"]
+    rc, _, err = one(*args, "-o", tmp_path / "one.onnx", "--report", tmp_path / "one.json")
+    assert rc == 0, err
+    rc, _, err = mpi(ranks, *args, "-o", tmp_path / "dp.onnx", "--report", tmp_path / "dp.json")
+    assert rc == 0, err
+    a, b = (json.loads((tmp_path / f).read_text())["qat"] for f in ("one.json", "dp.json"))
+    assert a["range_updates"] == b["range_updates"] > 0
+    assert [e["loss"] for e in b["epochs"]] == pytest.approx([e["loss"] for e in a["epochs"]], rel=1e-6)
+    assert_close_weights(tmp_path / "one.onnx", tmp_path / "dp.onnx", 1e-5)  # int2 weights, scales, zero points
+
+
 def test_commands_that_are_not_rank_aware_refuse_on_every_rank(tmp_path):
     rc, _, err = mpi(2, "quantize", LENET, "-o", tmp_path / "q.onnx")
     assert rc == 1
