@@ -7,6 +7,7 @@
 
 #include "distill/grad_reducer.h"
 #include "distill/trainer.h"
+#include "ir/error.h"
 #include "kernels/comm/communicator.h"
 #include "kernels/exec/autodiff.h"
 #include "onnx_io/model_io.h"
@@ -150,5 +151,27 @@ TEST_CASE("one rank trains as before: a Trainer given the single-rank communicat
     auto x = plain.parameters()[k]->initializer->values<float>();
     auto y = with_comm.parameters()[k]->initializer->values<float>();
     CHECK(std::equal(x.begin(), x.end(), y.begin(), y.end()));
+  }
+}
+
+TEST_CASE("the replica check names the first rank whose weights differ from rank 0's", "[train][data_parallel]") {
+  ir::Model model = onnx_io::load_model((test::source_dir() / "tests" / "reference" / "cnn_digits_init.onnx").string());
+  IdenticalRanks two(2);  // its sums double rank 0's hash and leave rank 1's slot 0: rank 1 "differs"
+  distill::TrainerOptions o;
+  o.batch = 16;
+  o.threads = 1;
+  o.comm = &two;
+  o.check_replicas = 1;
+  distill::Trainer trainer(model, o);
+  test::Digits d = test::digits();
+  distill::TrainingData data{64, [&](std::span<const int64_t> r) { return kernels::NamedTensors{{"input", test::rows(d.x, r)}}; },
+                             [&](std::span<const int64_t> r) { return test::rows(d.y, r); }, {}};
+  const std::vector<int64_t> rows = {0, 1, 2, 3, 4, 5, 6, 7};
+  try {
+    trainer.train_step_shard(data, rows, 16);
+    FAIL("the replica check passed");
+  } catch (const Error& e) {
+    CHECK(e.code() == ExitCode::kInternal);
+    CHECK(std::string(e.what()).find("rank 1's weights differ from rank 0's") != std::string::npos);
   }
 }
