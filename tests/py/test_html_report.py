@@ -19,7 +19,7 @@ TRAIN, VAL = TEST_MODELS_DIR / "digits_train.npz", TEST_MODELS_DIR / "digits_val
 
 def render(page, screenshot=None) -> str:
     """The DOM Chromium built from `page` (its inline script has run)."""
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions"]
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"]
     p = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     if screenshot:
