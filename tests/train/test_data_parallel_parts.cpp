@@ -28,7 +28,9 @@ class IdenticalRanks final : public kernels::comm::Communicator {
   std::string backend() const override { return "test"; }
   void all_reduce_sum(std::span<float> d) override { scale(d); }
   void all_reduce_sum(std::span<double> d) override { scale(d); }
-  void all_reduce_sum(std::span<int64_t> d) override { scale(d); }
+  void all_reduce_sum(std::span<int64_t> d) override {
+    for (int64_t& x : d) x = static_cast<int64_t>(static_cast<uint64_t>(x) * static_cast<uint64_t>(n_));  // hashes wrap
+  }
   void all_reduce_max(std::span<double>) override {}
   std::unique_ptr<kernels::comm::PendingReduce> start_all_reduce_sum(std::span<float> d) override {
     ++started;
