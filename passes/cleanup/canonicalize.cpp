@@ -104,7 +104,16 @@ class Canonicalizer {
       if (v && outputs.count(v)) return false;  // a graph output keeps its producer
     }
     if (!any_output) return false;  // dead: remove_dead takes it
-    if (n->op_type() == "Identity" && inputs.size() == 1 && inputs[0] != nullptr) {
+    // BatchNormalization's scale, bias and statistics are its own even when an exporter shared them:
+    // torch.onnx.export deduplicates equal tensors, so every fresh BatchNorm's running mean (zeros)
+    // and variance (ones) read one layer's bias and weight through Identity nodes. Training updates
+    // statistics in place and prunes per layer, so such an Identity folds into a copy of its own.
+    const auto feeds_batchnorm = [](const ir::Value* v) {
+      return std::any_of(v->uses().begin(), v->uses().end(), [](const ir::Use& u) {
+        return u.node->op_type() == "BatchNormalization" && is_default_domain(*u.node) && u.input_index >= 1;
+      });
+    };
+    if (n->op_type() == "Identity" && inputs.size() == 1 && inputs[0] != nullptr && !feeds_batchnorm(n->output(0))) {
       // A weight an exporter shares through Identity nodes (tied embeddings, PyTorch's shared
       // parameters) stays one initializer: its readers read the source, not a copy each.
       g.replace_all_uses(n->output(0), n->input(0));

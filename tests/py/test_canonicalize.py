@@ -179,3 +179,44 @@ def test_per_channel_quantize_upgrades_opset_9_with_an_unrecorded_softmax_rank(s
     m = onnx.load(str(out))
     assert [o.version for o in m.opset_import if o.domain in ("", "ai.onnx")][0] >= 13
     np.testing.assert_allclose(ort_run(out, x), ort_run(model, x), atol=0.02)
+
+
+FRESH_BN_EXPORT = """
+import sys, torch, torch.nn as nn
+torch.manual_seed(0)
+m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)).eval()
+torch.onnx.export(m, torch.zeros(1, 3, 16, 16), sys.argv[1], input_names=["input"], output_names=["logits"],
+                  dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=13,
+                  training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+"""
+
+
+def test_fresh_batchnorms_that_the_exporter_deduplicated_train_apart(scalec, tmp_path):
+    """torch.onnx.export shares equal tensors through Identity nodes: every fresh BatchNorm's running
+    mean and variance (and the second one's scale and bias) read the first one's bias and weight.
+    Each BatchNormalization must get its own, or training ties them and overwrites scales with statistics."""
+    import subprocess  # noqa: PLC0415
+
+    model = tmp_path / "fresh_bn.onnx"
+    subprocess.run(["/usr/bin/python3", "-c", FRESH_BN_EXPORT, str(model)], check=True, timeout=300)
+    assert any(n.op_type == "Identity" for n in onnx.load(str(model)).graph.node)  # the exporter did share them
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, input=rng.standard_normal((64, 3, 16, 16)).astype(np.float32), labels=rng.integers(0, 10, 64))
+    out = tmp_path / "trained.onnx"
+    rc, stdout, err = scalec("finetune", model, "--data", data, "--epochs", 1, "--batch", 16, "-o", out)
+    assert rc == 0, err
+    assert "trained 10 of 10 weight tensors" in stdout  # both BatchNorms' scale and bias, apart
+    g = onnx.load(str(out)).graph
+    bns = [n for n in g.node if n.op_type == "BatchNormalization"]
+    names = [list(n.input[1:]) for n in bns]
+    assert len({x for ns in names for x in ns}) == 8, names  # eight distinct tensors
+    w = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for bn in bns:
+        scale, bias, mean, var = (w[x] for x in bn.input[1:])
+        assert not np.allclose(mean, 0) and not np.allclose(var, 1)  # the statistics moved
+        assert not np.allclose(scale, var) and not np.allclose(bias, mean)
+    # The trained model runs in ONNX Runtime as scalec says.
+    x = rng.standard_normal((4, 3, 16, 16)).astype(np.float32)
+    assert ort_run(out, x).shape == (4, 10)
