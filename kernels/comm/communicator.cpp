@@ -1,7 +1,6 @@
 #include "kernels/comm/communicator.h"
 
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 
 #include "ir/error.h"
