@@ -1,9 +1,10 @@
 #include "api/scalec.h"
 
-#include <algorithm>
+#include <optional>
 
 #include "onnx_io/data_files.h"
 #include "onnx_io/model_io.h"
+#include "onnx_io/npz_rows.h"
 #include "passes/cleanup/canonicalize.h"
 #include "passes/core/pass_manager.h"
 #include "passes/core/pass_text.h"
@@ -14,25 +15,6 @@
 #endif
 
 namespace scalec {
-
-namespace {
-
-// The rows [begin, end) of every array (axis 0), for calibration batches.
-kernels::NamedTensors rows_of(const std::vector<onnx_io::NamedTensor>& arrays, int64_t begin, int64_t end) {
-  kernels::NamedTensors out;
-  for (const auto& [name, t] : arrays) {
-    std::vector<int64_t> shape = t.shape();
-    const size_t row = t.storage_bytes() / static_cast<size_t>(shape[0]);
-    shape[0] = end - begin;
-    ir::Tensor part(t.dtype(), shape);
-    std::copy_n(t.bytes().data() + static_cast<size_t>(begin) * row, static_cast<size_t>(end - begin) * row,
-                part.mutable_bytes().data());
-    out.emplace_back(name, std::move(part));
-  }
-  return out;
-}
-
-}  // namespace
 
 const char* version() { return SCALEC_VERSION; }
 
@@ -50,19 +32,21 @@ PipelineResult run_pipeline(ir::Model& model, const std::string& pipeline, const
   ctx.threads = options.threads;
   ctx.seed = options.seed;
   ctx.verify_each = options.verify_each;
-  std::vector<onnx_io::NamedTensor> calib;
+  std::optional<onnx_io::NpzRowReader> calib;  // streamed: a calibration batch at a time
+  std::vector<std::string> inputs;
   if (!options.calib.empty()) {
-    for (onnx_io::NamedTensor& array : onnx_io::read_npz(options.calib)) {
-      const auto& in = model.graph->inputs;
-      if (std::any_of(in.begin(), in.end(), [&](const ir::Value* v) { return v->name() == array.first && !v->is_initializer(); })) {
-        calib.push_back(std::move(array));
-      }
+    calib.emplace(options.calib);
+    std::vector<onnx_io::ArrayInfo> infos;
+    for (const onnx_io::NpzMember& m : calib->members()) infos.push_back({m.name, m.dtype, m.shape});
+    const int64_t samples = onnx_io::check_arrays_match(*model.graph, infos, "labels", options.calib);
+    for (const ir::Value* v : model.graph->inputs) {
+      if (!v->is_initializer()) inputs.push_back(v->name());
     }
-    if (calib.empty() || calib.front().second.rank() == 0) {
-      throw_bad_input("calibration data '{}' holds no array named after a model input", options.calib);
-    }
-    const int64_t samples = calib.front().second.shape()[0];
-    ctx.calib = {samples, [&calib](int64_t b, int64_t e) { return rows_of(calib, b, e); }};
+    ctx.calib = {samples, [&calib, &inputs](int64_t b, int64_t e) {
+                   kernels::NamedTensors batch;
+                   for (const std::string& name : inputs) batch.emplace_back(name, calib->read_rows(name, b, e));
+                   return batch;
+                 }};
     ctx.calib_batch = options.calib_batch;
   }
   PipelineResult r;

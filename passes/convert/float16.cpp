@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "ir/error.h"
+#include "ir/graph_builder.h"
 #include "kernels/common/quantize_math.h"
 #include "passes/quantize/quant_graph.h"
 #include "passes/quantize/quant_layers.h"
@@ -29,20 +30,6 @@ ir::Tensor to_half(const ir::Tensor& t) {
   auto dst = out.mutable_values<uint16_t>();
   for (size_t i = 0; i < src.size(); ++i) dst[i] = kernels::float_to_half(src[i]);  // nearest even; past 65504: inf
   return out;
-}
-
-ir::Attribute int_attribute(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
-std::string unique_name(const ir::Graph& g, const std::string& base) {
-  std::string name = base;
-  for (int k = 1; g.find_value(name); ++k) name = fmt::format("{}_{}", base, k);
-  return name;
 }
 
 // Re-creates `n` (same inputs, attributes, name) writing `replace`'s new values instead of the old
@@ -144,7 +131,7 @@ std::string ConvertFloat::run(ir::Model& model) {
     if (!n->domain().empty() || !n->output(0) || !floats.count(n->output(0))) continue;
     const std::string& op = n->op_type();
     if (op == "Cast") {
-      n->set_attribute(int_attribute("to", half_code));
+      n->set_attribute(ir::GraphBuilder::attr("to", half_code));
     } else if (op == "Constant" || op == "ConstantOfShape") {
       ir::Attribute value;
       if (const ir::Attribute* a = n->attribute("value"); a && a->t) {
@@ -171,7 +158,7 @@ std::string ConvertFloat::run(ir::Model& model) {
                   attrs.end());
       n->set_attribute(value);
     } else if (kDtypeOps.count(op)) {
-      n->set_attribute(int_attribute("dtype", half_code));
+      n->set_attribute(ir::GraphBuilder::attr("dtype", half_code));
     }
   }
 
@@ -186,35 +173,35 @@ std::string ConvertFloat::run(ir::Model& model) {
     for (size_t i = 0; i < n->inputs().size(); ++i) {
       ir::Value* in = n->input(i);
       if (!in || !floats.count(in)) continue;
-      ir::Value* f32 = g.create_value(unique_name(g, in->name() + "_fp32"));
-      g.add_node("Cast", {in}, {f32})->set_attribute(int_attribute("to", static_cast<int64_t>(ir::DType::kFloat)));
+      ir::Value* f32 = g.create_value(g.unique_name(in->name() + "_fp32"));
+      g.add_node("Cast", {in}, {f32})->set_attribute(ir::GraphBuilder::attr("to", static_cast<int64_t>(ir::DType::kFloat)));
       n->set_input(i, f32);
       touched = true;
     }
     std::map<ir::Value*, ir::Value*> to_f32;
     for (ir::Value* out : n->outputs()) {
-      if (out && floats.count(out)) to_f32[out] = g.create_value(unique_name(g, out->name() + "_fp32"));
+      if (out && floats.count(out)) to_f32[out] = g.create_value(g.unique_name(out->name() + "_fp32"));
     }
     if (touched || !to_f32.empty()) ++kept[n->op_type()];
     if (to_f32.empty()) continue;
     rewrite_outputs(g, n, to_f32);
-    for (auto [out, f32] : to_f32) g.add_node("Cast", {f32}, {out})->set_attribute(int_attribute("to", half_code));
+    for (auto [out, f32] : to_f32) g.add_node("Cast", {f32}, {out})->set_attribute(ir::GraphBuilder::attr("to", half_code));
   }
   // Inputs and outputs stay float32 for the caller.
   if (keep_io_) {
     for (ir::Value* x : std::vector<ir::Value*>(g.inputs)) {
       if (x->is_initializer() || !floats.count(x)) continue;
-      ir::Value* h = g.create_value(unique_name(g, x->name() + suffix));
+      ir::Value* h = g.create_value(g.unique_name(x->name() + suffix));
       const std::vector<ir::Value*> outputs = g.outputs;
       g.replace_all_uses(x, h);
       g.outputs = outputs;  // an input that is also an output stays as it is
       h->type = x->type;
       if (x->type) x->type->elem_type = static_cast<int32_t>(ir::DType::kFloat);
-      g.add_node("Cast", {x}, {h})->set_attribute(int_attribute("to", half_code));
+      g.add_node("Cast", {x}, {h})->set_attribute(ir::GraphBuilder::attr("to", half_code));
     }
     for (ir::Value* y : std::vector<ir::Value*>(g.outputs)) {
       if (!floats.count(y) || !y->producer() || quant::is_graph_input(g, y)) continue;
-      ir::Value* h = g.create_value(unique_name(g, y->name() + suffix));
+      ir::Value* h = g.create_value(g.unique_name(y->name() + suffix));
       h->type = y->type;
       if (y->type) y->type->elem_type = static_cast<int32_t>(ir::DType::kFloat);
       // The producer writes the half value, which readers inside the graph take; the output's name
@@ -223,7 +210,7 @@ std::string ConvertFloat::run(ir::Model& model) {
       const std::vector<ir::Value*> outputs = g.outputs;
       g.replace_all_uses(y, h);
       g.outputs = outputs;
-      g.add_node("Cast", {h}, {y})->set_attribute(int_attribute("to", static_cast<int64_t>(ir::DType::kFloat)));
+      g.add_node("Cast", {h}, {y})->set_attribute(ir::GraphBuilder::attr("to", static_cast<int64_t>(ir::DType::kFloat)));
     }
   }
   std::string kept_text;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "ir/error.h"
+#include "ir/graph_builder.h"
 #include "ir/node_attrs.h"
 #include "kernels/common/quantize_math.h"
 #include "kernels/ops/fake_quant_op.h"
@@ -22,14 +23,6 @@ bool is_layer(const ir::Node& n) {
          (n.op_type() == "Conv" || n.op_type() == "ConvTranspose" || n.op_type() == "Gemm" || n.op_type() == "MatMul");
 }
 
-ir::Attribute int_attribute(const std::string& name, int64_t v) {
-  ir::Attribute a;
-  a.name = name;
-  a.kind = ir::Attribute::Kind::kInt;
-  a.i = v;
-  return a;
-}
-
 // The range QuantizeLinear saturates an activation to: the whole container of its zero point.
 quant::IntRange container_range(ir::DType t) {
   if (t == ir::DType::kInt8) return {-128, 127};
@@ -41,8 +34,8 @@ ir::Node* add_fake_quant(ir::Graph& g, const std::vector<ir::Value*>& ins, ir::V
                          const std::string& name) {
   ir::Node* f = g.add_node("FakeQuantize", ins, {out}, kernels::kFakeQuantDomain);
   f->name = name;
-  f->set_attribute(int_attribute("qmin", r.lo));
-  f->set_attribute(int_attribute("qmax", r.hi));
+  f->set_attribute(ir::GraphBuilder::attr("qmin", r.lo));
+  f->set_attribute(ir::GraphBuilder::attr("qmax", r.hi));
   return f;
 }
 
@@ -108,7 +101,7 @@ FakeQuantGraph qdq_to_fake_quant(ir::Model& model, const std::map<const ir::Node
     ir::Value* weight = g.add_initializer(g.unique_name(fl.weight_name), fl.weight);
     ir::Value* fq_out = g.create_value(g.unique_name(fl.weight_name + "_fake_quantized"));
     w.fake_quant = add_fake_quant(g, {weight, dq->input(1), dq->input(2)}, fq_out, r, g.unique_name(fl.weight_name + "_FakeQuantize"));
-    if (dq->input(1)->initializer->numel() > 1) w.fake_quant->set_attribute(int_attribute("axis", ir::int_attr(*dq, "axis", 1)));
+    if (dq->input(1)->initializer->numel() > 1) w.fake_quant->set_attribute(ir::GraphBuilder::attr("axis", ir::int_attr(*dq, "axis", 1)));
     n->set_input(1, fq_out);
     const ir::Node* bias_dq = n->input(2) ? n->input(2)->producer() : nullptr;
     const ir::Node* x_dq = n->input(0) ? n->input(0)->producer() : nullptr;
@@ -121,7 +114,7 @@ FakeQuantGraph qdq_to_fake_quant(ir::Model& model, const std::map<const ir::Node
       g.add_node("Mul", {x_dq->input(1), dq->input(1)}, {bias_scale})->name = g.unique_name(fl.bias_name + "_scale_Mul");
       ir::Value* fq_bias = g.create_value(g.unique_name(fl.bias_name + "_fake_quantized"));
       w.bias_fake_quant = add_fake_quant(g, {bias, bias_scale}, fq_bias, {INT32_MIN, INT32_MAX}, g.unique_name(fl.bias_name + "_FakeQuantize"));
-      if (dq->input(1)->initializer->numel() > 1) w.bias_fake_quant->set_attribute(int_attribute("axis", 0));
+      if (dq->input(1)->initializer->numel() > 1) w.bias_fake_quant->set_attribute(ir::GraphBuilder::attr("axis", int64_t{0}));
       ir::Attribute no_scale_grad;  // the scales learn from their own pairs (LSQ), not from the bias grid
       no_scale_grad.name = "grad_scale";
       no_scale_grad.kind = ir::Attribute::Kind::kFloat;
