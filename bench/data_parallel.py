@@ -33,6 +33,7 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 LENET = ROOT / "tests" / "reference" / "lenet_fashion_init.onnx"
 
 
+# train_fashion.read_idx reads the same files but imports onnxruntime, which Debian's Python (torch) lacks.
 def fashion(limit: int, path: Path) -> None:
     with gzip.open(FASHION / "train-images-idx3-ubyte.gz") as f:
         x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)[:limit]

@@ -81,6 +81,21 @@ def run_scalec_raw(args, timeout: float = DEFAULT_TIMEOUT):
     return (p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
 
 
+def stop_once_written(cmd, path, sig=None, timeout: float = 300):
+    """Starts `cmd` (strings), sends `sig` (default SIGKILL) as soon as `path` exists (or the command
+    ended, or `timeout` passed), and waits for it; returns the Popen (stderr piped, as text)."""
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    while not Path(path).exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL if sig is None else sig)
+    p.wait(timeout=90)
+    return p
+
+
 def list_testdata_models(testdata_dir: Path | None = None) -> list[Path]:
     """Every <group>/<test>/model.onnx of libonnx-testdata's node, pytorch-converted,
     pytorch-operator and simple groups, sorted."""

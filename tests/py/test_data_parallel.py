@@ -19,7 +19,7 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from conftest import REPO_ROOT, TEST_MODELS_DIR, scalec_bin_path
+from conftest import REPO_ROOT, TEST_MODELS_DIR, scalec_bin_path, stop_once_written
 
 sys.path.insert(0, str(REPO_ROOT / "test_models" / "zoo"))
 import zoo_lib  # noqa: E402
@@ -258,14 +258,8 @@ def test_resume_with_another_rank_count_reaches_the_same_weights(tmp_path, bn_da
     assert rc == 0, err
     # A 3-rank run stopped after its first checkpoint, resumed by one process.
     ckpt, out = tmp_path / "c.npz", tmp_path / "resumed.onnx"
-    cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "3", str(scalec_bin_path())]
-    p = subprocess.Popen(cmd + [str(a) for a in base] + ["--checkpoint", str(ckpt), "-o", str(out)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline and p.poll() is None:
-        time.sleep(0.02)
-    p.send_signal(signal.SIGTERM)  # mpirun ends its ranks
-    p.wait(timeout=60)
+    cmd = [MPIRUN, "--allow-run-as-root", "--oversubscribe", "-np", "3", scalec_bin_path()]
+    stop_once_written(cmd + base + ["--checkpoint", ckpt, "-o", out], ckpt, sig=signal.SIGTERM)  # mpirun ends its ranks
     assert ckpt.exists()
     rc, _, err = one(*base, "--checkpoint", ckpt, "--resume", "-o", out)
     assert rc == 0, err

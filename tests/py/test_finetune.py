@@ -5,9 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +12,7 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from conftest import CRASH_MARKERS, REPO_ROOT, TEST_MODELS_DIR, run_scalec, scalec_bin_path
+from conftest import CRASH_MARKERS, REPO_ROOT, TEST_MODELS_DIR, run_scalec, scalec_bin_path, stop_once_written
 
 REFERENCE = REPO_ROOT / "tests" / "reference"
 CNN_INIT = REFERENCE / "cnn_digits_init.onnx"
@@ -89,13 +86,7 @@ def test_resume_after_kill_reaches_the_same_weights(scalec, tmp_path):
 
     # Kill a second run as soon as its first checkpoint exists, then resume it.
     ckpt, resumed = tmp_path / "b.npz", tmp_path / "resumed.onnx"
-    cmd = [str(scalec_bin_path())] + [str(a) for a in _train_args(resumed, ckpt)]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not ckpt.exists() and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    stop_once_written([scalec_bin_path(), *_train_args(resumed, ckpt)], ckpt)
     assert ckpt.exists() and not resumed.exists()
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".") or f.endswith(".tmp")]
     rc, out, err = scalec(*_train_args(resumed, ckpt), "--resume")

@@ -161,11 +161,8 @@ def test_every_test_model_prunes_verifies_and_runs_in_onnx_runtime(scalec, tmp_p
 
 def test_recovery_resumes_after_a_kill_to_the_same_weights_and_masks(scalec, tmp_path):
     import os  # noqa: PLC0415
-    import signal  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import time  # noqa: PLC0415
 
-    from conftest import scalec_bin_path  # noqa: PLC0415
+    from conftest import scalec_bin_path, stop_once_written  # noqa: PLC0415
 
     def args(out, ckpt, sparsity=0.75):
         return ["prune", LENET, "--sparsity", sparsity, "--data", TRAIN, "--epochs", 6, "--batch", 64, "--lr", 0.02,
@@ -174,13 +171,7 @@ def test_recovery_resumes_after_a_kill_to_the_same_weights_and_masks(scalec, tmp
     rc, _, err = scalec(*args(tmp_path / "straight.onnx", tmp_path / "a.npz"))
     assert rc == 0, err
     ckpt, resumed = tmp_path / "b.npz", tmp_path / "resumed.onnx"
-    p = subprocess.Popen([str(scalec_bin_path())] + [str(a) for a in args(resumed, ckpt)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not ckpt.exists() and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    stop_once_written([scalec_bin_path(), *args(resumed, ckpt)], ckpt)
     assert ckpt.exists() and not resumed.exists()
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".") or f.endswith(".tmp")]
     # Another target sparsity is another run: refused, naming the setting.
