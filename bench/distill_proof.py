@@ -6,6 +6,8 @@ alone, from the same initialization for the same epochs, over 3 seeds.
 Run with the project's virtual environment (numpy, onnxruntime):
 
     .venv/bin/python bench/distill_proof.py [--scalec build/cli/scalec] [--train-samples 10000] [--epochs 10]
+    .venv/bin/python bench/distill_proof.py --model resnet --epochs 3 --lr 0.01 --warmup-steps 0 \
+        --sparsity 0.5 --hint /block2/Relu_1_output_0   # recovery of a channel-pruned ResNet-style CNN
 
 Steps: the teacher is tests/reference/lenet_fashion_init.onnx (LeNet-5, seeded init) trained by
 `scalec finetune` on all 60,000 training images; the student is the same seeded init with 3/4 of its
@@ -14,6 +16,10 @@ file); per seed, `scalec distill` and `scalec finetune` train it on the first --
 images (a subsample keeps the run short) with the same recipe. Accuracy is ONNX Runtime's on the
 10,000 test images; the test set is never used for choosing anything. Then times --cache-teacher:
 one distill run that stores the teacher's logits and one that reuses them (mean epoch seconds).
+--model resnet: the teacher is bench/make_fashion_resnet.py's CNN (BatchNorm, residual Adds) trained
+the same way, and the student is the *trained* teacher channel-pruned (recovery: both arms start from
+the pruned trained weights). --hint VALUE adds a third arm, distill with a feature hint on VALUE
+(teacher and student alike; a learned projection where the widths differ).
 Prints markdown; exits 3 when the distilled mean is not ahead by more than the larger standard
 deviation (sample std, ddof 1).
 """
@@ -57,6 +63,9 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=0.02, help="student learning rate (both arms)")
     ap.add_argument("--warmup-steps", type=int, default=300, help="student warm-up steps (both arms)")
     ap.add_argument("--sparsity", type=float, default=0.75, help="channel sparsity of the student")
+    ap.add_argument("--model", choices=["lenet", "resnet"], default="lenet")
+    ap.add_argument("--hint", nargs="*", default=[], help="values for a third arm: distill with these feature hints")
+    ap.add_argument("--hint-weight", type=float, default=1.0)
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--distill-weight", type=float, default=0.5)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -77,19 +86,29 @@ def main() -> int:
         np.savez(t / "train.npz", input=x, labels=y)
         np.savez(t / "sub.npz", input=x[:a.train_samples], labels=y[:a.train_samples])
         teacher, student = t / "teacher.onnx", t / "student.onnx"
-        scalec(a.scalec, "finetune", MODEL, "--data", t / "train.npz", "--epochs", a.teacher_epochs, *recipe, "--lr", 0.05,
+        init = MODEL
+        if a.model == "resnet":
+            init = t / "resnet_init.onnx"
+            subprocess.run(["/usr/bin/python3", str(ROOT / "bench" / "make_fashion_resnet.py"), str(init)], check=True)
+        scalec(a.scalec, "finetune", init, "--data", t / "train.npz", "--epochs", a.teacher_epochs, *recipe, "--lr", 0.05,
                "--seed", 0, "-o", teacher)
-        scalec(a.scalec, "prune", MODEL, "--method", "channel", "--sparsity", a.sparsity, "-o", student)
+        # LeNet: the student is the seeded init made narrower; ResNet: the trained teacher pruned (recovery)
+        scalec(a.scalec, "prune", init if a.model == "lenet" else teacher, "--method", "channel", "--sparsity", a.sparsity,
+               "-o", student)
         ti, si = inspect(a.scalec, teacher), inspect(a.scalec, student)
-        acc = {"distill": [], "finetune": []}
-        seconds = {"distill": 0.0, "finetune": 0.0}
+        arms = ["distill", "finetune"] + (["hints"] if a.hint else [])
+        acc = {arm: [] for arm in arms}
+        seconds = {arm: 0.0 for arm in arms}
         for seed in a.seeds:
             for arm in acc:
                 out = t / f"{arm}_{seed}.onnx"
                 extra = (["--teacher", teacher, "--student", student, "--temperature", a.temperature,
-                          "--distill-weight", a.distill_weight] if arm == "distill" else [student])
+                          "--distill-weight", a.distill_weight] if arm != "finetune" else [student])
+                if arm == "hints":
+                    extra += ["--hint", ",".join(f"{v}={v}" for v in a.hint), "--hint-weight", a.hint_weight]
                 s0 = time.perf_counter()
-                scalec(a.scalec, arm, *extra, "--data", t / "sub.npz", "--epochs", a.epochs, *student_recipe, "--seed", seed, "-o", out)
+                scalec(a.scalec, "distill" if arm == "hints" else arm, *extra, "--data", t / "sub.npz", "--epochs", a.epochs,
+                       *student_recipe, "--seed", seed, "-o", out)
                 seconds[arm] += time.perf_counter() - s0
                 acc[arm].append(ort_accuracy(out, xt, yt))
                 print(f"seed {seed} {arm}: {100 * acc[arm][-1]:.2f}%", file=sys.stderr)
@@ -106,20 +125,28 @@ def main() -> int:
     mean = {k: 100 * float(np.mean(v)) for k, v in acc.items()}
     std = {k: 100 * float(np.std(v, ddof=1)) for k, v in acc.items()}
     margin = mean["distill"] - mean["finetune"]
-    wins = margin > max(std.values())
-    print(f"Teacher: LeNet-5, {ti['parameters']:,} parameters, {ti['macs_per_sample']:,} MACs/sample, trained {a.teacher_epochs} epochs"
+    wins = margin > max(std["distill"], std["finetune"])
+    name = "LeNet-5" if a.model == "lenet" else "ResNet-style CNN (bench/make_fashion_resnet.py)"
+    origin = "the same seeded init" if a.model == "lenet" else "the trained teacher (recovery)"
+    print(f"Teacher: {name}, {ti['parameters']:,} parameters, {ti['macs_per_sample']:,} MACs/sample, trained {a.teacher_epochs} epochs"
           f" on 60,000 images: {100 * teacher_acc:.2f}% (ONNX Runtime, 10,000 test images).")
-    print(f"Student: channel sparsity {a.sparsity:g} of the same seeded init, {si['parameters']:,} parameters"
+    print(f"Student: channel sparsity {a.sparsity:g} of {origin}, {si['parameters']:,} parameters"
           f" ({ti['parameters'] / si['parameters']:.1f}x fewer), {si['macs_per_sample']:,} MACs/sample"
           f" ({ti['macs_per_sample'] / si['macs_per_sample']:.1f}x fewer); untrained {100 * student0_acc:.2f}%.")
     print(f"Students: {a.epochs} epochs on the first {a.train_samples:,} training images, SGD lr {a.lr:g} momentum 0.9"
           f" cosine, {a.warmup_steps} warm-up steps, batch 64; distill T = {a.temperature:g}, A = {a.distill_weight:g}.\n")
     print("| arm | " + " | ".join(f"seed {s}" for s in a.seeds) + " | mean | std | training time |")
     print("|---|" + "---:|" * (len(a.seeds) + 3))
-    for arm, label in [("distill", "`scalec distill` (teacher + labels)"), ("finetune", "`scalec finetune` (labels only)")]:
+    labels = [("distill", "`scalec distill` (teacher + labels)"), ("finetune", "`scalec finetune` (labels only)")]
+    if a.hint:
+        labels.append(("hints", f"`scalec distill --hint` ({', '.join(a.hint)}, weight {a.hint_weight:g})"))
+    for arm, label in labels:
         cells = " | ".join(f"{100 * v:.2f}%" for v in acc[arm])
         print(f"| {label} | {cells} | {mean[arm]:.2f}% | {std[arm]:.2f} | {seconds[arm]:.0f} s |")
-    print(f"\nDistilled mean ahead by {margin:+.2f} points; larger std {max(std.values()):.2f}: "
+    if a.hint:
+        print(f"\nWith hints: {mean['hints'] - mean['finetune']:+.2f} points over labels only, "
+              f"{mean['hints'] - mean['distill']:+.2f} over distillation without hints.")
+    print(f"\nDistilled mean ahead by {margin:+.2f} points; larger std {max(std['distill'], std['finetune']):.2f}: "
           f"{'distillation wins by the rule' if wins else 'NOT a win by the rule'}.")
     print(f"--cache-teacher, mean epoch seconds of a 2-epoch distill run: {cache_s['live']:.2f} s live teacher, "
           f"{cache_s['store']:.2f} s storing the cache (the teacher pass counted before epoch 1), {cache_s['reuse']:.2f} s reusing it"

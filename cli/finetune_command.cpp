@@ -16,6 +16,7 @@
 #include "cli/stage_command.h"
 #include "cli/teacher_cache.h"
 #include "cli/training_cli.h"
+#include "distill/hints.h"
 #include "distill/init_from_teacher.h"
 #include "distill/trainer.h"
 #include "ir/error.h"
@@ -30,9 +31,11 @@ namespace scalec::cli {
 namespace {
 
 struct FinetuneOptions {
-  std::string data, val, labels = "labels", checkpoint, teacher, cache_teacher;
+  std::string data, val, labels = "labels", checkpoint, teacher, cache_teacher, teacher_device = "cpu";
   bool no_t2 = false, init_from_teacher = false;
   int64_t epochs = 1;
+  int64_t cache_top_k = -1;  // -1: all logits up to 1000 classes, else 64
+  std::vector<std::string> hints;
   bool resume = false;
   distill::TrainerOptions trainer;
 };
@@ -111,12 +114,31 @@ class FinetuneStage final : public Stage {
                   "Start the student from the teacher's weights wherever a float initializer's name and shape match");
     cmd->add_option("--cache-teacher", o.cache_teacher,
                     "Folder holding the teacher's logits per training sample: computed once, reused by later epochs and runs");
+    cmd->add_option("--cache-top-k", o.cache_top_k,
+                    "Logits the cache keeps per sample, the largest (default: all up to 1000 classes, else 64); the "
+                    "teacher's distribution is renormalized over them")
+        ->check(CLI::PositiveNumber)
+        ->default_str("auto");
+    cmd->add_option("--hint", o.hints,
+                    "TEACHER_VALUE=STUDENT_VALUE: also match these intermediate values (repeatable); a learned projection "
+                    "bridges different channel widths and is dropped from the output")
+        ->type_name("T=S")
+        ->delimiter(',');
+    cmd->add_option("--hint-loss", o.trainer.hint_loss, "Loss of the hints: mse or cosine")->check(CLI::IsMember({"mse", "cosine"}));
+    cmd->add_option("--hint-weight", o.trainer.hint_weight, "Weight of each hint's loss (default 1)")->check(CLI::NonNegativeNumber);
+    add_device_option(cmd, "--teacher-device", o.teacher_device, "Where the teacher runs");
   }
 
   void check() const override {
     if (o_.data.empty()) throw Error(ExitCode::kUsage, fmt::format("{} needs training data: --data PATH", name()));
     if (distill_ && o_.teacher.empty()) throw Error(ExitCode::kUsage, "distill needs a teacher: --teacher MODEL");
     if (o_.resume && o_.checkpoint.empty()) throw Error(ExitCode::kUsage, "--resume needs --checkpoint PATH");
+    if (!o_.hints.empty() && !o_.cache_teacher.empty()) {
+      throw Error(ExitCode::kUsage, "--cache-teacher keeps the teacher's logits only; --hint needs its intermediate values "
+                                    "every step: use one of them");
+    }
+    if (o_.cache_top_k > 0 && o_.cache_teacher.empty()) throw Error(ExitCode::kUsage, "--cache-top-k needs --cache-teacher DIR");
+    for (const std::string& h : o_.hints) distill::parse_hint(h);
   }
 
   std::vector<std::pair<std::string, std::string>> inputs() const override {
@@ -136,9 +158,12 @@ class FinetuneStage final : public Stage {
   std::string pipeline_text() const override {
     const distill::TrainerOptions& t = o_.trainer;
     if (distill_) {
-      return fmt::format("distill<teacher={};epochs={};lr={};batch={};seed={};temperature={};distill-weight={};t2={}>,remove-dropout",
+      std::string hints;
+      for (const std::string& h : o_.hints) hints.append(hints.empty() ? "" : ",").append(h);
+      if (!hints.empty()) hints = fmt::format(";hint={};hint-loss={};hint-weight={}", hints, t.hint_loss, t.hint_weight);
+      return fmt::format("distill<teacher={};epochs={};lr={};batch={};seed={};temperature={};distill-weight={};t2={}{}>,remove-dropout",
                          std::filesystem::path(o_.teacher).filename().string(), o_.epochs, t.schedule.base_lr, t.batch, t.seed,
-                         t.temperature, t.distill_alpha, !o_.no_t2);
+                         t.temperature, t.distill_alpha, !o_.no_t2, hints);
     }
     return fmt::format("train<epochs={};lr={};batch={};seed={}>,remove-dropout", o_.epochs, t.schedule.base_lr, t.batch, t.seed);
   }
@@ -171,9 +196,25 @@ class FinetuneStage final : public Stage {
     std::optional<Dataset> val;
     if (!o.val.empty()) val = labelled(model, o.val, o.labels, "--val");
     distill::TrainerOptions& t = o.trainer;
+    std::vector<distill::HintHead> hint_heads;
+    if (distill_ && !o.hints.empty()) {
+      std::vector<distill::HintSpec> specs;
+      for (const std::string& h : o.hints) specs.push_back(distill::parse_hint(h));
+      hint_heads = distill::attach_hint_heads(model, *teacher, specs, batch_of(train, 0, 1), t.seed);
+      t.hints.clear();
+      for (const distill::HintHead& h : hint_heads) {
+        t.hints.push_back({h.student_output, h.spec.teacher});
+        t.auxiliary.insert(t.auxiliary.end(), h.added_initializers.begin(), h.added_initializers.end());
+        spdlog::info("--hint {}={}: teacher {} vs student {}{}", h.spec.teacher, h.spec.student,
+                     ir::shape_to_string(h.teacher_shape), ir::shape_to_string(h.student_shape),
+                     h.projected ? fmt::format(" through a learned projection ({} parameters, not in the output)",
+                                               h.projection_parameters)
+                                 : "");
+      }
+    }
     const int64_t steps_per_epoch = plan_steps(model, t, train.samples, o.epochs);
     distill::Trainer trainer(model, t);
-    spdlog::info("training {} tensors on {} samples, batch {}, {} steps per epoch", trainer.parameters().size(),
+    spdlog::info("training {} tensors on {} samples, batch {}, {} steps per epoch", trainer.parameters().size() - t.auxiliary.size(),
                  train.samples, t.batch, steps_per_epoch);
     spdlog::info("{}", trainer.coverage().summary("training"));
 
@@ -182,14 +223,14 @@ class FinetuneStage final : public Stage {
     const int64_t first_epoch = ckpt.restore(o.resume, trainer);
 
     distill::TrainingData train_data = training_data(train);
-    std::optional<ir::Tensor> cached;
+    std::optional<TeacherCache> cached;
     if (distill_ && !o.cache_teacher.empty()) {
       const std::string& out = o.trainer.teacher_output.empty() ? o.trainer.output : o.trainer.teacher_output;
       // Rank 0 fills the cache first; the other ranks then read what it wrote.
       if (comm.rank() != 0) comm.barrier(false);  // as long as the teacher takes: no watchdog
-      cached = cached_teacher_logits(o.cache_teacher, o.teacher, *teacher, o.data, train, out, t.threads);
+      cached = cached_teacher_logits(o.cache_teacher, o.teacher, *teacher, o.data, train, out, o.cache_top_k, t.threads);
       if (comm.rank() == 0 && comm.size() > 1) comm.barrier(false);
-      train_data.teacher_logits = [&cached](std::span<const int64_t> rows) { return pick_rows(*cached, rows); };
+      train_data.teacher_logits = [&cached](std::span<const int64_t> rows) { return cached->rows(rows); };
     }
     std::optional<distill::TrainingData> val_data;
     if (val) val_data = training_data(*val);
@@ -197,16 +238,26 @@ class FinetuneStage final : public Stage {
                                        [&](int64_t e) { ckpt.save(trainer, e); });
 
     if (train.stream) train.stream->verify();  // rows read out of order: every member's CRC before the output
+    distill::detach_hint_heads(model, hint_heads);  // the projections served training only
     passes::RemoveDropout remove_dropout;
     spdlog::info("{}", remove_dropout.run(model));
     StageResult r;
     for (const passes::PassSpec& step : passes::parse_pipeline(pipeline_text())) r.steps.push_back(passes::print_pass(step));
     r.report = {{"samples", train.samples}, {"batch", t.batch}, {"seed", t.seed},
-                {"parameters_trained", trainer.parameters().size()}, {"steps", trainer.step()},
+                {"parameters_trained", trainer.parameters().size() - t.auxiliary.size()}, {"steps", trainer.step()},
                 {"coverage", trainer.coverage().to_json()}, {"epochs", epochs}};
     if (distill_) {
       r.report["distill"] = {{"teacher", o.teacher}, {"temperature", t.temperature}, {"distill_weight", t.distill_alpha},
                              {"t2", t.kd_t2}, {"labels_from_teacher", labels_from_teacher}};
+      if (cached) r.report["distill"]["cache"] = {{"k", cached->k()}, {"classes", cached->classes()}};
+      if (!hint_heads.empty()) {
+        nlohmann::json hints = nlohmann::json::array();
+        for (const distill::HintHead& h : hint_heads) {
+          hints.push_back({{"teacher", h.spec.teacher}, {"student", h.spec.student}, {"teacher_shape", h.teacher_shape},
+                           {"student_shape", h.student_shape}, {"projection_parameters", h.projection_parameters}});
+        }
+        r.report["distill"]["hints"] = {{"loss", t.hint_loss}, {"weight", t.hint_weight}, {"values", hints}};
+      }
       if (init_copy) {
         r.report["distill"]["init_from_teacher"] = {{"tensors", init_copy->tensors}, {"elements", init_copy->elements},
                                                     {"float_tensors", init_copy->float_tensors}};

@@ -31,6 +31,19 @@ const CLI::Validator kTrainingBatch(
     "N>=1");
 }  // namespace
 
+void add_device_option(CLI::App* cmd, const std::string& flag, std::string& target, const std::string& what) {
+  const CLI::Validator device(
+      [](std::string& value) -> std::string {
+        if (value == "cpu") return "";
+        if (value == "cuda" || value.rfind("cuda:", 0) == 0) {
+          return "'" + value + "': this build has no CUDA kernels yet, so training runs on the CPU (--device cpu)";
+        }
+        return "'" + value + "' is not a device: cpu (cuda once the CUDA backend is in)";
+      },
+      "cpu");
+  cmd->add_option(flag, target, what + ": cpu (the only device this build trains on)")->check(device);
+}
+
 void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
   cmd->add_option("--output", opts.output, "Model output holding the logits (default: the first)");
   cmd->add_option("--batch", opts.batch, "Samples per step (default 32)")->check(kTrainingBatch);
@@ -42,6 +55,7 @@ void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts) {
        })->group("");
   }
   add_optimizer_options(cmd, opts);
+  add_device_option(cmd, "--device", opts.device, "Where the model trains");
   cmd->add_option("--threads", opts.threads,
                   "Threads (default: the CPUs this process may use; under mpirun, the machine's cores / its ranks)")
       ->check(CLI::NonNegativeNumber);
@@ -121,6 +135,10 @@ nlohmann::json run_epochs(distill::Trainer& trainer, const distill::TrainingData
     std::string line = fmt::format("epoch {:>3}/{}  loss {:.4f}  acc {:.2f}%", e + 1, epochs, s.loss, 100 * s.accuracy);
     nlohmann::json je = {{"epoch", e + 1}, {"loss", s.loss}, {"accuracy", s.accuracy}, {"seconds", s.seconds},
                          {"samples_per_second", s.samples_per_second}};
+    if (s.hint_loss) {  // feature hints: their weighted share of the loss
+      line += fmt::format(" (hints {:.4f})", *s.hint_loss);
+      je["hint_loss"] = *s.hint_loss;
+    }
     if (kernels::comm::world().size() > 1) {
       je["ranks"] = kernels::comm::world().size();
       je["allreduce_wait_seconds"] = s.comm_wait_seconds;  // communication not hidden behind backward

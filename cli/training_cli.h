@@ -20,6 +20,10 @@ void add_trainer_options(CLI::App* cmd, distill::TrainerOptions& opts);
 /// has its own --output, --batch and --threads (quantize --qat).
 void add_optimizer_options(CLI::App* cmd, distill::TrainerOptions& opts);
 
+/// Registers a device option (`--device`, `--teacher-device`) writing into `target`: "cpu" is what
+/// this build runs; "cuda" or "cuda:N" is refused naming why (no CUDA kernels yet) instead of ignored.
+void add_device_option(CLI::App* cmd, const std::string& flag, std::string& target, const std::string& what);
+
 /// Loads `path` for training or validation: it must carry labels under `key` and hold samples.
 Dataset labelled(const ir::Model& model, const std::string& path, const std::string& key, const char* flag);
 

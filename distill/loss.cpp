@@ -99,6 +99,36 @@ LossResult mse(const ir::Tensor& prediction, const ir::Tensor& target) {
   return {static_cast<double>(total / n), like(prediction, d), 0};
 }
 
+LossResult cosine_distance(const ir::Tensor& prediction, const ir::Tensor& target) {
+  if (prediction.shape() != target.shape()) {
+    throw_bad_input("cosine distance: prediction {} and target {} differ in shape", ir::shape_to_string(prediction.shape()),
+                    ir::shape_to_string(target.shape()));
+  }
+  auto [n, c] = rows_cols(prediction, "cosine distance prediction");
+  std::vector<double> p = as_doubles(prediction, "cosine prediction"), t = as_doubles(target, "cosine target");
+  std::vector<double> d(p.size(), 0.0);
+  long double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double* pi = &p[i * c];
+    const double* ti = &t[i * c];
+    double pt = 0, pp = 0, tt = 0;
+    for (int64_t j = 0; j < c; ++j) {
+      pt += pi[j] * ti[j];
+      pp += pi[j] * pi[j];
+      tt += ti[j] * ti[j];
+    }
+    if (pp == 0 || tt == 0) {  // no direction to align: the loss's maximum, no gradient
+      total += 1.0;
+      continue;
+    }
+    const double np = std::sqrt(pp), nt = std::sqrt(tt), cos = pt / (np * nt);
+    total += 1.0 - cos;
+    // d(1 - cos)/dp = -(t / (|p||t|) - cos * p / |p|^2), averaged over the batch
+    for (int64_t j = 0; j < c; ++j) d[i * c + j] = -(ti[j] / (np * nt) - cos * pi[j] / pp) / static_cast<double>(n);
+  }
+  return {static_cast<double>(total) / static_cast<double>(std::max<int64_t>(n, 1)), like(prediction, d), 0};
+}
+
 LossResult kl_divergence(const ir::Tensor& student, const ir::Tensor& teacher, double temperature) {
   if (student.shape() != teacher.shape()) {
     throw_bad_input("distillation: student logits {} and teacher logits {} differ in shape",

@@ -23,6 +23,10 @@ LossResult cross_entropy(const ir::Tensor& logits, const ir::Tensor& labels, dou
 /// Mean squared error over all elements: mean((p - t)^2).
 LossResult mse(const ir::Tensor& prediction, const ir::Tensor& target);
 
+/// Cosine distance per sample, averaged over the batch: mean_i (1 - cos(p_i, t_i)), each sample
+/// flattened (axis 0 counts samples). A zero vector has distance 1 and passes no gradient.
+LossResult cosine_distance(const ir::Tensor& prediction, const ir::Tensor& target);
+
 /// Knowledge distillation: T^2 * KL(softmax(teacher / T) || softmax(student / T)), averaged
 /// over the batch (Hinton et al.; the T^2 keeps gradient scale independent of T).
 LossResult kl_divergence(const ir::Tensor& student_logits, const ir::Tensor& teacher_logits, double temperature);

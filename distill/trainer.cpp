@@ -71,6 +71,7 @@ const ir::Tensor& find_output(const kernels::NamedTensors& outs, const std::stri
 
 Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(std::move(options)) {
   if (o_.batch < 1) throw_bad_input("batch size must be >= 1, got {}", o_.batch);
+  if (o_.device != "cpu") throw_bad_input("device '{}': this build trains on the CPU only (no CUDA kernels yet)", o_.device);
   check_schedule(o_.schedule);
   ir::Graph& g = *model.graph;
   std::unordered_set<const ir::Value*> stat_set;
@@ -95,7 +96,10 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
   for (ir::Value* v : g.initializers) {
     if (!is_float(*v->initializer)) continue;
     const int64_t n = v->initializer->numel();
-    if (stat_set.count(v)) {
+    if (std::count(o_.auxiliary.begin(), o_.auxiliary.end(), v->name())) {
+      params_.push_back(v);  // trained, but not the model's: not counted
+      wrt.push_back(v);
+    } else if (stat_set.count(v)) {
       coverage_.add_other_params(n);  // running statistics: updated from batches, not trained
     } else if (frozen_by.count(v)) {
       coverage_.add(v->name(), n, false, fmt::format("frozen by --freeze '{}'", frozen_by[v]));
@@ -142,6 +146,20 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
       if (std::none_of(outs.begin(), outs.end(), [&](const ir::Value* v) { return v->name() == o_.teacher_output; })) {
         throw_bad_input("the teacher has no output named '{}'", o_.teacher_output);
       }
+    }
+  }
+  if (!o_.hints.empty()) {
+    if (!teacher_exec_) throw_internal("feature hints need a teacher");
+    if (o_.hint_loss != "mse" && o_.hint_loss != "cosine") throw_bad_input("--hint-loss must be mse or cosine, got '{}'", o_.hint_loss);
+    teacher_hints_.resize(o_.hints.size());
+    for (size_t k = 0; k < o_.hints.size(); ++k) {
+      const ir::Value* tv = o_.teacher->graph->find_value(o_.hints[k].teacher_value);
+      const auto& outs = g.outputs;
+      if (!tv || std::none_of(outs.begin(), outs.end(), [&](const ir::Value* v) { return v->name() == o_.hints[k].student_output; })) {
+        throw_internal("hint {}: '{}' is not a teacher value or '{}' not a student output", k, o_.hints[k].teacher_value,
+                       o_.hints[k].student_output);
+      }
+      teacher_exec_->add_tap(tv, [this, k](const ir::Value&, const ir::Tensor& t) { teacher_hints_[k] = t; });
     }
   }
 }
@@ -223,6 +241,7 @@ LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tens
   if (step_hook_) step_hook_(step);
   const ir::Value* logits_v = logits_value();
   LossResult loss;
+  double hint_loss = 0;  // the hints' weighted share of loss.loss (this rank's mean)
   std::vector<ir::Tensor> grads(params_.size());
   if (reducer_) reducer_->begin_step();
   if (local_rows > 0) {
@@ -232,6 +251,7 @@ LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tens
     loss = cross_entropy(it->second, *labels, o_.label_smoothing);
     if (teacher_exec_ || teacher_logits) {
       kernels::NamedTensors t;
+      if (!o_.hints.empty() && teacher_logits) throw_internal("feature hints need the teacher's run, not cached logits");
       if (!teacher_logits) {
         t = teacher_exec_->run(*feeds);
         teacher_logits = &find_output(t, o_.teacher_output.empty() ? logits_v->name() : o_.teacher_output);
@@ -241,10 +261,21 @@ LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tens
       loss = blend(kl_divergence(it->second, *teacher_logits, o_.temperature), o_.distill_alpha * t2, loss, 1.0 - o_.distill_alpha);
     }
     // A shard's mean loss counts as its share of the global batch's mean.
-    if (local_rows != global_rows) scale_in_place(loss.dprediction, static_cast<double>(local_rows) / static_cast<double>(global_rows));
+    const double share = static_cast<double>(local_rows) / static_cast<double>(global_rows);
+    if (local_rows != global_rows) scale_in_place(loss.dprediction, share);
+    kernels::NamedTensors seeds = {{logits_v->name(), loss.dprediction}};
+    for (size_t k = 0; k < o_.hints.size(); ++k) {  // feature hints: more loss terms on intermediate values
+      const std::string& name = o_.hints[k].student_output;
+      auto s = std::find_if(outs.begin(), outs.end(), [&](const auto& o) { return o.first == name; });
+      LossResult h = o_.hint_loss == "cosine" ? cosine_distance(s->second, teacher_hints_[k]) : mse(s->second, teacher_hints_[k]);
+      scale_in_place(h.dprediction, o_.hint_weight * share);
+      hint_loss += o_.hint_weight * h.loss;
+      seeds.emplace_back(name, std::move(h.dprediction));
+    }
+    loss.loss += hint_loss;
     std::function<void(size_t, const ir::Tensor&)> on_ready;
     if (reducer_) on_ready = [this](size_t k, const ir::Tensor& g) { reducer_->ready(k, g); };
-    grads = autodiff_->backward(*train_exec_, {{logits_v->name(), loss.dprediction}}, on_ready);
+    grads = autodiff_->backward(*train_exec_, seeds, on_ready);
 
     // Running statistics: what BatchNormalization returned in training mode.
     for (const kernels::TapeEntry& e : train_exec_->tape()) {
@@ -260,10 +291,12 @@ LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tens
   }
   if (reducer_) {
     reducer_->finish(grads);
-    double sums[2] = {loss.loss * static_cast<double>(local_rows), static_cast<double>(loss.correct)};
+    const auto local = static_cast<double>(local_rows);
+    double sums[3] = {loss.loss * local, static_cast<double>(loss.correct), hint_loss * local};
     o_.comm->all_reduce_sum(std::span<double>(sums));
     loss.loss = sums[0] / static_cast<double>(global_rows);
     loss.correct = static_cast<int64_t>(sums[1]);
+    hint_loss = sums[2] / static_cast<double>(global_rows);
     // Per-rank batch statistics: the running statistics are averaged so the replicas stay equal.
     for (ir::Value* v : o_.local_bn ? stats_ : std::vector<ir::Value*>{}) kernels::comm::all_reduce_mean(*o_.comm, *v->initializer);
   }
@@ -289,6 +322,7 @@ LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tens
     loss.loss += l1_penalty(l1_weights, l1_grads, o_.l1);
     for (size_t j = 0; j < which.size(); ++j) gs[which[j]] = std::move(l1_grads[j]);
   }
+  last_hint_loss_ = hint_loss;
   optimizer_->step(ps, gs, learning_rate(o_.schedule, step));
   apply_masks();  // pruned weights stay zero whatever weight decay and momentum did
   if (o_.check_replicas > 0 && ranks() > 1 && optimizer_->steps() % o_.check_replicas == 0) check_replicas();
@@ -301,7 +335,7 @@ EpochStats Trainer::train_epoch(const TrainingData& data, int64_t epoch) {
   std::vector<int64_t> rows = shuffled_rows(data.samples, o_.seed, epoch);
   EpochStats s;
   s.epoch = epoch;
-  long double loss_sum = 0;
+  long double loss_sum = 0, hint_sum = 0;
   int64_t correct = 0;
   const int rank = o_.comm ? o_.comm->rank() : 0;
   for (int64_t b = 0; b < data.samples; b += o_.batch) {
@@ -315,11 +349,13 @@ EpochStats Trainer::train_epoch(const TrainingData& data, int64_t epoch) {
     std::span<const int64_t> mine(rows.data() + b + first, static_cast<size_t>(count));
     LossResult r = train_step_shard(data, mine, global);
     loss_sum += static_cast<long double>(r.loss) * static_cast<long double>(global);
+    hint_sum += static_cast<long double>(last_hint_loss_) * static_cast<long double>(global);
     correct += r.correct;
   }
   const double n = static_cast<double>(std::max<int64_t>(data.samples - s.skipped_samples, 1));
   s.loss = static_cast<double>(loss_sum) / n;
   s.accuracy = static_cast<double>(correct) / n;
+  if (!o_.hints.empty()) s.hint_loss = static_cast<double>(hint_sum) / n;
   s.seconds = seconds_since(start);
   s.samples_per_second = s.seconds > 0 ? static_cast<double>(data.samples) / s.seconds : 0;
   if (reducer_) s.comm_wait_seconds = reducer_->wait_seconds() - wait_before;

@@ -43,6 +43,7 @@ struct TrainerOptions {
   int64_t batch = 32;
   uint64_t seed = 0;
   int threads = 0;
+  std::string device = "cpu";  ///< where the model trains: only "cpu" until the CUDA backend lands
   OptimizerOptions optimizer;
   ScheduleOptions schedule;          ///< total_steps is the whole run's step count (cosine)
   double label_smoothing = 0.0;
@@ -56,6 +57,16 @@ struct TrainerOptions {
   double distill_alpha = 0.5;
   bool kd_t2 = true;           ///< false: drop the T^2 factor (as some tools do)
   std::string teacher_output;  ///< the teacher's logits; "" = its output named like the student's, else its first
+  /// Feature hints (distill/hints.h): each adds hint_weight * loss(student graph output, teacher value),
+  /// loss "mse" (mean over elements) or "cosine" (1 - cos per sample, mean over the batch).
+  struct Hint {
+    std::string student_output, teacher_value;
+  };
+  std::vector<Hint> hints;
+  std::string hint_loss = "mse";
+  double hint_weight = 1.0;
+  /// Initializers trained with the model that are not part of it (hint projections): left out of coverage().
+  std::vector<std::string> auxiliary;
   /// Data parallel: the ranks training together (nullptr or one rank: alone). Each rank takes its
   /// share of every global batch of `batch` samples; gradients, loss and accuracy are summed over
   /// the ranks, so the run equals one process with the same global batch (within fp32 rounding).
@@ -71,6 +82,7 @@ struct TrainerOptions {
 struct EpochStats {
   int64_t epoch = 0;
   double loss = 0, accuracy = 0;      ///< training, averaged over samples
+  std::optional<double> hint_loss;    ///< with feature hints: their weighted share of `loss`
   double seconds = 0, samples_per_second = 0;
   double comm_wait_seconds = 0;       ///< data parallel: time blocked in gradient all-reduces
   int64_t skipped_samples = 0;        ///< data parallel, synchronized BatchNorm: a last batch smaller than the ranks
@@ -139,6 +151,8 @@ class Trainer {
   std::unique_ptr<kernels::Autodiff> autodiff_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<kernels::Executor> teacher_exec_;
+  std::vector<ir::Tensor> teacher_hints_;  // the teacher's hint values of the current step (taps)
+  double last_hint_loss_ = 0;
   std::map<std::string, ir::Tensor> masks_;
   std::function<void(int64_t)> step_hook_;
   std::unique_ptr<GradientReducer> reducer_;

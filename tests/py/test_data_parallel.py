@@ -165,6 +165,23 @@ def test_prune_with_recovery_runs_data_parallel(tmp_path, digits300):
     assert_close_weights(tmp_path / "one.onnx", tmp_path / "dp.onnx", 1e-5)
 
 
+def test_distillation_with_feature_hints_equals_one_process(tmp_path, digits300):
+    """distill --hint: the hint losses and the projections' gradients are reduced like the rest."""
+    student = tmp_path / "student.onnx"
+    rc, _, err = one("prune", LENET, "--method", "channel", "--sparsity", 0.75, "-o", student, "-q")
+    assert rc == 0, err
+    conv, hidden = "/features/features.4/Relu_output_0", "/classifier/classifier.2/Relu_output_0"
+    args = ["distill", "--teacher", LENET, "--student", student, "--data", digits300, "--epochs", 1, "--batch", 30,
+            "--lr", 0.02, "--momentum", 0.9, "--hint", f"{conv}={conv},{hidden}={hidden}", "-q"]
+    rc, _, err = one(*args, "-o", tmp_path / "one.onnx", "--report", tmp_path / "one.json")
+    assert rc == 0, err
+    rc, _, err = mpi(2, *args, "-o", tmp_path / "dp.onnx", "--report", tmp_path / "dp.json")
+    assert rc == 0, err
+    a, b = (json.loads((tmp_path / f).read_text())["epochs"][0] for f in ("one.json", "dp.json"))
+    assert b["hint_loss"] == pytest.approx(a["hint_loss"], rel=1e-6) and b["loss"] == pytest.approx(a["loss"], rel=1e-6)
+    assert_close_weights(tmp_path / "one.onnx", tmp_path / "dp.onnx", 1e-5)
+
+
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_quantization_aware_training_equals_one_process(tmp_path, digits300, ranks):
     """quantize --qat: activation ranges follow the min/max of every rank's share together."""

@@ -199,3 +199,142 @@ def test_a_cache_from_another_teacher_or_other_data_is_refused(folder, teacher, 
     rc, out, err = distill_cached(folder, teacher, data, "bad.onnx")
     assert rc == 2 and what in err, err
     assert not (folder / "bad.onnx").exists() and (folder / "cache" / "teacher_logits.f32").read_bytes() == before
+
+
+# Feature hints (issue 19 item 2): LeNet's second Conv+Relu and its hidden fully connected layer.
+CONV = "/features/features.4/Relu_output_0"
+HIDDEN = "/classifier/classifier.2/Relu_output_0"
+
+
+def value_of(path, name, data):
+    """`name` on the inputs of `data`, read in ONNX Runtime (the value made a graph output)."""
+    m = onnx.load(str(path))
+    m.graph.output.append(helper.make_empty_tensor_value_info(name))
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return s.run([name], {"input": np.load(data)["input"]})[0]
+
+
+def perturbed(teacher, path, scale):
+    """The teacher with seeded noise on every weight: the same widths, other features."""
+    m = onnx.load(str(teacher))
+    rng = np.random.default_rng(2)
+    for t in m.graph.initializer:
+        a = onnx.numpy_helper.to_array(t)
+        t.CopyFrom(onnx.numpy_helper.from_array((a + rng.standard_normal(a.shape) * scale).astype(np.float32), t.name))
+    onnx.save(m, str(path))
+
+
+@pytest.mark.parametrize("loss", ["mse", "cosine"])
+def test_a_hint_of_the_same_width_pulls_the_student_feature_to_the_teacher(folder, loss):
+    perturbed(folder / "lenet_digits.onnx", folder / "noisy.onnx", 0.1)
+    val = folder / "digits_val.npz"
+    teacher_f = value_of(folder / "lenet_digits.onnx", CONV, val)
+
+    def distance(path):
+        s = value_of(path, CONV, val).reshape(len(teacher_f), -1)
+        t = teacher_f.reshape(len(teacher_f), -1)
+        if loss == "mse":
+            return float(((s - t) ** 2).mean())
+        return float((1 - (s * t).sum(1) / (np.linalg.norm(s, axis=1) * np.linalg.norm(t, axis=1) + 1e-12)).mean())
+
+    # lr small enough that the KL alone barely moves the features; the hint weight is what pulls
+    common = ["--teacher", folder / "lenet_digits.onnx", "--student", folder / "noisy.onnx", "--data", folder / "digits_train.npz",
+              "--epochs", "2", "--lr", "0.002", "--momentum", "0.9", "--hint-loss", loss]
+    rc, out, err = run_scalec("distill", *common, "--hint", f"{CONV}={CONV}", "--hint-weight", "10",
+                              "-o", folder / f"hint_{loss}.onnx", "--report", folder / f"hint_{loss}.json")
+    assert rc == 0, err
+    rc, out, err = run_scalec("distill", *common, "-o", folder / f"plain_{loss}.onnx")
+    assert rc == 0, err
+    before, hinted, plain = distance(folder / "noisy.onnx"), distance(folder / f"hint_{loss}.onnx"), distance(folder / f"plain_{loss}.onnx")
+    assert hinted < 0.5 * before and hinted < 0.75 * plain, (before, hinted, plain)
+    r = json.loads((folder / f"hint_{loss}.json").read_text())
+    assert r["distill"]["hints"]["loss"] == loss and r["distill"]["hints"]["values"][0]["projection_parameters"] == 0
+    epochs = r["epochs"]
+    assert 0 < epochs[1]["hint_loss"] < epochs[0]["hint_loss"] < epochs[0]["loss"]
+    # nothing was added to the model: same nodes, weights and outputs as the student
+    a, b = onnx.load(str(folder / f"hint_{loss}.onnx")).graph, onnx.load(str(folder / "noisy.onnx")).graph
+    assert [n.op_type for n in a.node] == [n.op_type for n in b.node]
+    assert [o.name for o in a.output] == [o.name for o in b.output] == ["logits"]
+    assert sorted(t.name for t in a.initializer) == sorted(t.name for t in b.initializer)
+
+
+def test_hints_across_widths_train_projections_that_the_output_does_not_keep(folder):
+    # the channel-pruned student: 8 of the teacher's 32 conv channels, 16 of its 64 hidden units
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                              "--data", folder / "digits_train.npz", "--val", folder / "digits_val.npz", *TRAIN,
+                              "--hint", f"{CONV}={CONV},{HIDDEN}={HIDDEN}", "-o", folder / "hinted.onnx",
+                              "--report", folder / "hinted.json")
+    assert rc == 0, err
+    r = json.loads((folder / "hinted.json").read_text())
+    values = r["distill"]["hints"]["values"]
+    assert [v["teacher_shape"] for v in values] == [[1, 32, 4, 4], [1, 64]]
+    assert [v["student_shape"] for v in values] == [[1, 8, 4, 4], [1, 16]]
+    assert [v["projection_parameters"] for v in values] == [32 * 8 + 32, 16 * 64 + 64]  # 1x1 Conv, linear map
+    assert r["parameters_trained"] == 8 and "training 8 tensors" in err  # the projections are not the model's
+    assert r["epochs"][-1]["hint_loss"] < r["epochs"][0]["hint_loss"]
+    out_graph, student_graph = onnx.load(str(folder / "hinted.onnx")).graph, onnx.load(str(folder / "student.onnx")).graph
+    assert [n.op_type for n in out_graph.node] == [n.op_type for n in student_graph.node]
+    assert sorted(t.name for t in out_graph.initializer) == sorted(t.name for t in student_graph.initializer)
+    assert [o.name for o in out_graph.output] == ["logits"]
+    after = ort_accuracy(folder / "hinted.onnx", folder / "digits_val.npz")
+    assert abs(after - r["accuracy_student"]) <= 1 / 360 + 1e-9 and after > 0.85
+    passes = {p.key: p.value for p in onnx.load(str(folder / "hinted.onnx")).metadata_props}["scalec.passes"]
+    assert f"hint={CONV}={CONV},{HIDDEN}={HIDDEN};hint-loss=mse;hint-weight=1" in passes
+
+
+@pytest.mark.parametrize("hint, code, what", [
+    (f"nope={CONV}", 2, "the teacher has no value named 'nope'"),
+    (f"{CONV}=nope", 2, "the student has no value named 'nope'"),
+    (f"input={CONV}", 2, "'input' is a graph input or weight"),
+    (f"{CONV}={HIDDEN}", 2, "the teacher's value has shape [1, 32, 4, 4] and the student's [1, 16]"),
+    ("no_equals_sign", 1, "expected TEACHER_VALUE=STUDENT_VALUE"),
+])
+def test_a_hint_that_does_not_fit_is_refused_naming_it(folder, hint, code, what):
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                              "--data", folder / "digits_train.npz", "--hint", hint, "-o", folder / "bad.onnx")
+    assert rc == code and what in err, err
+    assert not (folder / "bad.onnx").exists()
+
+
+@pytest.mark.parametrize("flags, what", [
+    (["--device", "cuda"], "this build has no CUDA kernels yet"),
+    (["--teacher-device", "cuda:1"], "this build has no CUDA kernels yet"),
+    (["--device", "tpu"], "'tpu' is not a device"),
+    (["--cache-top-k", "3"], "--cache-top-k needs --cache-teacher"),
+    (["--hint", f"{CONV}={CONV}", "--cache-teacher", "c"], "--hint needs its intermediate values every step"),
+])
+def test_options_this_build_cannot_honour_are_refused(folder, flags, what):
+    rc, out, err = run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                              "--data", folder / "digits_train.npz", *flags, "-o", folder / "bad.onnx")
+    assert rc == 1 and what in err, err
+    assert not (folder / "bad.onnx").exists()
+
+
+def test_cache_top_k_keeps_the_largest_logits_and_their_classes(folder):
+    cache = folder / "cache_top3"
+    run = lambda k, out: run_scalec("distill", "--teacher", folder / "lenet_digits.onnx", "--student", folder / "student.onnx",
+                                    "--data", folder / "digits_train.npz", *TRAIN, "--cache-teacher", cache,
+                                    "--cache-top-k", str(k), "-o", folder / out, "--report", folder / "k.json")
+    rc, out, err = run(3, "k1.onnx")
+    assert rc == 0 and "3 of 10 teacher logits per sample stored" in err, err
+    header = json.loads((cache / "teacher_logits.json").read_text())
+    assert header["k"] == 3 and header["classes"] == 10
+    assert json.loads((folder / "k.json").read_text())["distill"]["cache"] == {"k": 3, "classes": 10}
+    values = np.fromfile(cache / "teacher_logits.f32", np.float32).reshape(1437, 3)
+    classes = np.fromfile(cache / "teacher_indices.i32", np.int32).reshape(1437, 3)
+    x = np.load(folder / "digits_train.npz")["input"]
+    ref = ort.InferenceSession(str(folder / "lenet_digits.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    top3 = np.argsort(-ref, axis=1, kind="stable")[:, :3]
+    agree = (classes == top3).all(1)
+    assert agree.mean() > 0.99  # near-ties may order differently in float32 sums
+    assert np.allclose(values, np.take_along_axis(ref, classes, 1), atol=1e-4)
+    rc, out, err = run(3, "k2.onnx")
+    assert rc == 0 and "read from" in err, err
+    assert (folder / "k1.onnx").read_bytes() == (folder / "k2.onnx").read_bytes()
+    assert ort_accuracy(folder / "k2.onnx", folder / "digits_val.npz") > 0.85
+    # the student trained on the top 3 is not the one the whole distribution trains (c1.onnx, same recipe)
+    if (folder / "c1.onnx").exists():
+        assert not np.allclose(weights(folder / "k1.onnx")["features.0.weight"], weights(folder / "c1.onnx")["features.0.weight"])
+    rc, out, err = run(5, "k5.onnx")  # this folder keeps 3: another k is refused
+    assert rc == 2 and "keeps the 3 largest of 10 logits, this run asks for 5" in err
+    assert not (folder / "k5.onnx").exists() and np.array_equal(np.fromfile(cache / "teacher_logits.f32", np.float32).reshape(1437, 3), values)

@@ -73,6 +73,22 @@ TEST_CASE("MSE and temperature KL have the right values and gradients", "[train]
   CHECK_THROWS_AS(distill::kl_divergence(student, teacher, 0.0), Error);
 }
 
+TEST_CASE("cosine distance per sample has the right value and gradient", "[train][loss]") {
+  ir::Tensor p = doubles({2, 2, 2}, {1.0, 2.0, -1.0, 0.5, 0.3, -0.2, 0.8, 1.1});
+  ir::Tensor t = doubles({2, 2, 2}, {2.0, 4.0, -2.0, 1.0, -0.5, 0.1, 0.4, 0.9});
+  distill::LossResult c = distill::cosine_distance(p, t);
+  // sample 0 points where the teacher does (distance 0); sample 1 by hand
+  const double dot = 0.3 * -0.5 + -0.2 * 0.1 + 0.8 * 0.4 + 1.1 * 0.9;
+  const double np = std::sqrt(0.09 + 0.04 + 0.64 + 1.21), nt = std::sqrt(0.25 + 0.01 + 0.16 + 0.81);
+  CHECK(test::near(c.loss, (0.0 + 1.0 - dot / (np * nt)) / 2));
+  check_gradient(p, c.dprediction, [&](const ir::Tensor& x) { return distill::cosine_distance(x, t).loss; });
+  // a zero prediction has no direction: distance 1, no gradient
+  distill::LossResult z = distill::cosine_distance(doubles({1, 2}, {0.0, 0.0}), doubles({1, 2}, {1.0, 0.0}));
+  CHECK(z.loss == 1.0);
+  CHECK(z.dprediction.values<double>()[0] == 0.0);
+  CHECK_THROWS_AS(distill::cosine_distance(p, doubles({2, 4}, {0, 0, 0, 0, 0, 0, 0, 0})), Error);
+}
+
 TEST_CASE("L1 penalty adds lambda * sign(w)", "[train][loss]") {
   ir::Tensor w = doubles({3}, {-2.0, 0.0, 0.5});
   std::vector<ir::Tensor> g = {doubles({3}, {0.1, 0.1, 0.1})};
