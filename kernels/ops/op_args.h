@@ -16,6 +16,9 @@
 namespace scalec::kernels {
 
 struct ConvAttrs;
+struct RnnAttrs;
+struct RnnInputs;
+enum class RnnCell;
 struct PoolAttrs;
 struct UnaryParams;
 enum class ReduceKind;
@@ -101,6 +104,14 @@ int64_t topk_k(const NodeAttrs& ctx, const std::vector<int64_t>& k_input);
 
 /// Conv/ConvTranspose attributes as the node gives them (kernels/cpu/conv.h); in nn_ops.cpp.
 ConvAttrs conv_attrs(const NodeAttrs& ctx);
+
+/// LSTM/GRU/RNN attributes resolved with the ONNX defaults (activations per direction with the
+/// alpha/beta each consumes, layout from opset 14); Error(kBadInput) naming the node when one is
+/// invalid. In recurrent_ops.cpp.
+RnnAttrs recurrent_attrs(const NodeAttrs& ctx);
+
+/// A recurrent node's inputs by name (X W R B sequence_lens initial_h, then LSTM's initial_c P).
+RnnInputs recurrent_inputs(const OpContext& ctx, RnnCell cell);
 
 /// MaxPool/AveragePool/LpPool window attributes (kernels/cpu/pool.h); kernel_shape is required.
 PoolAttrs pool_attrs(const NodeAttrs& ctx);

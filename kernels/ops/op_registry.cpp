@@ -110,6 +110,7 @@ const OpRegistry& OpRegistry::instance() {
     register_normalization_ops(r);
     register_reduction_ops(r);
     register_quantization_ops(r);
+    register_recurrent_ops(r);
     register_elementwise_shapes(r);
     register_activation_shapes(r);
     register_tensor_shapes(r);
@@ -118,6 +119,7 @@ const OpRegistry& OpRegistry::instance() {
     register_normalization_shapes(r);
     register_reduction_shapes(r);
     register_quantization_shapes(r);
+    register_recurrent_shapes(r);
     register_elementwise_grads(r);
     register_activation_grads(r);
     register_tensor_grads(r);
@@ -125,6 +127,7 @@ const OpRegistry& OpRegistry::instance() {
     register_pool_grads(r);
     register_normalization_grads(r);
     register_reduction_grads(r);
+    register_recurrent_grads(r);
     register_fake_quant_ops(r);
     return r;
   }();

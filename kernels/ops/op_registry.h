@@ -177,6 +177,7 @@ void register_pool_ops(OpRegistry& r);
 void register_normalization_ops(OpRegistry& r);
 void register_reduction_ops(OpRegistry& r);
 void register_quantization_ops(OpRegistry& r);
+void register_recurrent_ops(OpRegistry& r);
 
 // Shape and type rules (OpRegistry::set_infer), one file per family: kernels/ops/<family>_shapes.cpp.
 void register_elementwise_shapes(OpRegistry& r);
@@ -187,6 +188,7 @@ void register_pool_shapes(OpRegistry& r);
 void register_normalization_shapes(OpRegistry& r);
 void register_reduction_shapes(OpRegistry& r);
 void register_quantization_shapes(OpRegistry& r);
+void register_recurrent_shapes(OpRegistry& r);
 
 // Backward rules (OpRegistry::set_backward), one file per family: kernels/ops/<family>_grads.cpp.
 void register_elementwise_grads(OpRegistry& r);
@@ -196,5 +198,6 @@ void register_nn_grads(OpRegistry& r);
 void register_pool_grads(OpRegistry& r);
 void register_normalization_grads(OpRegistry& r);
 void register_reduction_grads(OpRegistry& r);
+void register_recurrent_grads(OpRegistry& r);
 
 }  // namespace scalec::kernels

@@ -153,6 +153,12 @@ const AttrRule kAttrRules[] = {
     {"Selu", "gamma", Want::kFloat},
     {"Flatten|Softmax|LogSoftmax|Hardmax|Concat|Gather|GatherElements|OneHot|Compress|CumSum", "axis", Want::kInt},
     {"Squeeze|Unsqueeze|MeanVarianceNormalization", "axes", Want::kInts},
+    {"LSTM|GRU|RNN", "direction", Want::kString, 0, 0, "forward|reverse|bidirectional"},
+    {"LSTM|GRU|RNN", "hidden_size", Want::kInt, 1, kBig},
+    {"LSTM|GRU|RNN", "layout", Want::kInt, 0, 1},
+    {"LSTM|GRU|RNN", "clip", Want::kFloat},
+    {"LSTM", "input_forget", Want::kInt, 0, 1},
+    {"GRU", "linear_before_reset", Want::kInt, 0, 1},
 };
 
 bool lists(std::string_view ops, std::string_view op) {
