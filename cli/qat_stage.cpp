@@ -89,15 +89,19 @@ void add_qat_options(CLI::App* cmd, QatOptions& o) {
   cmd->add_option("--distill-weight", o.trainer.distill_alpha, "--qat --distill: A (default 0.5)")->check(CLI::Range(0.0, 1.0));
   add_optimizer_options(cmd, o.trainer);
   const std::vector<CLI::Option*> all = cmd->get_options();
-  o.qat_only.assign(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
+  std::vector<const CLI::Option*> qat_only(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
+  cmd->parse_complete_callback([&o, qat_only] {
+    o.qat_given.clear();
+    for (const CLI::Option* opt : qat_only) {
+      if (opt->count() > 0) o.qat_given.push_back(opt->get_name());
+    }
+  });
 }
 
 void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, bool target_drop, bool gptq, int64_t batch) {
   if (!o.enabled) {
     if (!o.data.empty()) throw Error(ExitCode::kUsage, "--data is training data for --qat; quantize calibrates on --calib");
-    for (const CLI::Option* opt : o.qat_only) {
-      if (opt->count() > 0) throw Error(ExitCode::kUsage, fmt::format("{} is for --qat", opt->get_name()));
-    }
+    if (!o.qat_given.empty()) throw Error(ExitCode::kUsage, fmt::format("{} is for --qat", o.qat_given.front()));
     return;
   }
   const std::string format = s.format == "auto" ? "qdq" : s.format;
@@ -107,9 +111,8 @@ void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, b
   if (o.data.empty()) throw Error(ExitCode::kUsage, "--qat trains on labelled data: --data PATH");
   if (batch < 1) throw Error(ExitCode::kUsage, "--batch is the training batch with --qat: 1 or more samples");
   if (target_drop) throw Error(ExitCode::kUsage, "--qat does not combine with --target-drop");
-  for (const CLI::Option* opt : o.qat_only) {
-    const std::string name = opt->get_name();
-    if ((name == "--temperature" || name == "--distill-weight") && opt->count() > 0 && !o.distill) {
+  for (const std::string& name : o.qat_given) {
+    if ((name == "--temperature" || name == "--distill-weight") && !o.distill) {
       throw Error(ExitCode::kUsage, fmt::format("{} is for --distill", name));
     }
   }

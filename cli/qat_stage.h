@@ -27,7 +27,9 @@ struct QatOptions {
   bool learn_scales = false;
   bool distill = false;                        ///< the float model as teacher (trainer.temperature, distill_alpha)
   distill::TrainerOptions trainer;             ///< the optimizer options; batch, output, threads from quantize's
-  std::vector<const CLI::Option*> qat_only;    ///< options that mean nothing without --qat (refused then)
+  /// The options that mean nothing without --qat (refused then) that the command line gave, by name:
+  /// recorded when parsing completes (scalec run's parser is gone by the time the stage checks).
+  std::vector<std::string> qat_given;
 };
 
 /// What quantize --qat shares with plain quantize: its data, labels, logits output, batch and threads.

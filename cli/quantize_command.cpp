@@ -79,7 +79,9 @@ void check_some_layer_quantized(const passes::QuantReport& r) {
 
 class QuantizeStage final : public Stage {
  public:
-  std::string name() const override { return "quantize"; }
+  /// `qat`: the `qat` stage of scalec run, quantize with --qat on and the pipeline's training data.
+  explicit QuantizeStage(bool qat = false) : qat_stage_(qat) { o_.qat.enabled = qat; }
+  std::string name() const override { return qat_stage_ ? "qat" : "quantize"; }
   std::string output_tag() const override {
     return o_.format == "fp16" ? o_.format : fmt::format("int{}", o_.bits);
   }
@@ -160,7 +162,8 @@ class QuantizeStage final : public Stage {
     return {{"--calib", o_.calib}, {"--val", o_.val}, {"--data", o_.qat.data}};
   }
 
-  void set_data(const std::string&, const std::string& val, const std::string& calib, const std::string& labels) override {
+  void set_data(const std::string& train, const std::string& val, const std::string& calib, const std::string& labels) override {
+    if (o_.qat.enabled && o_.qat.data.empty()) o_.qat.data = train;  // --qat trains on the pipeline's training data
     if (o_.calib.empty()) o_.calib = calib;
     if (o_.val.empty()) o_.val = val;
     if (!labels.empty()) o_.labels = labels;
@@ -298,11 +301,13 @@ class QuantizeStage final : public Stage {
   }
 
   QuantizeOptions o_;
+  bool qat_stage_ = false;
 };
 
 }  // namespace
 
 std::unique_ptr<Stage> make_quantize_stage() { return std::make_unique<QuantizeStage>(); }
+std::unique_ptr<Stage> make_qat_stage() { return std::make_unique<QuantizeStage>(true); }
 
 void add_quantize_command(CLI::App& app) {
   add_stage_command(app, make_quantize_stage(), "Quantize weights (k bits) and activations (int8) with calibration");

@@ -73,6 +73,8 @@ std::unique_ptr<Stage> make_stage(const std::string& name);
 std::vector<std::string> stage_names();
 
 std::unique_ptr<Stage> make_quantize_stage();
+/// quantize with --qat on (the `qat` stage of scalec run).
+std::unique_ptr<Stage> make_qat_stage();
 std::unique_ptr<Stage> make_prune_stage();
 std::unique_ptr<Stage> make_finetune_stage();
 std::unique_ptr<Stage> make_distill_stage();

@@ -55,10 +55,11 @@ std::unique_ptr<Stage> make_stage(const std::string& name) {
   if (name == "finetune") return make_finetune_stage();
   if (name == "distill") return make_distill_stage();
   if (name == "quantize") return make_quantize_stage();
+  if (name == "qat") return make_qat_stage();
   if (name == "eval") return make_eval_stage();
   return nullptr;
 }
 
-std::vector<std::string> stage_names() { return {"prune", "finetune", "distill", "quantize", "eval"}; }
+std::vector<std::string> stage_names() { return {"prune", "finetune", "distill", "quantize", "qat", "eval"}; }
 
 }  // namespace scalec::cli

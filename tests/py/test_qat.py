@@ -202,3 +202,28 @@ def test_activation_ranges_follow_the_batches_until_frozen(scalec, tmp_path):
     moved = [k for k in want if k != "input_scale"]  # the images span [0, 1] in every batch
     assert all(got[10][k] != want[k] for k in moved) and got[10]["input_scale"] == want["input_scale"]
     assert all(got[None][k] != got[10][k] for k in moved)
+
+
+def test_a_qat_stage_in_a_pipeline_equals_quantize_qat_and_replays_from_its_text(scalec, tmp_path):
+    """`scalec run`: a `qat` stage trains on the pipeline's training data; its printed pass text replays."""
+    common = ["--bits", 3, "--epochs", 1, "--lr", 0.01, "--seed", 2, "--threads", 2]
+    rc, _, err = scalec("quantize", LENET, "--qat", "--data", TRAIN, *common, "-o", tmp_path / "direct.onnx")
+    assert rc == 0, err
+    (tmp_path / "p.yaml").write_text(
+        f"model: {LENET}\noutput: {tmp_path / 'piped.onnx'}\n"
+        f"data: {{train: {TRAIN}, val: {VAL}}}\n"
+        "stages:\n  - qat: {bits: 3, epochs: 1, lr: 0.01, seed: 2, threads: 2}\n"
+        "gates: {max-accuracy-drop: 5}\n")
+    rc, out, err = scalec("run", tmp_path / "p.yaml", "--report", tmp_path / "r.json")
+    assert rc == 0, err
+    assert (tmp_path / "piped.onnx").read_bytes() == (tmp_path / "direct.onnx").read_bytes()
+    r = report_of(tmp_path / "r.json")
+    assert r["gates"][0]["passed"] and r["stages"][0]["stage"] == "qat" and r["stages"][0]["qat"]["steps"] == 45
+    passes = {p.key: p.value for p in onnx.load(str(tmp_path / "piped.onnx")).metadata_props}["scalec.passes"]
+    text = passes[passes.index("qat<"):].replace(">", ";threads=2>", 1)  # the same threads: the same bytes
+    rc, _, err = scalec("run", LENET, "--passes", text, "--data", TRAIN, "-o", tmp_path / "replayed.onnx")
+    assert rc == 0, err
+    assert (tmp_path / "replayed.onnx").read_bytes() == (tmp_path / "direct.onnx").read_bytes()
+    # a plain quantize stage still refuses the training-only options
+    rc, _, err = scalec("run", LENET, "--passes", "quantize<epochs=2>", "--calib", VAL, "-o", tmp_path / "bad.onnx")
+    assert rc == 1 and "--epochs is for --qat" in err and not (tmp_path / "bad.onnx").exists()
