@@ -11,12 +11,17 @@
 //         c~ = g(clip(..c)), C = f * C_prev + i * c~, o = f(clip(..o + Po * C)), H = o * h(C)
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <optional>
+
+#include <Eigen/Core>
 
 #include "ir/error.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/recurrent.h"
 #include "kernels/cpu/recurrent_cell.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace scalec::kernels {
 
@@ -138,18 +143,24 @@ Prepared<T> prepare(const RnnAttrs& a, const RnnInputs& in, const std::string& w
   return p;
 }
 
+namespace {
+
+// The input projection of direction `dir` for every step at once: [S*N, G*H] = X W^T + Wb + Rb
+// (Rb of GRU's h gate left out under linear_before_reset: it sits inside r * (...)). Not zeroed
+// first: the GEMM overwrites it (a 15 MB memset was 5% of a 28-step LSTM at batch 256).
 template <typename T>
-std::vector<T> input_projection(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, int64_t dir) {
+std::unique_ptr<T[]> input_projection(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, int64_t dir) {
   const Sizes& z = p.z;
   const int64_t gh = z.g * z.h, rows = z.s * z.n;
-  std::vector<T> xw(static_cast<size_t>(rows * gh), T(0));
+  std::unique_ptr<T[]> xw(new T[static_cast<size_t>(rows * gh)]);
+  if (z.i == 0) std::fill(xw.get(), xw.get() + rows * gh, T(0));
   if (rows > 0 && z.i > 0) {
     GemmArgs<T> g;
     g.trans_b = true;
     g.m = rows, g.n = gh, g.k = z.i;
     g.a = p.x.data(), g.lda = z.i;
     g.b = p.w + dir * gh * z.i, g.ldb = z.i;
-    g.c = xw.data(), g.ldc = gh;
+    g.c = xw.get(), g.ldc = gh;
     gemm_parallel(pool, g);
   }
   const T* wb = p.b.data() + dir * 2 * gh;
@@ -160,11 +171,43 @@ std::vector<T> input_projection(ThreadPool& pool, const RnnAttrs& a, const Prepa
     bias[static_cast<size_t>(j)] = wb[j] + (inside_reset ? T(0) : rb[j]);
   }
   for (int64_t row = 0; row < rows; ++row) {
-    T* out = xw.data() + row * gh;
+    T* out = xw.get() + row * gh;
     for (int64_t j = 0; j < gh; ++j) out[j] += bias[static_cast<size_t>(j)];
   }
   return xw;
 }
+
+}  // namespace
+
+// y[0..n) = f(x[0..n)), x clipped to [-clip, clip] first when `clip` is set. Tanh and Sigmoid go
+// through Eigen's vectorized float kernels (libm's scalar tanhf and expf took 40% of an LSTM's
+// time); the others one element at a time.
+template <typename T>
+void activate_block(const RnnActivationFn& f, std::optional<float> clip, const T* x, T* y, int64_t n) {
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  if (f.kind == RnnActivation::kTanh || f.kind == RnnActivation::kSigmoid) {
+    Eigen::Map<const Array> in(x, n);
+    Eigen::Map<Array> out(y, n);
+    if (clip) {
+      const T c = static_cast<T>(*clip);
+      out = in.max(-c).min(c);
+    } else {
+      out = in;
+    }
+    // 1 / (1 + exp(-x)) on Eigen's exp, not its logistic(): that one returns exactly 1 from x = 16.6,
+    // where the 1 - z of a saturated GRU gate still counts (test_gru_seq_length: Y_h -1.1e-7, got 0).
+    if (f.kind == RnnActivation::kTanh) out = out.tanh();
+    else out = (T(1) + (-out).exp()).inverse();
+    return;
+  }
+  for (int64_t k = 0; k < n; ++k) {
+    const T v = clip ? std::clamp(x[k], static_cast<T>(-*clip), static_cast<T>(*clip)) : x[k];
+    y[k] = activate(f, v);
+  }
+}
+
+// Batch rows per parallel chunk: about 16K gate values, so a chunk outweighs the hand-off.
+int64_t row_grain(int64_t gh) { return std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(gh, 1)); }
 
 template <typename T>
 void run_direction(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, int64_t dir, T* y, T* h_final,
@@ -173,12 +216,13 @@ void run_direction(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, in
   const int64_t S = z.s, N = z.n, H = z.h, G = z.g, gh = G * H;
   const T* r = p.r + dir * gh * H;
   const T* rb = p.b.data() + dir * 2 * gh + gh;
-  const T* peep = a.cell == RnnCell::kLstm ? p.p.data() + dir * 3 * H : nullptr;
+  const T* peep = a.cell == RnnCell::kLstm && p.has_p ? p.p.data() + dir * 3 * H : nullptr;
   const RnnActivationFn* fn = a.activations.data() + dir * a.functions_per_direction();
   const bool lstm = a.cell == RnnCell::kLstm, gru = a.cell == RnnCell::kGru;
   const bool gru_split = gru && !a.linear_before_reset;  // the h gate's product waits for r
+  const std::optional<float> clip = a.clip;
 
-  const std::vector<T> xw = input_projection(pool, a, p, dir);
+  const std::unique_ptr<T[]> xw = input_projection(pool, a, p, dir);
   std::vector<T> h(p.h0.begin() + dir * N * H, p.h0.begin() + (dir + 1) * N * H);
   std::vector<T> c = lstm ? std::vector<T>(p.c0.begin() + dir * N * H, p.c0.begin() + (dir + 1) * N * H)
                           : std::vector<T>();
@@ -200,6 +244,7 @@ void run_direction(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, in
     g.c = hr.data() + first_row, g.ldc = gh;
     gemm_parallel(pool, g);
   };
+  const int64_t grain = row_grain(gh);
 
   for (int64_t k = 0; k < S; ++k) {
     const int64_t t = time_of(a, dir, k, S);
@@ -208,63 +253,84 @@ void run_direction(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, in
       if (lstm) std::copy(c.begin(), c.end(), stash->c.begin() + k * N * H);
     }
     recurrent_product(h.data(), 0, gru_split ? 2 * H : gh);
-    const T* xwt = xw.data() + t * N * gh;
+    const T* xwt = xw.get() + t * N * gh;
     T* pre = stash ? stash->pre.data() + k * N * gh : pre_local.data();
-    for (int64_t q = 0; q < N * gh; ++q) pre[q] = xwt[q] + hr[static_cast<size_t>(q)];
-
     if (gru_split) {
-      // r first (rows of the batch are independent), then (r * H_prev) Rh^T.
-      for (int64_t b = 0; b < N; ++b) {
-        for (int64_t j = 0; j < H; ++j) {
-          const T rr = activate(fn[0], clip_gate(a, pre[b * gh + H + j]));
-          rh[static_cast<size_t>(b * H + j)] = rr * h[static_cast<size_t>(b * H + j)];
+      // r first, then (r * H_prev) Rh^T for the h gate.
+      pool.parallel_for(N, grain, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          T* pb = pre + b * gh;
+          for (int64_t q = 0; q < 2 * H; ++q) pb[q] = xwt[b * gh + q] + hr[static_cast<size_t>(b * gh + q)];
+          T* rr = rh.data() + b * H;
+          activate_block(fn[0], clip, pb + H, rr, H);
+          for (int64_t j = 0; j < H; ++j) rr[j] *= h[static_cast<size_t>(b * H + j)];
         }
-      }
+      });
       recurrent_product(rh.data(), 2 * H, H);
-      for (int64_t b = 0; b < N; ++b) {
-        for (int64_t j = 0; j < H; ++j) pre[b * gh + 2 * H + j] = xwt[b * gh + 2 * H + j] + hr[b * gh + 2 * H + j];
-      }
     }
-
-    for (int64_t b = 0; b < N; ++b) {
-      const bool active = t < p.lens[static_cast<size_t>(b)];
-      T* hb = h.data() + b * H;
-      T* pb = pre + b * gh;
-      T* yb = y ? y + ((t * z.d + dir) * N + b) * H : nullptr;
-      for (int64_t j = 0; j < H; ++j) {
-        T hn = T(0);
+    pool.parallel_for(N, grain, [&](int64_t b0, int64_t b1) {
+      std::vector<T> scratch(static_cast<size_t>(4 * H));
+      T* g0 = scratch.data();  // per cell: LSTM i, o, f, c~ (then C, h(C)); GRU z, r, h~; RNN H
+      T* g1 = g0 + H;
+      T* g2 = g1 + H;
+      T* g3 = g2 + H;
+      for (int64_t b = b0; b < b1; ++b) {
+        const bool active = t < p.lens[static_cast<size_t>(b)];
+        T* hb = h.data() + b * H;
+        T* pb = pre + b * gh;
+        const T* xb = xwt + b * gh;
+        const T* hrb = hr.data() + b * gh;
+        T* yb = y ? y + ((t * z.d + dir) * N + b) * H : nullptr;
+        T* hn = g0;  // the new state
         if (a.cell == RnnCell::kRnn) {
-          hn = activate(fn[0], clip_gate(a, pb[j]));
+          for (int64_t j = 0; j < H; ++j) pb[j] = xb[j] + hrb[j];
+          activate_block(fn[0], clip, pb, hn, H);
         } else if (gru) {
-          const T zg = activate(fn[0], clip_gate(a, pb[j]));
+          const int64_t first = gru_split ? 2 * H : 0;  // the split path summed z and r already
+          for (int64_t q = first; q < gh; ++q) pb[q] = xb[q] + hrb[q];
+          activate_block(fn[0], clip, pb, g1, H);  // z
           if (a.linear_before_reset) {
-            const T rr = activate(fn[0], clip_gate(a, pb[H + j]));
-            const T qv = hr[static_cast<size_t>(b * gh + 2 * H + j)] + rb[2 * H + j];
-            if (stash) stash->q[static_cast<size_t>((k * N + b) * H + j)] = qv;
-            pb[2 * H + j] = xwt[b * gh + 2 * H + j] + rr * qv;
+            activate_block(fn[0], clip, pb + H, g2, H);  // r
+            for (int64_t j = 0; j < H; ++j) {
+              const T qv = hrb[2 * H + j] + rb[2 * H + j];
+              if (stash) stash->q[static_cast<size_t>((k * N + b) * H + j)] = qv;
+              pb[2 * H + j] = xb[2 * H + j] + g2[j] * qv;
+            }
           }
-          const T hh = activate(fn[1], clip_gate(a, pb[2 * H + j]));
-          hn = (T(1) - zg) * hh + zg * hb[j];
+          activate_block(fn[1], clip, pb + 2 * H, g3, H);  // h~
+          for (int64_t j = 0; j < H; ++j) hn[j] = (T(1) - g1[j]) * g3[j] + g1[j] * hb[j];
         } else {
           T* cb = c.data() + b * H;
-          const T cp = cb[j];
+          for (int64_t q = 0; q < gh; ++q) pb[q] = xb[q] + hrb[q];
           if (peep) {
-            pb[j] += peep[j] * cp;
-            pb[2 * H + j] += peep[2 * H + j] * cp;
+            for (int64_t j = 0; j < H; ++j) {
+              pb[j] += peep[j] * cb[j];
+              pb[2 * H + j] += peep[2 * H + j] * cb[j];
+            }
           }
-          const T ig = activate(fn[0], clip_gate(a, pb[j]));
-          const T fg = a.input_forget ? T(1) - ig : activate(fn[0], clip_gate(a, pb[2 * H + j]));
-          const T cc = activate(fn[1], clip_gate(a, pb[3 * H + j]));
-          const T cn = fg * cp + ig * cc;
-          if (peep) pb[H + j] += peep[H + j] * cn;
-          const T og = activate(fn[0], clip_gate(a, pb[H + j]));
-          hn = og * activate(fn[2], cn);
-          if (active) cb[j] = cn;
+          activate_block(fn[0], clip, pb, g0, H);  // i
+          if (a.input_forget) {
+            for (int64_t j = 0; j < H; ++j) g2[j] = T(1) - g0[j];
+          } else {
+            activate_block(fn[0], clip, pb + 2 * H, g2, H);  // f
+          }
+          activate_block(fn[1], clip, pb + 3 * H, g3, H);  // c~
+          for (int64_t j = 0; j < H; ++j) g3[j] = g2[j] * cb[j] + g0[j] * g3[j];  // C
+          if (peep) {
+            for (int64_t j = 0; j < H; ++j) pb[H + j] += peep[H + j] * g3[j];
+          }
+          activate_block(fn[0], clip, pb + H, g1, H);          // o
+          activate_block(fn[2], std::nullopt, g3, g2, H);      // h(C): C itself is not clipped
+          for (int64_t j = 0; j < H; ++j) hn[j] = g1[j] * g2[j];
+          if (active) std::copy(g3, g3 + H, cb);
         }
-        if (active) hb[j] = hn;
-        if (yb) yb[j] = active ? hn : T(0);
+        if (active) std::copy(hn, hn + H, hb);
+        if (yb) {
+          if (active) std::copy(hn, hn + H, yb);
+          else std::fill(yb, yb + H, T(0));
+        }
       }
-    }
+    });
   }
   if (stash) {
     std::copy(h.begin(), h.end(), stash->h.begin() + S * N * H);
@@ -276,8 +342,6 @@ void run_direction(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, in
 
 template Prepared<float> prepare(const RnnAttrs&, const RnnInputs&, const std::string&);
 template Prepared<double> prepare(const RnnAttrs&, const RnnInputs&, const std::string&);
-template std::vector<float> input_projection(ThreadPool&, const RnnAttrs&, const Prepared<float>&, int64_t);
-template std::vector<double> input_projection(ThreadPool&, const RnnAttrs&, const Prepared<double>&, int64_t);
 template void run_direction(ThreadPool&, const RnnAttrs&, const Prepared<float>&, int64_t, float*, float*, float*,
                             Stash<float>*);
 template void run_direction(ThreadPool&, const RnnAttrs&, const Prepared<double>&, int64_t, double*, double*, double*,
@@ -291,22 +355,26 @@ RnnOutputs rnn_forward_cpu(ThreadPool& pool, const RnnAttrs& a, const RnnInputs&
     const rnn::Prepared<T> p = rnn::prepare<T>(a, in, where);
     const rnn::Sizes& z = p.z;
     const ir::DType dt = in.x->dtype();
-    std::vector<T> y(static_cast<size_t>(z.s * z.d * z.n * z.h), T(0));
     std::vector<T> yh(static_cast<size_t>(z.d * z.n * z.h)), yc(a.cell == RnnCell::kLstm ? yh.size() : 0);
+    RnnOutputs out;
+    // run_direction writes every element of Y (0 past a sequence's length): layout 0 goes straight
+    // into the output; layout 1 ([N, S, D, H]) through a layout 0 copy.
+    out.y = ir::Tensor::uninitialized(dt, a.layout == 0 ? std::vector<int64_t>{z.s, z.d, z.n, z.h}
+                                                         : std::vector<int64_t>{z.n, z.s, z.d, z.h});
+    T* py = out.y.mutable_values<T>().data();
+    std::vector<T> y0(a.layout == 0 ? 0 : static_cast<size_t>(out.y.numel()));
+    T* y = a.layout == 0 ? py : y0.data();
     for (int64_t dir = 0; dir < z.d; ++dir) {
-      rnn::run_direction<T>(pool, a, p, dir, y.data(), yh.data() + dir * z.n * z.h,
+      rnn::run_direction<T>(pool, a, p, dir, y, yh.data() + dir * z.n * z.h,
                             yc.empty() ? nullptr : yc.data() + dir * z.n * z.h, nullptr);
     }
-    RnnOutputs out;
-    // Layout 1: Y [N, S, D, H] and the states [N, D, H].
-    out.y = a.layout == 0 ? ir::Tensor(dt, {z.s, z.d, z.n, z.h}) : ir::Tensor(dt, {z.n, z.s, z.d, z.h});
-    T* py = out.y.mutable_values<T>().data();
-    for (int64_t t = 0; t < z.s; ++t) {
-      for (int64_t d = 0; d < z.d; ++d) {
-        for (int64_t b = 0; b < z.n; ++b) {
-          const T* src = y.data() + ((t * z.d + d) * z.n + b) * z.h;
-          T* dst = a.layout == 0 ? py + ((t * z.d + d) * z.n + b) * z.h : py + ((b * z.s + t) * z.d + d) * z.h;
-          std::copy(src, src + z.h, dst);
+    if (a.layout == 1) {
+      for (int64_t t = 0; t < z.s; ++t) {
+        for (int64_t d = 0; d < z.d; ++d) {
+          for (int64_t b = 0; b < z.n; ++b) {
+            const T* src = y + ((t * z.d + d) * z.n + b) * z.h;
+            std::copy(src, src + z.h, py + ((b * z.s + t) * z.d + d) * z.h);
+          }
         }
       }
     }

@@ -55,11 +55,6 @@ template <typename T>
 void run_direction(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, int64_t dir, T* y, T* h_final,
                    T* c_final, Stash<T>* stash);
 
-/// The input projection of direction `dir` for every step at once: [S*N, G*H] = X W^T + Wb + Rb
-/// (Rb of GRU's h gate left out under linear_before_reset: it sits inside r * (...)).
-template <typename T>
-std::vector<T> input_projection(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, int64_t dir);
-
 /// f(x) for one activation.
 template <typename T>
 inline T activate(const RnnActivationFn& f, T x) {

@@ -34,11 +34,30 @@ std::optional<size_t> weight_input(const ir::Node& n) {
   return s ? std::optional<size_t>(s->input) : std::nullopt;
 }
 
+// LSTM, GRU, RNN (ai.onnx): their weights are not a slot of the pruning/quantization table, but
+// their products are most of a recurrent model's work.
+bool is_recurrent(const ir::Node& n) {
+  return (n.domain().empty() || n.domain() == "ai.onnx") &&
+         (n.op_type() == "LSTM" || n.op_type() == "GRU" || n.op_type() == "RNN");
+}
+
+// X [S, N, I] (or [N, S, I]), W [D, G*H, I], R [D, G*H, H]: every step of every direction multiplies
+// X's row by W^T and the state by R^T: S * N * D * G*H * (I + H).
+std::optional<int64_t> recurrent_macs(const ir::Node& n) {
+  if (n.inputs().size() < 3) return std::nullopt;
+  auto x = shape_of(n.input(0));
+  auto w = shape_of(n.input(1));
+  auto r = shape_of(n.input(2));
+  if (!x || !w || !r || x->size() != 3 || w->size() != 3 || r->size() != 3) return std::nullopt;
+  return (*x)[0] * (*x)[1] * (*w)[0] * (*w)[1] * ((*w)[2] + (*r)[2]);
+}
+
 }  // namespace
 
-bool is_mac_op(const ir::Node& n) { return weight_input(n).has_value(); }
+bool is_mac_op(const ir::Node& n) { return weight_input(n).has_value() || is_recurrent(n); }
 
 std::optional<int64_t> node_macs(const ir::Node& n) {
+  if (is_recurrent(n)) return recurrent_macs(n);
   const std::optional<size_t> wi = weight_input(n);
   if (!wi) return std::nullopt;
   auto w = shape_of(n.input(*wi));

@@ -1,6 +1,7 @@
 #pragma once
 // Multiply-accumulate counts of the compute-heavy ops (the weight slot table's ops: Conv,
-// ConvTranspose, Gemm, MatMul and their integer forms), from the shapes a model records.
+// ConvTranspose, Gemm, MatMul and their integer forms; and LSTM, GRU, RNN), from the shapes a
+// model records.
 #include <cstdint>
 #include <optional>
 

@@ -11,6 +11,7 @@
 
 using namespace scalec::ir;
 using scalec::kernels::graph_macs;
+using scalec::kernels::is_mac_op;
 using scalec::kernels::node_macs;
 
 namespace {
@@ -99,6 +100,25 @@ TEST_CASE("Gemm and MatMul MACs use the reduced dimension", "[op_costs]") {
     Node* n = g.add_node("MatMul", {a, bw}, {y});
     CHECK_FALSE(node_macs(*n).has_value());
   }
+}
+
+TEST_CASE("LSTM, GRU and RNN MACs: every step's input and recurrent products", "[op_costs]") {
+  Graph g("main");
+  // X [S=7, N=3, I=5], bidirectional LSTM with H=4: W [2, 16, 5], R [2, 16, 4].
+  Value* x = typed(g, "x", dims({7, 3, 5}));
+  Value* w = typed(g, "w", dims({2, 16, 5}));
+  Value* r = typed(g, "r", dims({2, 16, 4}));
+  Node* n = g.add_node("LSTM", {x, w, r}, {typed(g, "y", dims({7, 2, 3, 4}))});
+  CHECK(is_mac_op(*n));
+  CHECK(node_macs(*n) == std::optional<int64_t>(7 * 3 * 2 * 16 * (5 + 4)));
+  // GRU (3 gates), layout 1 (X [N, S, I]): the same product of S and N.
+  Value* x1 = typed(g, "x1", dims({3, 7, 5}));
+  Value* wg = typed(g, "wg", dims({1, 12, 5}));
+  Value* rg = typed(g, "rg", dims({1, 12, 4}));
+  CHECK(node_macs(*g.add_node("GRU", {x1, wg, rg}, {g.create_value("yg")})) == std::optional<int64_t>(3 * 7 * 12 * 9));
+  // A symbolic batch is not guessed.
+  Value* xs = typed(g, "xs", {Dim::of(7), Dim::named("N"), Dim::of(5)});
+  CHECK_FALSE(node_macs(*g.add_node("RNN", {xs, wg, rg}, {g.create_value("yr")})).has_value());
 }
 
 TEST_CASE("node_macs is nullopt for unknown shapes and non-MAC ops", "[op_costs]") {
