@@ -180,3 +180,20 @@ def test_bad_attributes_exit_2_naming_the_problem(attrs, fragment, tmp_path):
     assert rc == 2, err
     assert fragment in err, err
     assert not any(m in err for m in CRASH_MARKERS), err
+
+
+def test_bad_inputs_exit_2_naming_the_problem(tmp_path):
+    """A sequence length past X's steps, and W holding one direction for a bidirectional node."""
+    model, feeds = make_case("GRU", lens=[5, 6, 1])
+    path, data = tmp_path / "m.onnx", tmp_path / "in.npz"
+    onnx.save(model, str(path))
+    np.savez(data, **feeds)
+    rc, _, err = run_scalec_raw(["infer", path, "--data", data, "-o", tmp_path / "o.npz", "--batch", "0"])
+    assert rc == 2 and "sequence_lens[1] is 6; it must be in [0, 5]" in err, err
+    model, feeds = make_case("LSTM")
+    next(a for a in model.graph.node[0].attribute if a.name == "direction").s = b"bidirectional"
+    onnx.save(model, str(path))
+    np.savez(data, **feeds)
+    rc, _, err = run_scalec_raw(["infer", path, "--data", data, "-o", tmp_path / "o.npz", "--batch", "0"])
+    assert rc == 2 and "holds 1 direction(s) but the direction attribute needs 2" in err, err
+    assert not (tmp_path / "o.npz").exists()
