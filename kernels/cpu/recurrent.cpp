@@ -336,6 +336,12 @@ void run_direction(ThreadPool& pool, const RnnAttrs& a, const Prepared<T>& p, in
     std::copy(h.begin(), h.end(), stash->h.begin() + S * N * H);
     if (lstm) std::copy(c.begin(), c.end(), stash->c.begin() + S * N * H);
   }
+  // A sequence of length 0 ends in zero states, as ONNX Runtime gives them (not initial_h).
+  for (int64_t b = 0; b < N; ++b) {
+    if (p.lens[static_cast<size_t>(b)] > 0) continue;
+    std::fill(h.begin() + b * H, h.begin() + (b + 1) * H, T(0));
+    if (lstm) std::fill(c.begin() + b * H, c.begin() + (b + 1) * H, T(0));
+  }
   std::copy(h.begin(), h.end(), h_final);
   if (lstm && c_final) std::copy(c.begin(), c.end(), c_final);
 }

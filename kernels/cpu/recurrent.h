@@ -67,7 +67,7 @@ struct RnnOutputs {
 
 /// Runs the recurrence over the sequence. A batch entry with sequence_lens L runs steps 0..L-1
 /// (reverse: L-1..0); Y is 0 at its later steps, Y_h/Y_c hold its state after its last step
-/// (initial_h/initial_c when L is 0). float and double; Error(kBadInput) naming `where` on bad shapes.
+/// (0 when L is 0, as ONNX Runtime gives it). float and double; Error(kBadInput) naming `where` on bad shapes.
 RnnOutputs rnn_forward_cpu(ThreadPool& pool, const RnnAttrs& attrs, const RnnInputs& in, const std::string& where);
 
 /// The gradients of a recurrent node's inputs (empty where not wanted or the input is omitted).

@@ -12,7 +12,8 @@
 //   LSTM  dC += dH o h'(C); do = dH h(C); dAo = do f'; dC += dAo Po;
 //         di = dC c~, df = dC C_prev, dc~ = dC i, dC_prev = dC f (input_forget: di -= df, no f gate);
 //         dAf = df f', dAi = di f', dAc = dc~ g'; dC_prev += dAi Pi + dAf Pf; dP = sums of dA * C.
-// A batch entry's steps past its sequence length pass dH and dC through unchanged.
+// A batch entry's steps past its sequence length pass dH and dC through unchanged; one of length 0
+// ends in zero states, so no gradient reaches it through Y_h/Y_c.
 #include <algorithm>
 
 #include "ir/error.h"
@@ -81,6 +82,7 @@ void backward_direction(ThreadPool& pool, const RnnAttrs& a, const rnn::Prepared
 
   std::vector<T> dh(static_cast<size_t>(N * H), T(0)), dc(lstm ? dh.size() : 0, T(0));
   for (int64_t b = 0; b < N; ++b) {
+    if (p.lens[static_cast<size_t>(b)] == 0) continue;  // Y_h/Y_c are 0 there, whatever the inputs
     for (int64_t j = 0; j < H; ++j) {
       if (dy_h) dh[static_cast<size_t>(b * H + j)] = dy_h[state_offset(a, z, dir, b) + j];
       if (dy_c && lstm) dc[static_cast<size_t>(b * H + j)] = dy_c[state_offset(a, z, dir, b) + j];
