@@ -4,7 +4,8 @@
 //   RNN   opsets 7-22 (layout from 14)
 // Every attribute of the spec: direction, hidden_size, activations with activation_alpha/beta,
 // clip, input_forget (LSTM), linear_before_reset (GRU), layout; optional inputs B, sequence_lens,
-// initial_h, initial_c, P; optional outputs. float and double (float16/bfloat16 are refused).
+// initial_h, initial_c, P; optional outputs. float and double; float16 and bfloat16 computed in
+// float32 (forward only).
 // Opsets 1-6 are not registered: LSTM 1 has output_sequence and GRU 1 no linear_before_reset
 // (a model that old names op and opset in the unsupported-op error).
 #include <algorithm>
@@ -14,6 +15,7 @@
 
 #include "ir/error.h"
 #include "ir/printable.h"
+#include "kernels/cpu/activation.h"
 #include "kernels/cpu/recurrent.h"
 #include "kernels/ops/op_args.h"
 #include "kernels/ops/op_registry.h"
@@ -52,9 +54,33 @@ std::vector<std::string> default_activations(RnnCell cell) {
   return {"Tanh"};
 }
 
+// float16/bfloat16 (a model converted to half precision): computed in float32 and rounded back,
+// as the activation kernels do (ONNX Runtime's CPU LSTM runs them through the same casts).
+RnnOutputs forward_in_float(const OpContext& ctx, const RnnAttrs& a, RnnInputs in) {
+  const ir::DType half = in.x->dtype();
+  std::vector<Tensor> floats;
+  floats.reserve(7);
+  for (const Tensor** t : {&in.x, &in.w, &in.r, &in.b, &in.initial_h, &in.initial_c, &in.p}) {
+    if (*t == nullptr) continue;
+    if ((*t)->dtype() != half) {
+      throw_bad_input("{} X is {} but another float input is {}", ctx.where(), ir::dtype_name(half),
+                      ir::dtype_name((*t)->dtype()));
+    }
+    floats.push_back(cast_forward_cpu(ctx.pool(), **t, ir::DType::kFloat, true, ctx.where()));
+    *t = &floats.back();
+  }
+  RnnOutputs o = rnn_forward_cpu(ctx.pool(), a, in, ctx.where());
+  for (Tensor* t : {&o.y, &o.y_h, &o.y_c}) {
+    if (t->dtype() == ir::DType::kFloat) *t = cast_forward_cpu(ctx.pool(), *t, half, true, ctx.where());
+  }
+  return o;
+}
+
 std::vector<Tensor> recurrent_forward(const OpContext& ctx) {
   const RnnAttrs a = recurrent_attrs(ctx);
-  RnnOutputs o = rnn_forward_cpu(ctx.pool(), a, recurrent_inputs(ctx, a.cell), ctx.where());
+  const RnnInputs in = recurrent_inputs(ctx, a.cell);
+  const bool half = in.x->dtype() == ir::DType::kFloat16 || in.x->dtype() == ir::DType::kBFloat16;
+  RnnOutputs o = half ? forward_in_float(ctx, a, in) : rnn_forward_cpu(ctx.pool(), a, in, ctx.where());
   std::vector<Tensor> out(ctx.num_outputs());
   if (!out.empty() && ctx.output_requested(0)) out[0] = std::move(o.y);
   if (out.size() > 1 && ctx.output_requested(1)) out[1] = std::move(o.y_h);

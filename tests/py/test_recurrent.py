@@ -173,6 +173,22 @@ def test_opset_22_runs_as_opset_14(op, tmp_path):
     assert_close(run_scalec(model, feeds, tmp_path), run_ort(model14, feeds))
 
 
+@pytest.mark.parametrize("op", sorted(GATES))
+def test_float16_computes_in_float32_like_onnx_runtime(op, tmp_path):
+    """A float16 node (every float input and output half): computed in float32, rounded back."""
+    model, feeds = make_case(op, direction="bidirectional", lens=[5, 2, 4], opset=14)
+    for t in model.graph.initializer:
+        t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name))
+    for v in list(model.graph.input) + list(model.graph.output):
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT:
+            v.type.tensor_type.elem_type = TensorProto.FLOAT16
+    feeds = {k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in feeds.items()}
+    got, ref = run_scalec(model, feeds, tmp_path), run_ort(model, feeds)
+    assert all(v.dtype == np.float16 for v in got.values())
+    for name, r in ref.items():
+        np.testing.assert_allclose(got[name].astype(np.float32), r.astype(np.float32), rtol=2e-3, atol=2e-3, err_msg=name)
+
+
 @pytest.mark.parametrize("attrs,fragment", [
     ({"direction": "sideways"}, "direction"),
     ({"activations": ["Swish"]}, "activation 'Swish'"),

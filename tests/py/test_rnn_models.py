@@ -96,3 +96,4 @@ def test_prune_does_not_claim_the_recurrent_weights(scalec, tmp_path):
     c = json.loads((tmp_path / "p.json").read_text())["coverage"]
     assert (c["layers_changed"], c["layers_total"], c["params_changed"], c["params_total"]) == (1, 2, 160, 1834), c
     assert "pruned 1 of 2 layers, 8.7% of weights" in stdout and "left: 1 LSTM weights" in stdout, stdout
+
