@@ -10,7 +10,8 @@ Run with the project's virtual environment (numpy, onnxruntime):
 Steps: the fp32 model is tests/reference/lenet_fashion_init.onnx (LeNet-5, seeded init), or with
 --model resnet the ResNet-style CNN bench/make_fashion_resnet.py writes (seeded init, BatchNorm),
 trained by `scalec finetune` for --fp32-epochs on all 60,000 training images (the issue's 2-epoch
-model); quantization folds the BatchNorms.
+model); post-training quantization folds the BatchNorms, QAT trains them in fake-quant form and
+freezes their statistics after half the run (its default; --freeze-bn-after N passes N on).
 Post-training quantization: `scalec quantize --format qdq --bits K` with the first 512 training
 images as --calib (the calibration QAT starts from) and its defaults (mse ranges, bias correction);
 it is deterministic, so its three "seeds" are one number. QAT: `scalec quantize --qat --bits K` on
@@ -60,6 +61,7 @@ def main() -> int:
     ap.add_argument("--bits", type=int, nargs="+", default=[4, 3, 2])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--learn-scales", action="store_true", help="QAT with --learn-scales (LSQ)")
+    ap.add_argument("--freeze-bn-after", type=int, help="QAT's --freeze-bn-after (default: scalec's, half the run)")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--keep", help="keep the data and models in this folder")
     a = ap.parse_args()
@@ -73,6 +75,8 @@ def main() -> int:
     qat_recipe = ["--batch", 64, "--lr", a.lr, "--momentum", 0.9, "--schedule", "cosine", "--epochs", a.epochs, *threads]
     if a.learn_scales:
         qat_recipe.append("--learn-scales")
+    if a.freeze_bn_after is not None:
+        qat_recipe += ["--freeze-bn-after", a.freeze_bn_after]
     with tempfile.TemporaryDirectory(prefix="scalec-qat-") as tmp:
         t = Path(a.keep) if a.keep else Path(tmp)
         t.mkdir(parents=True, exist_ok=True)
@@ -115,7 +119,8 @@ def main() -> int:
           "(ONNX Runtime, 10,000 test images).")
     print(f"PTQ: `scalec quantize --format qdq --bits K --calib` (512 training images, mse ranges, bias correction).")
     print(f"QAT: `scalec quantize --qat --bits K` on the first {a.train_samples:,} training images, {a.epochs} epochs, "
-          f"SGD lr {a.lr:g} momentum 0.9 cosine, batch 64{', --learn-scales' if a.learn_scales else ''}; "
+          f"SGD lr {a.lr:g} momentum 0.9 cosine, batch 64{', --learn-scales' if a.learn_scales else ''}"
+          f"{f', --freeze-bn-after {a.freeze_bn_after}' if a.freeze_bn_after is not None else ''}; "
           "calibration from the same 512 images.")
     print(f"Control: the fp32 model trained the same {a.epochs} more epochs in float: {100 * more_acc:.2f}%; "
           "its post-training quantization is the column 'PTQ, same training'.\n")

@@ -289,7 +289,7 @@ class PruneStage final : public Stage {
                        s.end_step, total, 100 * s.final);
         }
         pruner.emplace(trainer, model, mopts, s);
-        trainer.set_step_hook([&pruner](int64_t step) { pruner->on_step(step); });
+        trainer.add_step_hook([&pruner](int64_t step) { pruner->on_step(step); });
         spdlog::info("gradual pruning to {:.1f}% from step {} to {}, masks updated every {} steps; {} steps in all",
                      100 * s.final, s.begin_step, std::max(s.begin_step, s.end_step), s.frequency, total);
       }

@@ -13,6 +13,7 @@
 #include "ir/error.h"
 #include "passes/core/pass_text.h"
 #include "passes/fuse/fold_batchnorm.h"
+#include "passes/quantize/fake_quant_bn.h"
 #include "passes/quantize/fake_quant_graph.h"
 #include "passes/quantize/qdq_plan.h"
 #include "passes/quantize/quant_graph.h"
@@ -80,6 +81,10 @@ void add_qat_options(CLI::App* cmd, QatOptions& o) {
   cmd->add_option("--freeze-ranges-after", o.freeze_ranges_after,
                   "--qat: steps after which activation ranges stop following the batches (default: half the run)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--freeze-bn-after", o.freeze_bn_after,
+                  "--qat: steps after which the BatchNormalizations trained in fake-quant form use their running statistics "
+                  "(default: half the run; 0: the folded layers train as they are)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--learn-scales", o.learn_scales,
                 "--qat: train the weight and activation scales (LSQ) instead of per-channel max and moving averages");
   cmd->add_flag("--distill", o.distill, "--qat: distill from the float model (loss = A T^2 KL + (1 - A) cross-entropy)");
@@ -125,9 +130,11 @@ void check_qat_options(const QatOptions& o, const passes::QuantizeSettings& s, b
 
 std::string qat_pipeline_text(const QatOptions& o, const passes::QuantizeSettings& s, int64_t batch) {
   const distill::TrainerOptions& t = o.trainer;
-  return fmt::format("{}qat<bits={};epochs={};lr={};batch={};seed={};learn-scales={};method={};distill={}>",
+  std::string freeze_bn;
+  if (o.freeze_bn_after) freeze_bn = fmt::format(";freeze-bn-after={}", *o.freeze_bn_after);
+  return fmt::format("{}qat<bits={};epochs={};lr={};batch={};seed={};learn-scales={};method={};distill={}{}>",
                      s.fold_bn ? "fold-batchnorm," : "", s.bits, o.epochs, t.schedule.base_lr, batch, t.seed, o.learn_scales,
-                     s.method, o.distill);
+                     s.method, o.distill, freeze_bn);
 }
 
 StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOptions& o, const passes::QuantizeSettings& s,
@@ -137,7 +144,11 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
   std::optional<Dataset> val;
   if (!in.val.empty()) val = labelled(model, in.val, in.labels, "--val");
   StageResult r;
-  if (s.fold_bn) r.text += passes::FoldBatchNorm().run(model) + "\n";
+  std::vector<passes::ConvBnPair> conv_bn;  // trained in fake-quant form (unfolded again after quantize-qdq)
+  if (s.fold_bn) {
+    conv_bn = passes::record_conv_bn_pairs(model);
+    r.text += passes::FoldBatchNorm().run(model) + "\n";
+  }
 
   // Ranges as quantize --format qdq calibrates them: the starting point of the moving averages.
   passes::QdqOptions q = passes::stage_qdq_options(s);
@@ -173,18 +184,30 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
     throw_bad_input("nothing to quantize: the model has no Conv, ConvTranspose, Gemm or MatMul layer");
   }
   report.coverage.throw_if_nothing_changed("quantized");
-  const passes::FakeQuantGraph fq = passes::qdq_to_fake_quant(model, floats, q);
+  passes::FakeQuantGraph fq = passes::qdq_to_fake_quant(model, floats, q);
 
   distill::TrainerOptions t = o.trainer;
   t.batch = in.batch;
   t.output = in.output;
   t.threads = in.threads;
   const int64_t steps_per_epoch = plan_steps(model, t, train.samples, o.epochs);
+  const int64_t freeze_bn_after = o.freeze_bn_after.value_or(t.schedule.total_steps / 2);
+  // Statistics frozen from the start: the folded layers train as they are (the same function, without
+  // the weights' gradients scaled by gamma / sigma twice over).
+  if (freeze_bn_after == 0) conv_bn.clear();
+  passes::BatchNormFakeQuant bn(model, fq, conv_bn);
+  if (bn.size() > 0 && freeze_bn_after >= t.schedule.total_steps) {
+    spdlog::warn("--freeze-bn-after {}: the run has {} steps, so BatchNormalization never uses its running statistics in "
+                 "training; the export folds them all the same (it may differ from the training forward)",
+                 freeze_bn_after, t.schedule.total_steps);
+  }
   distill::QatScaleOptions so;
   so.learn_scales = o.learn_scales;
   so.freeze_ranges_after = o.freeze_ranges_after.value_or(t.schedule.total_steps / 2);
   so.qdq = q;
   so.comm = t.comm;  // plan_steps set the ranks
+  so.weight_of = [&bn](const passes::FakeQuantWeight& w) { return bn.folded_weight(w); };
+  t.constants = bn.constants();
   distill::QatScales scales(model, fq, groups, cal.ranges, so);
   for (const std::string& name : scales.fixed_scales()) t.freeze.push_back(name);
   if (o.distill) t.teacher = &original;  // the float model, as the pipeline read it
@@ -193,7 +216,7 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
   std::map<std::string, ir::Tensor> masks;
   int64_t zeros_kept = 0;
   for (const passes::FakeQuantWeight& w : fq.weights) {
-    const ir::Value* v = w.fake_quant->input(0);
+    const ir::Value* v = bn.trained_weight(w);
     const ir::Tensor& weight = *v->initializer;
     ir::Tensor mask(weight.dtype(), weight.shape());
     auto wv = weight.values<float>();
@@ -207,6 +230,15 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
     zeros_kept += zeros;
   }
   if (!masks.empty()) trainer.set_masks(std::move(masks));
+  if (bn.size() > 0) {
+    trainer.add_step_hook([&trainer, &bn, freeze_bn_after](int64_t step) {
+      if (bn.frozen() || step < freeze_bn_after) return;
+      bn.freeze();  // running statistics from now on: the folded layer the export computes
+      trainer.rebuild();
+    });
+    spdlog::info("quantization-aware training: {} BatchNormalization{} in fake-quant form, statistics frozen after step {}",
+                 bn.size(), bn.size() == 1 ? "" : "s", freeze_bn_after);
+  }
   spdlog::info("quantization-aware training: {} weights and {} activations fake-quantized, {} samples, batch {}, {} steps per epoch",
                fq.weights.size(), fq.activations.size(), train.samples, t.batch, steps_per_epoch);
   const distill::TrainingData train_data = scales.attach(trainer, training_data(train));
@@ -220,7 +252,9 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
                       {"ema_decay", so.ema_decay},
                       {"calibration", {{"method", s.method}, {"samples", cal.samples}, {"values", names.size()}}},
                       {"weights_fake_quantized", fq.weights.size()}, {"activations_fake_quantized", fq.activations.size()},
-                      {"zero_weights_kept", zeros_kept}, {"distill", o.distill}};
+                      {"zero_weights_kept", zeros_kept}, {"distill", o.distill},
+                      {"batch_norm_trained", bn.size()}};
+  if (bn.size() > 0) j["freeze_bn_after"] = freeze_bn_after;
   if (o.distill) {
     j["temperature"] = t.temperature;
     j["distill_weight"] = t.distill_alpha;
@@ -231,6 +265,7 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
     trained = logits_of(model, *val, t.batch, t.threads, t.output);
     step = last_activation_step(model, fq);
   }
+  bn.refold();  // W * sf and beta + (b - mean) * sf from the trained tensors: the folded layers again
   passes::fake_quant_to_qdq(model, fq);
   if (val) {  // the export against the training-time fake-quant forward, sample by sample
     const Logits exported = logits_of(model, *val, t.batch, t.threads, t.output);

@@ -24,6 +24,7 @@ struct QatOptions {
   int64_t epochs = 1;
   int64_t calib_batch = 32;
   std::optional<int64_t> freeze_ranges_after;  ///< default: half the run
+  std::optional<int64_t> freeze_bn_after;      ///< BatchNorm in fake-quant form uses running statistics from then on; default: half the run
   bool learn_scales = false;
   bool distill = false;                        ///< the float model as teacher (trainer.temperature, distill_alpha)
   distill::TrainerOptions trainer;             ///< the optimizer options; batch, output, threads from quantize's

@@ -25,7 +25,7 @@ double sparsity_at(const SparsitySchedule& s, int64_t step);
 /// True when the masks are recomputed before `step`.
 bool is_update_step(const SparsitySchedule& s, int64_t step);
 
-/// Drives a Trainer's masks through a schedule; install with Trainer::set_step_hook.
+/// Drives a Trainer's masks through a schedule; install with Trainer::add_step_hook.
 class GradualPruner {
  public:
   /// `options` give the final per-layer targets (overrides scale with the schedule); N:M patterns

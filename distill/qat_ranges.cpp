@@ -85,7 +85,7 @@ std::vector<std::string> QatScales::fixed_scales() const {
 }
 
 TrainingData QatScales::attach(Trainer& trainer, const TrainingData& data) {
-  trainer.set_step_hook([this](int64_t step) { on_step(step); });
+  trainer.add_step_hook([this](int64_t step) { on_step(step); });
   if (o_.learn_scales) return data;
   for (const auto& [name, range] : ranges_) {
     if (input_names_.count(name)) continue;
@@ -182,7 +182,8 @@ void QatScales::set_activation_scales() {
 
 void QatScales::set_weight_scales() {
   for (const passes::FakeQuantWeight& w : fq_.weights) {
-    const ir::Tensor& weight = *w.fake_quant->input(0)->initializer;
+    const std::optional<ir::Tensor> computed = o_.weight_of ? o_.weight_of(w) : std::nullopt;
+    const ir::Tensor& weight = computed ? *computed : *w.fake_quant->input(0)->initializer;
     passes::quant::WeightQuantOptions wo = o_.qdq.weights;
     if (auto bits = o_.qdq.layer_bits.find(w.layer->name); bits != o_.qdq.layer_bits.end()) wo.bits = bits->second;
     const passes::quant::WeightAxes axes = passes::quant::weight_axes(*w.layer, weight.rank());

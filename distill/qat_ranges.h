@@ -13,6 +13,8 @@
 //   - With `learn_scales` both are instead trained by the optimizer (LSQ gradients, FakeQuantize lsq=1)
 //     and only kept positive.
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <map>
 #include <set>
 #include <string>
@@ -38,6 +40,9 @@ struct QatScaleOptions {
   /// Data-parallel ranks: each step's batch ranges are the min/max over every rank's share, so the
   /// ranges (and scales) stay equal on every rank and equal one process's (nullptr: one process).
   kernels::comm::Communicator* comm = nullptr;
+  /// The float weight a FakeQuantize quantizes when it is computed rather than stored (a Conv with its
+  /// BatchNorm in fake-quant form: W * gamma / sigma); nullopt: the FakeQuantize's initializer.
+  std::function<std::optional<ir::Tensor>(const passes::FakeQuantWeight&)> weight_of;
 };
 
 /// Drives the scales of one training-form model (see the file comment). The model, graph and

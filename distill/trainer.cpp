@@ -84,21 +84,20 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
   }
   std::vector<const ir::Value*> candidates;
   std::map<const ir::Value*, std::string> frozen_by;
+  auto constant = [&](const ir::Value* v) { return std::count(o_.constants.begin(), o_.constants.end(), v->name()) > 0; };
   for (ir::Value* v : g.initializers) {
-    if (!is_float(*v->initializer) || stat_set.count(v)) continue;
+    if (!is_float(*v->initializer) || stat_set.count(v) || constant(v)) continue;
     auto p = std::find_if(o_.freeze.begin(), o_.freeze.end(), [&](const std::string& f) { return passes::glob_match(f, v->name()); });
     if (p != o_.freeze.end()) frozen_by[v] = *p;
     else candidates.push_back(v);
   }
   logits_value();  // checks --output early
   kernels::Autodiff probe(model, candidates);
-  std::vector<const ir::Value*> wrt;
   for (ir::Value* v : g.initializers) {
-    if (!is_float(*v->initializer)) continue;
+    if (!is_float(*v->initializer) || constant(v)) continue;
     const int64_t n = v->initializer->numel();
     if (std::count(o_.auxiliary.begin(), o_.auxiliary.end(), v->name())) {
       params_.push_back(v);  // trained, but not the model's: not counted
-      wrt.push_back(v);
     } else if (stat_set.count(v)) {
       coverage_.add_other_params(n);  // running statistics: updated from batches, not trained
     } else if (frozen_by.count(v)) {
@@ -108,7 +107,6 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
     } else {
       coverage_.add(v->name(), n, true);
       params_.push_back(v);
-      wrt.push_back(v);
     }
   }
   for (const auto& n : g.nodes()) {  // weights the trainer cannot update in place
@@ -119,14 +117,10 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
   }
   if (coverage_.layers_total() == 0) throw_bad_input("nothing to train: the model has no float weights");
   coverage_.throw_if_nothing_changed("to train");
-  autodiff_ = std::make_unique<kernels::Autodiff>(model, wrt);
+  build_plans();
+  optimizer_ = make_optimizer(o_.optimizer);
   kernels::ExecutorOptions eo;
   eo.threads = o_.threads;
-  eo.training = true;
-  train_exec_ = std::make_unique<kernels::Executor>(model, eo);
-  eo.training = false;
-  eval_exec_ = std::make_unique<kernels::Executor>(model, eo);
-  optimizer_ = make_optimizer(o_.optimizer);
   if (ranks() > 1) {
     // Rank 0's weights and statistics are everyone's starting point.
     for (const auto* list : {&params_, &stats_}) {
@@ -162,6 +156,24 @@ Trainer::Trainer(ir::Model& model, TrainerOptions options) : model_(model), o_(s
       teacher_exec_->add_tap(tv, [this, k](const ir::Value&, const ir::Tensor& t) { teacher_hints_[k] = t; });
     }
   }
+}
+
+void Trainer::build_plans() {
+  autodiff_ = std::make_unique<kernels::Autodiff>(model_, std::vector<const ir::Value*>(params_.begin(), params_.end()));
+  kernels::ExecutorOptions eo;
+  eo.threads = o_.threads;
+  eo.training = true;
+  train_exec_ = std::make_unique<kernels::Executor>(model_, eo);
+  for (const auto& [value, tap] : taps_) train_exec_->add_tap(value, tap);
+  eo.training = false;
+  eval_exec_ = std::make_unique<kernels::Executor>(model_, eo);
+}
+
+void Trainer::rebuild() { build_plans(); }
+
+void Trainer::add_tap(const ir::Value* value, kernels::Executor::Tap tap) {
+  taps_.emplace_back(value, tap);
+  train_exec_->add_tap(value, std::move(tap));
 }
 
 void Trainer::set_masks(std::map<std::string, ir::Tensor> masks) {
@@ -238,7 +250,7 @@ LossResult Trainer::train_step_shard(const TrainingData& data, std::span<const i
 LossResult Trainer::step_impl(const kernels::NamedTensors* feeds, const ir::Tensor* labels, const ir::Tensor* teacher_logits,
                               int64_t local_rows, int64_t global_rows) {
   const int64_t step = optimizer_->steps();
-  if (step_hook_) step_hook_(step);
+  for (const auto& hook : step_hooks_) hook(step);
   const ir::Value* logits_v = logits_value();
   LossResult loss;
   double hint_loss = 0;  // the hints' weighted share of loss.loss (this rank's mean)

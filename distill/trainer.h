@@ -67,6 +67,9 @@ struct TrainerOptions {
   double hint_weight = 1.0;
   /// Initializers trained with the model that are not part of it (hint projections): left out of coverage().
   std::vector<std::string> auxiliary;
+  /// Float initializers that hold constants of a training-time rewrite (the epsilon of a BatchNorm in
+  /// fake-quant form): never trained, not counted.
+  std::vector<std::string> constants;
   /// Data parallel: the ranks training together (nullptr or one rank: alone). Each rank takes its
   /// share of every global batch of `batch` samples; gradients, loss and accuracy are summed over
   /// the ranks, so the run equals one process with the same global batch (within fp32 rounding).
@@ -112,11 +115,15 @@ class Trainer {
   /// Fixes pruning masks (weight name -> 0/1 tensor of the weight's shape): masked weights are zeroed
   /// now and after every update, so they stay zero through training. Replaces earlier masks.
   void set_masks(std::map<std::string, ir::Tensor> masks);
-  /// Called before every optimizer step with the step's index (gradual pruning updates masks here).
-  void set_step_hook(std::function<void(int64_t step)> hook) { step_hook_ = std::move(hook); }
+  /// Adds a call before every optimizer step with the step's index (gradual pruning updates masks
+  /// here); hooks run in the order added.
+  void add_step_hook(std::function<void(int64_t step)> hook) { step_hooks_.push_back(std::move(hook)); }
+  /// Rebuilds the forward and backward plans after the graph changed around the same parameters and
+  /// statistics (quantization-aware training freezing its BatchNorms); taps are kept.
+  void rebuild();
   /// Observes `value` (a node output) in every training forward (quantization-aware training
   /// follows activation ranges with it).
-  void add_tap(const ir::Value* value, kernels::Executor::Tap tap) { train_exec_->add_tap(value, std::move(tap)); }
+  void add_tap(const ir::Value* value, kernels::Executor::Tap tap);
 
   /// One optimizer step on a batch; returns its loss (before the update). `teacher_logits`, when
   /// given, stands in for running the teacher on `feeds`.
@@ -154,7 +161,9 @@ class Trainer {
   std::vector<ir::Tensor> teacher_hints_;  // the teacher's hint values of the current step (taps)
   double last_hint_loss_ = 0;
   std::map<std::string, ir::Tensor> masks_;
-  std::function<void(int64_t)> step_hook_;
+  std::vector<std::function<void(int64_t)>> step_hooks_;
+  std::vector<std::pair<const ir::Value*, kernels::Executor::Tap>> taps_;  // re-added by rebuild()
+  void build_plans();
   std::unique_ptr<GradientReducer> reducer_;
   int ranks() const;
   LossResult step_impl(const kernels::NamedTensors* feeds, const ir::Tensor* labels, const ir::Tensor* teacher_logits,

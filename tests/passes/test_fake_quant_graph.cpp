@@ -17,6 +17,7 @@
 #include "onnx_io/model_io.h"
 #include "passes/fuse/fold_batchnorm.h"
 #include "passes/minmax_ranges.h"
+#include "passes/quantize/fake_quant_bn.h"
 #include "passes/quantize/fake_quant_graph.h"
 #include "passes/quantize/qdq_pass.h"
 #include "support/test_support.h"
@@ -100,7 +101,73 @@ void check_round_trip(const std::string& stem, const std::string& golden_in, int
   CHECK(off_by_one * 1000 <= elements);
 }
 
+// One line per node: op, name, inputs, output.
+std::vector<std::string> node_lines(const ir::Model& m) {
+  std::vector<std::string> out;
+  for (const auto& n : m.graph->nodes()) {
+    std::string line = n->op_type() + " " + n->name + " <-";
+    for (const ir::Value* v : n->inputs()) line += " " + (v ? v->name() : std::string("-"));
+    out.push_back(line + " -> " + n->output(0)->name());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("BatchNorm in fake-quant form: normalizes like the fold, freezes into it, refolds to the same graph", "[quantize][qat]") {
+  const kernels::NamedTensors in = onnx_io::read_npz((test::source_dir() / "test_models" / "golden" / "resnet_bn.in.npz").string());
+  const kernels::NamedTensors feeds = {in.at(0)};
+  ir::Model m = onnx_io::load_model((test::source_dir() / "test_models" / "resnet_bn.onnx").string());
+  const std::vector<passes::ConvBnPair> pairs = passes::record_conv_bn_pairs(m);
+  REQUIRE(pairs.size() == 5);
+  passes::FoldBatchNorm().run(m);
+  passes::QdqOptions q;
+  q.weights.bits = 8;
+  q.ranges = test::minmax(m, passes::qdq_calibration_values(m, q), feeds);
+  const auto floats = passes::record_float_layers(m);
+  passes::QuantizeQdq(q).run(m);
+  passes::FakeQuantGraph fq = passes::qdq_to_fake_quant(m, floats, q);
+  const ir::Tensor folded = run1(m, feeds);
+  const std::vector<std::string> before = node_lines(m);
+  std::vector<std::string> names;
+  for (const ir::Value* v : m.graph->initializers) names.push_back(v->name());
+
+  passes::BatchNormFakeQuant bn(m, fq, pairs);
+  ir::verify_or_throw(m);
+  CHECK(bn.size() == 5);
+  CHECK(count_ops(m, "BatchNormalization") == 5);
+  CHECK(bn.constants().size() == 5);
+  // Inference (running statistics): the fold's function, up to the int32 grid the fold puts its bias on.
+  const ir::Tensor unfolded = run1(m, feeds);
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < folded.numel(); ++i) {
+    worst = std::max(worst, std::fabs(unfolded.element_as_double(i) - folded.element_as_double(i)));
+    scale = std::max(scale, std::fabs(folded.element_as_double(i)));
+  }
+  CHECK(worst <= 0.02 * scale);
+  // The weight each FakeQuantize sees is W * gamma / sigma, computed from the trained tensors.
+  for (const passes::FakeQuantWeight& w : fq.weights) {
+    if (const auto fw = bn.folded_weight(w)) CHECK(bn.trained_weight(w) != w.fake_quant->input(0));
+  }
+
+  bn.freeze();
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "BatchNormalization") == 0);
+  const ir::Tensor frozen = run1(m, feeds);
+  bn.refold();
+  ir::verify_or_throw(m);
+  CHECK(run1(m, feeds).equals(frozen));  // the stored fold is what the frozen graph computed, bit for bit
+  CHECK(node_lines(m) == before);        // the fake-quant graph quantize-qdq's export starts from
+  std::vector<std::string> after;
+  for (const ir::Value* v : m.graph->initializers) after.push_back(v->name());
+  std::sort(names.begin(), names.end());
+  std::sort(after.begin(), after.end());
+  CHECK(after == names);
+  passes::fake_quant_to_qdq(m, fq);
+  ir::verify_or_throw(m);
+  CHECK(count_ops(m, "FakeQuantize") == 0);
+}
 
 TEST_CASE("qdq -> fake-quant -> qdq: same outputs in training form, same model back", "[quantize][qat]") {
   check_round_trip("lenet_digits", "lenet_digits.in.npz", 8);

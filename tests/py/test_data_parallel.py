@@ -197,6 +197,21 @@ def test_quantization_aware_training_equals_one_process(tmp_path, digits300, ran
     assert_close_weights(tmp_path / "one.onnx", tmp_path / "dp.onnx", 1e-5)  # int2 weights, scales, zero points
 
 
+def test_quantization_aware_training_of_batchnorms_equals_one_process(tmp_path, bn_data):
+    """quantize --qat on resnet_bn: BatchNorms in fake-quant form use the global batch's statistics,
+    freeze at the same step on every rank and export the same folded layers."""
+    args = ["quantize", RESNET_BN, "--qat", "--data", bn_data, "--bits", 4, "--epochs", 2, "--batch", 6, "--lr", 0.005,
+            "--seed", 2, "-q"]
+    rc, _, err = one(*args, "-o", tmp_path / "one.onnx", "--report", tmp_path / "one.json")
+    assert rc == 0, err
+    rc, _, err = mpi(2, *args, "-o", tmp_path / "dp.onnx", "--report", tmp_path / "dp.json")
+    assert rc == 0, err
+    a, b = (json.loads((tmp_path / f).read_text())["qat"] for f in ("one.json", "dp.json"))
+    assert a["batch_norm_trained"] == b["batch_norm_trained"] == 5 and a["freeze_bn_after"] == 7
+    assert [e["loss"] for e in b["epochs"]] == pytest.approx([e["loss"] for e in a["epochs"]], rel=1e-5)
+    assert_close_weights(tmp_path / "one.onnx", tmp_path / "dp.onnx", 1e-4)
+
+
 def test_commands_that_are_not_rank_aware_refuse_on_every_rank(tmp_path):
     rc, _, err = mpi(2, "quantize", LENET, "-o", tmp_path / "q.onnx")
     assert rc == 1

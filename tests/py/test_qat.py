@@ -227,3 +227,53 @@ def test_a_qat_stage_in_a_pipeline_equals_quantize_qat_and_replays_from_its_text
     # a plain quantize stage still refuses the training-only options
     rc, _, err = scalec("run", LENET, "--passes", "quantize<epochs=2>", "--calib", VAL, "-o", tmp_path / "bad.onnx")
     assert rc == 1 and "--epochs is for --qat" in err and not (tmp_path / "bad.onnx").exists()
+
+
+RESNET_BN = TEST_MODELS_DIR / "resnet_bn.onnx"
+
+
+def bn_data(path, n, seed):
+    """Synthetic 3x16x16 images for resnet_bn with a learnable rule (classes 0, 1, 3, 4)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, 3, 16, 16)) * 1.5 + 0.3).astype(np.float32)
+    y = (x[:, 0].mean(axis=(1, 2)) > 0.3).astype(np.int64) * 3 + (x[:, 1].mean(axis=(1, 2)) > 0.3)
+    np.savez(path, input=x, labels=y)
+    return path
+
+
+def test_batchnorm_trains_in_fake_quant_form_freezes_and_exports_the_ptq_graph(scalec, tmp_path):
+    """Issue 25 item 1: Conv -> BatchNorm pairs train unfolded (batch statistics, running statistics
+    following them), freeze after --freeze-bn-after, and export as the folded QDQ layers."""
+    train, val = bn_data(tmp_path / "train.npz", 192, 0), bn_data(tmp_path / "val.npz", 96, 1)
+    ptq = tmp_path / "ptq.onnx"
+    rc, _, err = scalec("quantize", RESNET_BN, "--format", "qdq", "--bits", 4, "--calib", train, "-o", ptq)
+    assert rc == 0, err
+    runs = {}
+    for name, extra in [("default", []), ("folded", ["--freeze-bn-after", 0])]:
+        out, rep = tmp_path / f"{name}.onnx", tmp_path / f"{name}.json"
+        rc, _, err = scalec("quantize", RESNET_BN, "--qat", "--data", train, "--val", val, "--bits", 4, "--epochs", 2,
+                            "--batch", 16, "--lr", 0.005, "--momentum", 0.9, "--seed", 1, "--threads", 2, *extra,
+                            "-o", out, "--report", rep)
+        assert rc == 0, err
+        runs[name] = (out, report_of(rep), err)
+    out, j, err = runs["default"]
+    assert not list(VALIDATOR.iter_errors(j))
+    q = j["qat"]
+    assert q["batch_norm_trained"] == 5 and q["steps"] == 24 and q["freeze_bn_after"] == 12
+    assert "5 BatchNormalizations in fake-quant form, statistics frozen after step 12" in err
+    # frozen, the training forward is the folded layer: the export computes the same numbers
+    assert q["export_top1_agreement"] == 1.0 and q["export_max_output_diff"] == 0
+    assert op_counts(out) == op_counts(ptq)  # BatchNorms folded, nothing of scalec's own left
+    onnx.checker.check_model(onnx.load(str(out)))
+    v = np.load(val)
+    acc = float((ort_logits(out, v["input"]).argmax(1) == v["labels"]).mean())
+    assert abs(acc - j["accuracy"]["after"]) <= 1 / 96 + 1e-9
+    # --freeze-bn-after 0 trains the folded layers as they are: no BatchNorm in the training graph
+    assert runs["folded"][1]["qat"]["batch_norm_trained"] == 0
+    weights = lambda p: {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(p)).graph.initializer}
+    a, b = weights(out), weights(runs["folded"][0])
+    assert a.keys() == b.keys() and any(not np.array_equal(a[k], b[k]) for k in a)
+    # statistics that never freeze are folded all the same, with a warning
+    rc, _, err = scalec("quantize", RESNET_BN, "--qat", "--data", train, "--bits", 4, "--epochs", 1, "--batch", 16,
+                        "--freeze-bn-after", 1000, "--threads", 2, "-o", tmp_path / "late.onnx")
+    assert rc == 0 and "--freeze-bn-after 1000: the run has 12 steps" in err, err

@@ -84,7 +84,7 @@ TEST_CASE("gradual pruning reaches 80% and the pruned model still classifies dig
   passes::MagnitudePruneOptions po;
   po.sparsity = 0.8;
   distill::GradualPruner pruner(trainer, model, po, {0.0, 0.8, 0, 60, 10});
-  trainer.set_step_hook([&](int64_t step) { pruner.on_step(step); });
+  trainer.add_step_hook([&](int64_t step) { pruner.on_step(step); });
   test::Digits train = test::digits("digits_train.npz"), val = test::digits("digits_val.npz");
   for (int64_t e = 0; e < 3; ++e) trainer.train_epoch(test::training_data(train), e);
   CHECK(pruner.current_sparsity() == 0.8);
