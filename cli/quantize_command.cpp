@@ -83,7 +83,7 @@ class QuantizeStage final : public Stage {
   explicit QuantizeStage(bool qat = false) : qat_stage_(qat) { o_.qat.enabled = qat; }
   std::string name() const override { return qat_stage_ ? "qat" : "quantize"; }
   std::string output_tag() const override {
-    return o_.format == "fp16" ? o_.format : fmt::format("int{}", o_.bits);
+    return o_.format == "fp16" || o_.format == "bf16" ? o_.format : fmt::format("int{}", o_.bits);
   }
 
   void add_options(CLI::App* cmd) override {
@@ -91,8 +91,9 @@ class QuantizeStage final : public Stage {
     cmd->add_option("--bits", o.bits, "Weight bits, 2..8 (4 and 8 use int4/int8; others the int8 container)");
     cmd->add_option("--format", o.format,
                     "auto (qdq with --calib; without: dynamic MatMul/Gemm + weight-only Conv at 8 bits, weight-only "
-                    "below), qdq, weight-only, qoperator, dynamic, or fp16 (half-precision weights and compute)")
-        ->check(CLI::IsMember({"auto", "qdq", "weight-only", "qoperator", "dynamic", "fp16"}));
+                    "below), qdq, weight-only, qoperator, dynamic, fp16 (half-precision weights and compute) or bf16 "
+                    "(bfloat16 weights, float32 compute)")
+        ->check(CLI::IsMember({"auto", "qdq", "weight-only", "qoperator", "dynamic", "fp16", "bf16"}));
     cmd->add_option("--calib", o.calib, "Calibration data (.npz with arrays named after the inputs); needed by qdq");
     cmd->add_option("--val", o.val, "Validation data, for --target-drop and --max-accuracy-drop (without labels: top-1 "
                                     "agreement with the input model)");
@@ -221,7 +222,7 @@ class QuantizeStage final : public Stage {
     passes::build_quantize_pipeline(chosen, !o_.calib.empty(), pm);
     const std::vector<passes::PassRun> runs = pm.run(model, ctx);
     const passes::QuantReport& rep = ctx.state<passes::QuantizeState>().report;
-    const bool half = format == "fp16";  // a conversion: no layer coverage to check
+    const bool half = format == "fp16" || format == "bf16";  // a conversion: no layer coverage to check
     if (!half) check_some_layer_quantized(rep);
     if (data) data->verify();  // a corrupt member is refused before the output exists
 

@@ -9,6 +9,7 @@
 #include "ir/error.h"
 #include "passes/cleanup/remove_dropout.h"
 #include "passes/cleanup/share_initializers.h"
+#include "passes/convert/bfloat16_weights.h"
 #include "passes/convert/float16.h"
 #include "passes/core/opset_upgrade.h"
 #include "passes/core/pass_options.h"
@@ -89,6 +90,11 @@ const std::map<std::string, Factory>& factories() {
          bool keep_io = true;
          OptionFields().add("keep-io", keep_io).parse(s);
          return std::make_unique<ConvertFloat>(keep_io);
+       }},
+      {"bfloat16-weights",
+       [](const PassSpec& s) {
+         OptionFields().parse(s);
+         return std::make_unique<Bfloat16Weights>();
        }},
       {"remove-dropout",
        [](const PassSpec& s) {

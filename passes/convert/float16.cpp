@@ -58,6 +58,8 @@ void rewrite_outputs(ir::Graph& g, ir::Node* n, const std::map<ir::Value*, ir::V
 
 }  // namespace
 
+bool keeps_float32(const ir::Node& n) { return n.domain().empty() && kFloat32Ops.count(n.op_type()) > 0; }
+
 std::string ConvertFloat::options_text() const {
   return fmt::format("keep-io={}", keep_io_);
 }
@@ -101,7 +103,7 @@ std::string ConvertFloat::run(ir::Model& model) {
   }
   // A command that changes nothing exits 2 (DESIGN.md), with the reason.
   if (floats.empty()) throw_bad_input("convert-float: the model has no float32 weight or value: nothing to convert");
-  auto blocked = [](const ir::Node* n) { return n->domain().empty() && kFloat32Ops.count(n->op_type()) > 0; };
+  auto blocked = [](const ir::Node* n) { return keeps_float32(*n); };
 
   // Weights: to the half type unless only float32 ops read them.
   int64_t weights = 0, bytes_before = 0, bytes_after = 0;

@@ -1,7 +1,8 @@
 #pragma once
 // convert-float: a float32 model becomes float16 in weights and compute, for GPUs and runtimes with
-// half-precision kernels (--format fp16). (bfloat16 is not offered: ONNX gives Conv and the pools
-// bfloat16 only at opset 22, and no runtime on scalec's test machines runs bfloat16 to check it.)
+// half-precision kernels (--format fp16). (bfloat16 compute is not offered: ONNX gives Conv and the
+// pools bfloat16 only at opset 22, and no runtime on scalec's test machines runs bfloat16 to check it;
+// --format bf16 stores weights only, passes/convert/bfloat16_weights.h.)
 //
 //   Before: x:f32 -> Conv(W:f32) -> Resize(scales:f32) -> LayerNormalization -> y:f32
 //   After:  x:f32 -> Cast(f16) -> Conv(W:f16) -> Cast(f32) -> Resize(scales:f32) -> Cast(f16)
@@ -19,6 +20,10 @@
 #include "passes/core/pass.h"
 
 namespace scalec::passes {
+
+/// True for the ops the float conversions keep in float32 (Resize and Upsample scales, TopK, Range,
+/// CumSum, NonMaxSuppression, RoiAlign, the normalizations).
+bool keeps_float32(const ir::Node& n);
 
 class ConvertFloat final : public Pass {
  public:

@@ -4,6 +4,7 @@
 
 #include "ir/error.h"
 #include "passes/core/pass_options.h"
+#include "passes/convert/bfloat16_weights.h"
 #include "passes/convert/float16.h"
 #include "passes/fuse/fold_batchnorm.h"
 #include "passes/quantize/bias_correction.h"
@@ -276,6 +277,14 @@ std::string resolved_format(const QuantizeSettings& s, bool have_calibration) {
 void build_quantize_pipeline(const QuantizeSettings& s, bool have_calibration, PassManager& pm) {
   if (s.bits < 2 || s.bits > 8) throw_bad_input("--bits must be in 2..8, got {}", s.bits);
   const std::string format = resolved_format(s, have_calibration);
+  if (format == "bf16") {  // bfloat16 weights, float32 compute: no integer step
+    if (s.gptq || s.bias_correction == 1 || s.equalize) {
+      throw Error(ExitCode::kUsage, fmt::format("--format {} takes none of --gptq, --bias-correction, --equalize", format));
+    }
+    if (s.fold_bn) pm.add(std::make_unique<FoldBatchNorm>());
+    pm.add(std::make_unique<Bfloat16Weights>());
+    return;
+  }
   if (format == "fp16") {  // half-precision weights and compute: no integer step
     if (s.gptq || s.bias_correction == 1 || s.equalize) {
       throw Error(ExitCode::kUsage, fmt::format("--format {} takes none of --gptq, --bias-correction, --equalize", format));
