@@ -6,6 +6,7 @@
 #include "ir/error.h"
 #include "ir/printable.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/exec/control_flow.h"
 #include "kernels/exec/fusion.h"
 #include "kernels/exec/run_limits.h"
 #include "kernels/ops/op_registry.h"
@@ -19,6 +20,7 @@ struct Executor::Step {
   int64_t opset;
   std::optional<Fusion> fusion;    ///< the chain this node heads, run fused when no tap needs its inside
   std::vector<size_t> fused_steps;  ///< with `fusion`: the absorbed nodes' steps
+  std::vector<const ir::Value*> outer_reads;  ///< If/Loop/Scan: what their subgraphs read from this graph
 };
 
 namespace {
@@ -52,6 +54,12 @@ Executor::Executor(const ir::Model& model, const ExecutorOptions& options)
   if (model.graph->outputs.empty()) throw_bad_input("the model's graph has no outputs, so there is nothing to compute");
   for (ir::Node* n : model.graph->topological_order()) {
     int64_t opset = model.opset_version(n->domain());
+    if (is_control_flow(*n, opset)) {  // run here, subgraph by subgraph (kernels/exec/control_flow.h)
+      check_node_schema(NodeAttrs(*n, opset));
+      check_control_flow(model, *n);
+      steps_.push_back({n, nullptr, opset, std::nullopt, {}, subgraph_outer_reads(*n)});
+      continue;
+    }
     const OpDef* op = registry.find(n->domain(), n->op_type(), opset);
     if (op == nullptr) {
       std::string domain = n->domain().empty() ? "ai.onnx" : n->domain();
@@ -63,7 +71,7 @@ Executor::Executor(const ir::Model& model, const ExecutorOptions& options)
                       ir::printable(n->name), ir::printable(domain), ir::printable(n->op_type()), opset);
     }
     check_node_schema(NodeAttrs(*n, opset));
-    steps_.push_back({n, op, opset, std::nullopt, {}});
+    steps_.push_back({n, op, opset, std::nullopt, {}, {}});
   }
   // Fusions (kernels/exec/fusion.h). Conv+Relu/Clip: MobileNetV2 batch 1, 2 threads 18-20 -> 27-29
   // samples/s (3 back-to-back runs). The training tape needs every node's output, so only
@@ -144,6 +152,7 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
     for (const ir::Value* v : s.node->inputs()) {
       if (v) ++remaining_uses[v];
     }
+    for (const ir::Value* v : s.outer_reads) ++remaining_uses[v];
   }
   for (const ir::Value* v : g.outputs) ++remaining_uses[v];  // outputs are never released
 
@@ -183,10 +192,18 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
       inputs.push_back(&it->second);
     }
     OpContext ctx(*s.node, s.opset, inputs, *pool_, mode);
-    check_output_bytes(*s.op, ctx, tensor_limit);  // before the kernel allocates
     std::vector<ir::Tensor> outs;
-    if (fused[si]) outs.push_back(run_fusion(ctx, *s.fusion));
-    else outs = s.op->forward_cpu(ctx);
+    if (!s.op) {
+      const OuterScope scope = [&live](const ir::Value* v) -> const ir::Tensor* {
+        auto it = live.find(v);
+        return it == live.end() ? nullptr : &it->second;
+      };
+      outs = run_control_flow(model_, *s.node, inputs, scope, *pool_);
+    } else {
+      check_output_bytes(*s.op, ctx, tensor_limit);  // before the kernel allocates
+      if (fused[si]) outs.push_back(run_fusion(ctx, *s.fusion));
+      else outs = s.op->forward_cpu(ctx);
+    }
     const ir::Node& out_node = fused[si] ? *s.fusion->absorbed.back() : *s.node;  // whose outputs `outs` are
     if (outs.size() < s.node->outputs().size()) {
       throw_internal("{} returned {} outputs, the node declares {}", ctx.where(), outs.size(), s.node->outputs().size());
@@ -210,14 +227,16 @@ NamedTensors Executor::run(const NamedTensors& feeds, uint64_t seed) {
     peak = std::max(peak, live_bytes);
     // Release what no later node reads (a training run keeps everything for the backward pass).
     if (options_.training) continue;
-    for (const ir::Value* v : s.node->inputs()) {
-      if (v == nullptr) continue;
+    auto done_with = [&](const ir::Value* v) {
+      if (v == nullptr) return;
       if (--remaining_uses[v] == 0 && v->producer() != nullptr) {
         auto it = live.find(v);
         release(it->second);
         live.erase(it);
       }
-    }
+    };
+    for (const ir::Value* v : s.node->inputs()) done_with(v);
+    for (const ir::Value* v : s.outer_reads) done_with(v);
     for (const ir::Value* v : out_node.outputs()) {
       if (v && remaining_uses[v] == 0) {  // produced but never read
         auto it = live.find(v);

@@ -7,6 +7,7 @@
 #include "ir/printable.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/ops/op_args.h"
+#include "kernels/exec/control_flow.h"
 #include "kernels/ops/op_registry.h"
 #include "kernels/ops/op_schema.h"
 #include "kernels/ops/shape_rules.h"
@@ -110,6 +111,36 @@ ShapeInferenceReport infer_into(const ir::Model& model, const ShapeInferenceOpti
       if (v && it == known.end()) all_inputs_known = false;
     }
     int64_t opset = model.opset_version(n->domain());
+    if (is_control_flow(*n, opset)) {  // from the subgraphs' recorded outputs (kernels/exec/control_flow.h)
+      std::vector<ir::TypeInfo> inferred = control_flow_types(*n, input_types);
+      const std::vector<const ir::Value*> reads = subgraph_outer_reads(*n);
+      // (inputs of bounded size: the outputs' own sizes are what running it finds out)
+      const bool computable =
+          all_inputs_known &&
+          std::all_of(values.begin(), values.end(), [&](const ir::Tensor* t) { return !t || t->numel() <= options.max_fold_elements; }) &&
+          std::all_of(reads.begin(), reads.end(), [&](const ir::Value* v) { return known.count(v) > 0; });
+      if (computable) {  // every value it reads is known: run it, as a small node is folded
+        const OuterScope scope = [&known](const ir::Value* v) -> const ir::Tensor* {
+          auto it = known.find(v);
+          return it == known.end() ? nullptr : &it->second;
+        };
+        std::vector<ir::Tensor> outs = run_control_flow(model, *n, values, scope, pool);
+        for (size_t i = 0; i < n->outputs().size() && i < outs.size(); ++i) {
+          if (!n->output(i)) continue;
+          inferred[i] = type_of_tensor(outs[i]);
+          if (outs[i].numel() <= options.max_fold_elements) known.emplace(n->output(i), std::move(outs[i]));
+        }
+      }
+      for (size_t i = 0; i < n->outputs().size() && i < inferred.size(); ++i) {
+        const ir::Value* v = n->output(i);
+        if (!v) continue;
+        const ir::TypeInfo* before = recorded(v);
+        std::optional<ir::TypeInfo> merged = before ? merge_types(*before, inferred[i]) : inferred[i];
+        types[v] = merged ? *merged : *before;
+        if (inferred[i].elem_type != 0 || inferred[i].shape) ++report.outputs_typed;
+      }
+      continue;
+    }
     const OpDef* op = registry.find(n->domain(), n->op_type(), opset);
     if (op == nullptr || !op->infer) {
       report.nodes_without_rule.push_back(fmt::format("{} '{}'", ir::printable(n->op_type()), ir::printable(n->name)));
