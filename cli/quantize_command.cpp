@@ -72,7 +72,7 @@ nlohmann::json report_nodes(const passes::QuantReport& r) {
 // A run that quantized no layer is not a success a pipeline should pass: exit 2 with the reasons.
 void check_some_layer_quantized(const passes::QuantReport& r) {
   if (r.coverage.layers_total() == 0) {
-    throw_bad_input("nothing to quantize: the model has no Conv, ConvTranspose, Gemm or MatMul layer");
+    throw_bad_input("nothing to quantize: the model has no Conv, ConvTranspose, Gemm, MatMul, LSTM, GRU or RNN layer");
   }
   r.coverage.throw_if_nothing_changed("quantized");
 }

@@ -5,6 +5,7 @@
 #include "ir/printable.h"
 #include "kernels/ops/fake_quant_op.h"
 #include "kernels/ops/op_args.h"
+#include "kernels/ops/quantized_recurrent_op.h"
 
 namespace scalec::kernels {
 
@@ -129,6 +130,7 @@ const OpRegistry& OpRegistry::instance() {
     register_reduction_grads(r);
     register_recurrent_grads(r);
     register_fake_quant_ops(r);
+    register_quantized_recurrent_ops(r);
     return r;
   }();
   return registry;

@@ -109,7 +109,7 @@ RnnInputs recurrent_inputs(const OpContext& ctx, RnnCell cell) {
 RnnAttrs recurrent_attrs(const NodeAttrs& ctx) {
   RnnAttrs a;
   const std::string& op = ctx.node().op_type();
-  a.cell = op == "LSTM" ? RnnCell::kLstm : op == "GRU" ? RnnCell::kGru : RnnCell::kRnn;
+  a.cell = op == "LSTM" || op == "DynamicQuantizeLSTM" ? RnnCell::kLstm : op == "GRU" ? RnnCell::kGru : RnnCell::kRnn;
   const std::string direction = ctx.attr_string("direction", "forward");
   if (direction == "bidirectional") {
     a.num_directions = 2;

@@ -6,6 +6,7 @@
 
 #include "ir/error.h"
 #include "passes/quantize/quant_graph.h"
+#include "passes/quantize/recurrent_quant.h"
 
 namespace scalec::passes {
 
@@ -146,12 +147,15 @@ std::string QuantizeDynamic::run(ir::Model& model) {
     if (!conv) ++matmuls;
   }
   report_.activations_quantized = dyn.size();
+  const size_t integer_layers = report_.weights_quantized;
   quant::remove_dead_identities(g);
   quant::remove_unused_initializers(g);
   g.sort_topologically();
-  return fmt::format("quantize-dynamic: {} ({} MatMulInteger + {} ConvInteger, weights int{}, {} activations uint8 at run time)",
-                     report_.coverage.summary("quantized"), matmuls, report_.weights_quantized - matmuls, wo.bits,
-                     report_.activations_quantized);
+  const quant::RecurrentQuantResult rec = quant::quantize_recurrent(model, options_, true);
+  quant::merge_into(rec, report_);
+  return fmt::format("quantize-dynamic: {} ({} MatMulInteger + {} ConvInteger{}, weights int{}, {} activations uint8 at run time)",
+                     report_.coverage.summary("quantized"), matmuls, integer_layers - matmuls, quant::recurrent_note(rec),
+                     wo.bits, report_.activations_quantized);
 }
 
 }  // namespace scalec::passes

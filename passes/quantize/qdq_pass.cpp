@@ -11,6 +11,7 @@
 #include "passes/quantize/qdq_plan.h"
 #include "passes/quantize/quant_bias.h"
 #include "passes/quantize/quant_graph.h"
+#include "passes/quantize/recurrent_quant.h"
 
 namespace scalec::passes {
 
@@ -309,8 +310,10 @@ std::string QuantizeQdq::run(ir::Model& model) {
   quant::remove_dead_identities(g);
   quant::remove_unused_initializers(g);
   g.sort_topologically();
-  return fmt::format("quantize-qdq: {} ({} weights int{}{}, {} activations int8)", report_.coverage.summary("quantized"),
-                     report_.weights_quantized, wo.bits, mixed, report_.activations_quantized);
+  const quant::RecurrentQuantResult rec = quant::quantize_recurrent(model, options_, false);
+  quant::merge_into(rec, report_);
+  return fmt::format("quantize-qdq: {} ({} weights int{}{}{}, {} activations int8)", report_.coverage.summary("quantized"),
+                     report_.weights_quantized, wo.bits, mixed, quant::recurrent_note(rec), report_.activations_quantized);
 }
 
 }  // namespace scalec::passes

@@ -47,6 +47,9 @@ namespace scalec::passes {
 /// asymmetric per-tensor activations; symmetric ones, zero point 0, for TensorRT).
 struct QdqOptions {
   quant::WeightQuantOptions weights;
+  /// Bits of recurrent weights stored weight-only (passes/quantize/recurrent_quant.h): no integer
+  /// kernel reads them, so they take --bits, not the reduced range `weights` may have.
+  int recurrent_bits = 8;
   bool activation_signed = true;
   bool activation_symmetric = false;
   std::set<std::string> exclude_nodes;  ///< node names left in float

@@ -9,6 +9,7 @@
 #include "ir/error.h"
 #include "kernels/common/quantize_math.h"
 #include "passes/quantize/quant_graph.h"
+#include "passes/quantize/recurrent_quant.h"
 
 namespace scalec::passes {
 
@@ -199,8 +200,11 @@ std::string QuantizeQOperator::run(ir::Model& model) {
   quant::remove_dead_identities(g);
   quant::remove_unused_initializers(g);
   g.sort_topologically();
-  return fmt::format("quantize-qoperator: {} ({} weights int{}{}, {} activations {})", report_.coverage.summary("quantized"),
-                     report_.weights_quantized, wo.bits, mixed_bits_note(g), report_.activations_quantized,
+  const std::string mixed = mixed_bits_note(g);
+  const quant::RecurrentQuantResult rec = quant::quantize_recurrent(model, options_, false);
+  quant::merge_into(rec, report_);
+  return fmt::format("quantize-qoperator: {} ({} weights int{}{}{}, {} activations {})", report_.coverage.summary("quantized"),
+                     report_.weights_quantized, wo.bits, mixed, quant::recurrent_note(rec), report_.activations_quantized,
                      options_.activation_signed ? "int8" : "uint8");
 }
 

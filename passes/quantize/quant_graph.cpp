@@ -16,7 +16,8 @@ namespace scalec::passes::quant {
 void check_not_quantized(const ir::Model& model) {
   static const std::set<std::string> kQuantOps = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
                                                   "MatMulInteger", "ConvInteger", "DynamicQuantizeLinear",
-                                                  "QLinearAdd", "QLinearMul", "QGemm", "MatMulNBits"};
+                                                  "QLinearAdd", "QLinearMul", "QGemm", "MatMulNBits",
+                                                  "DynamicQuantizeLSTM"};
   for (const auto& n : model.graph->nodes()) {
     if (kQuantOps.count(n->op_type())) {
       throw_bad_input("the model is already quantized: node '{}' is a {} (quantize the float model instead)",

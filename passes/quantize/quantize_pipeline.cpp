@@ -27,6 +27,7 @@ struct LayerWeights {
   std::set<std::string> exclude_nodes, exclude_ops, only_ops;
   std::map<std::string, int> layer_bits;  // node name -> weight bits (mixed precision)
   bool keep_io_float = false;
+  int recurrent_bits = 8;  // LSTM/GRU/RNN weights stored weight-only (the integer passes' key)
 
   void bind(OptionFields& f) {
     f.add("bits", bits).add("granularity", granularity).add("block", block).add("symmetric", symmetric);
@@ -53,6 +54,7 @@ struct LayerWeights {
   QdqOptions qdq() const {
     QdqOptions q;
     q.weights = weights();
+    q.recurrent_bits = recurrent_bits;
     q.exclude_nodes = exclude_nodes;
     q.layer_bits = layer_bits;
     q.exclude_ops = exclude_ops;
@@ -193,6 +195,7 @@ class StaticQuantizePass final : public StagePass {
  protected:
   void bind(OptionFields& f) override {
     lw.bind(f);
+    f.add("recurrent-bits", lw.recurrent_bits);
     f.add("act-symmetric", act_symmetric).add("method", method).add("percentile", percentile);
   }
 
@@ -211,6 +214,12 @@ class DynamicQuantizePass final : public StagePass {
     std::string summary = pass.run(model);
     merge(st, pass.report());
     return summary;
+  }
+
+ protected:
+  void bind(OptionFields& f) override {
+    lw.bind(f);
+    f.add("recurrent-bits", lw.recurrent_bits);
   }
 };
 
@@ -256,6 +265,7 @@ LayerWeights stage_weights(const QuantizeSettings& s, const std::string& format)
   lw.exclude_nodes = s.exclude_nodes;
   lw.exclude_ops = s.exclude_ops;
   lw.keep_io_float = s.keep_io_float;
+  lw.recurrent_bits = s.bits;
   for (const auto& [node, bits] : s.layer_bits) lw.layer_bits[node] = reduce_range && bits == 8 ? 7 : bits;
   return lw;
 }
@@ -343,7 +353,7 @@ void build_quantize_pipeline(const QuantizeSettings& s, bool have_calibration, P
     // No calibration data: MatMul/Gemm with activations quantized at run time, Conv weights only
     // (int8 per channel behind DequantizeLinear; ConvInteger is slow in ONNX Runtime).
     LayerWeights matmuls = lw;
-    matmuls.only_ops = {"MatMul", "Gemm"};
+    matmuls.only_ops = {"MatMul", "Gemm", "LSTM", "GRU", "RNN"};  // LSTM as DynamicQuantizeLSTM, GRU/RNN weight-only
     pm.add(with_weights(std::make_unique<DynamicQuantizePass>(), matmuls));
     LayerWeights convs = stage_weights(s, "weight-only");
     convs.granularity = "per-channel";

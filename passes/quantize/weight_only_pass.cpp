@@ -6,6 +6,7 @@
 
 #include "passes/quantize/quant_graph.h"
 #include "passes/quantize/quant_layers.h"
+#include "passes/quantize/recurrent_quant.h"
 
 namespace scalec::passes {
 
@@ -64,12 +65,20 @@ std::string QuantizeWeightOnly::run(ir::Model& model) {
   }
   quant::remove_unused_initializers(g);
   g.sort_topologically();
+  quant::RecurrentQuantOptions ro;  // per row whatever the granularity: a row is one gate unit's weights
+  ro.bits = wo.bits;
+  ro.exclude_nodes = options_.exclude_nodes;
+  ro.exclude_ops = options_.exclude_ops;
+  ro.only_ops = options_.only_ops;
+  ro.keep_io_float = options_.keep_io_float;
+  const quant::RecurrentQuantResult rec = quant::quantize_recurrent(model, ro);
+  quant::merge_into(rec, report_);
   const char* gran = wo.granularity == quant::Granularity::kBlock      ? "blockwise"
                      : wo.granularity == quant::Granularity::kPerChannel ? "per-channel"
                                                                           : "per-tensor";
-  return fmt::format("quantize-weight-only: {} ({} weights int{} {}{})", report_.coverage.summary("quantized"),
+  return fmt::format("quantize-weight-only: {} ({} weights int{} {}{}{})", report_.coverage.summary("quantized"),
                      report_.weights_quantized, wo.bits, gran,
-                     wo.block_size > 0 ? fmt::format(", block {}", wo.block_size) : std::string());
+                     wo.block_size > 0 ? fmt::format(", block {}", wo.block_size) : std::string(), quant::recurrent_note(rec));
 }
 
 }  // namespace scalec::passes

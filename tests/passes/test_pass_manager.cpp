@@ -78,7 +78,7 @@ TEST_CASE("every registered pass prints options that parse back to the same pass
   }
   // Options that are not the defaults survive the round trip.
   const std::string qdq = "quantize-qdq<bits=4;granularity=per-tensor;block=0;symmetric=false;layer-bits=a=8,b=3;exclude-nodes=a,b;"
-                          "keep-io-float=true;act-symmetric=true;method=minmax;percentile=99.9>";
+                          "keep-io-float=true;recurrent-bits=6;act-symmetric=true;method=minmax;percentile=99.9>";
   CHECK(passes::create_pass(passes::parse_pipeline(qdq)[0])->text() == qdq);
   const std::string prune = "prune-magnitude<sparsity=0.75;global=true;layer-sparsity=fc=0.25;skip=conv*;prune-first=true;prune-last=false>";
   CHECK(passes::create_pass(passes::parse_pipeline(prune)[0])->text() == prune);

@@ -340,7 +340,7 @@ def test_quantize_that_changes_no_layer_exits_2_with_reasons(scalec, tmp_path):
     onnx.save(onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 13)]), relu)
     out = tmp_path / "o.onnx"
     rc, err = bad(scalec, relu, "--format", "dynamic", "-o", out)
-    assert rc == 2 and "no Conv, ConvTranspose, Gemm or MatMul layer" in err, err
+    assert rc == 2 and "no Conv, ConvTranspose, Gemm, MatMul, LSTM, GRU or RNN layer" in err, err
     assert not out.exists()
     # Weight-only on mlp with its every layer excluded: nothing written, the reason grouped.
     before = (TEST_MODELS_DIR / "mlp.onnx").read_bytes()
