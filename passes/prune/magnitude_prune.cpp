@@ -62,6 +62,23 @@ void mask_smallest(const std::vector<double>& mag, int64_t k, ir::Tensor& mask) 
   for (std::ptrdiff_t i = 0; i < kk; ++i) zero_at(mask, idx[static_cast<size_t>(i)]);
 }
 
+// mask_smallest within each block of `rows` consecutive rows of a [D, G*H, C] recurrent weight (one
+// gate of one direction), each block at `sparsity`: a gate whose weights are smaller than the
+// others' keeps its share instead of being emptied.
+void mask_smallest_per_block(const std::vector<double>& mag, int64_t rows, int64_t cols, double sparsity, ir::Tensor& mask) {
+  const int64_t block = rows * cols;
+  const int64_t k = std::llround(sparsity * static_cast<double>(block));
+  ir::Tensor part(mask.dtype(), {block});
+  for (int64_t start = 0; start + block <= static_cast<int64_t>(mag.size()); start += block) {
+    const std::vector<double> sub(mag.begin() + start, mag.begin() + start + block);
+    ir::Tensor m = ones_like(part);
+    mask_smallest(sub, k, m);
+    for (int64_t i = 0; i < block; ++i) {
+      if (m.element_as_double(i) == 0.0) zero_at(mask, static_cast<size_t>(start + i));
+    }
+  }
+}
+
 // Keeps the n largest of every m consecutive entries along `axis`; false when the axis length is not a multiple of m.
 bool mask_n_m(const std::vector<double>& mag, const std::vector<int64_t>& shape, int64_t axis, int n, int m, ir::Tensor& mask) {
   const int64_t len = shape[static_cast<size_t>(axis)];
@@ -129,11 +146,13 @@ void parse_n_m(const std::string& text, int& n, int& m) {
 MagnitudePruneResult magnitude_masks(const ir::Model& model, const MagnitudePruneOptions& o) {
   if (!(o.sparsity >= 0 && o.sparsity < 1)) throw_bad_input("sparsity must be in [0, 1), got {}", o.sparsity);
   const std::vector<PrunableWeight> ws = prunable_weights(model);
-  if (ws.empty()) throw_bad_input("the model has no prunable weights (float initializers of Conv, ConvTranspose, Gemm or MatMul)");
+  if (ws.empty()) throw_bad_input("the model has no prunable weights (float initializers of Conv, ConvTranspose, Gemm, MatMul, LSTM, GRU or RNN)");
   check_names(o, ws);
 
   MagnitudePruneResult r;
   std::vector<size_t> global_pool;
+  // First and last are layers (nodes): a recurrent node's W and R go together.
+  const bool several_layers = ws.front().node != ws.back().node;
   for (size_t k = 0; k < ws.size(); ++k) {
     const PrunableWeight& p = ws[k];
     const ir::Tensor& w = *p.weight->initializer;
@@ -141,10 +160,10 @@ MagnitudePruneResult magnitude_masks(const ir::Model& model, const MagnitudePrun
     const double* over = override_for(o, p);
     if (any_glob_matches(o.skip, {p.layer, p.weight->name()})) {
       lr.note = lr.reason = "--skip";
-    } else if (k == 0 && !o.prune_first && !over && ws.size() > 1) {
+    } else if (p.node == ws.front().node && !o.prune_first && !over && several_layers) {
       lr.note = "first layer kept dense";
       lr.reason = "first layer kept dense (--prune-first prunes it)";
-    } else if (k + 1 == ws.size() && !o.prune_last && !over && ws.size() > 1) {
+    } else if (p.node == ws.back().node && !o.prune_last && !over && several_layers) {
       lr.note = "last layer kept dense";
       lr.reason = "last layer kept dense (--prune-last prunes it)";
     } else {
@@ -161,7 +180,8 @@ MagnitudePruneResult magnitude_masks(const ir::Model& model, const MagnitudePrun
         }
       } else if (over || !o.global) {
         lr.target = over ? *over : o.sparsity;
-        mask_smallest(mag, std::llround(lr.target * static_cast<double>(w.numel())), mask);
+        if (p.gate_rows > 0) mask_smallest_per_block(mag, p.gate_rows, w.shape()[2], lr.target, mask);
+        else mask_smallest(mag, std::llround(lr.target * static_cast<double>(w.numel())), mask);
         r.masks.emplace(p.weight->name(), std::move(mask));
       } else {
         lr.target = o.sparsity;

@@ -11,17 +11,21 @@
 #include "ir/node_attrs.h"
 #include "ir/weight_slots.h"
 #include "passes/core/constant.h"
+#include "passes/prune/prunable.h"
 
 namespace scalec::passes {
 
 namespace {
 
 // A float weight a node reads: an initializer or a Constant's output, with enough extent to be
-// a layer's matrix (two dims > 1), or anything in a layer op's weight slot. Null otherwise.
+// a layer's matrix (two dims > 1), or anything in a layer op's weight slot (LSTM/GRU/RNN: W and R
+// only). Null otherwise.
 const ir::Tensor* layer_weight(const ir::Graph& g, const ir::Node& n, size_t input) {
   const ir::Value* v = n.input(input);
   const ir::Tensor* t = v ? constant_tensor(g, v) : nullptr;
   if (!t || !ir::dtype_is_float(t->dtype())) return nullptr;
+  // A recurrent node's matrices are W and R; B ([D, 2*G*H]) and the states are not.
+  if (is_recurrent_layer(n)) return input == 1 || input == 2 ? t : nullptr;
   const auto slot = ir::weight_slot(n, t->rank());
   if (slot && slot->input == input) return t;
   return std::count_if(t->shape().begin(), t->shape().end(), [](int64_t d) { return d > 1; }) >= 2 ? t : nullptr;
@@ -58,19 +62,29 @@ void add_other_layers(const ir::Model& model, const std::set<std::string>& cover
 Coverage magnitude_coverage(const ir::Model& model, const std::vector<LayerPruneResult>& layers) {
   Coverage c;
   std::set<std::string> covered;
-  for (const LayerPruneResult& l : layers) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerPruneResult& l = layers[i];
     covered.insert(l.weight);
-    const bool changed = l.zeros_after > l.zeros_before;
+    bool changed = l.zeros_after > l.zeros_before;
+    int64_t elements = l.elements;
+    // A recurrent node's W and R (adjacent, same layer name) are one layer.
+    const bool recurrent = l.op == "LSTM" || l.op == "GRU" || l.op == "RNN";
+    while (recurrent && i + 1 < layers.size() && layers[i + 1].layer == l.layer && layers[i + 1].op == l.op) {
+      const LayerPruneResult& next = layers[++i];
+      covered.insert(next.weight);
+      changed = changed || next.zeros_after > next.zeros_before;
+      elements += next.elements;
+    }
     std::string why = l.reason;
     if (why.empty() && !changed) {
       const int64_t wanted = std::llround(l.target * static_cast<double>(l.elements));
       why = l.target == 0 ? "sparsity 0" : l.zeros_before >= wanted ? "already at the target sparsity"
                                                                       : "no weight under the global threshold";
     }
-    c.add(l.layer, l.elements, changed, why);
+    c.add(l.layer, elements, changed, why);
   }
   add_other_layers(model, covered, [](const ir::Node& n) {
-    return fmt::format("{} weights (prune handles Conv, ConvTranspose, Gemm, MatMul)", n.op_type());
+    return fmt::format("{} weights (prune handles Conv, ConvTranspose, Gemm, MatMul, LSTM, GRU, RNN)", n.op_type());
   }, c);
   return c;
 }
@@ -90,6 +104,7 @@ Coverage channel_coverage(const ir::Model& original, const ChannelPruneReport& r
     if (n.op_type() == "Conv" && ir::int_attr(n, "group", 1) != 1) {
       return std::string("grouped Conv on channels no prunable layer produces");
     }
+    if (is_recurrent_layer(n)) return fmt::format("{} hidden units (channel pruning does not cut them)", n.op_type());
     return fmt::format("{} weights (channel pruning handles Conv, Gemm, MatMul)", n.op_type());
   }, c);
   return c;

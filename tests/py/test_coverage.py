@@ -14,7 +14,7 @@ from conftest import CRASH_MARKERS, REPO_ROOT, TEST_MODELS_DIR
 LENET = TEST_MODELS_DIR / "lenet_digits.onnx"
 CNN_INIT = REPO_ROOT / "tests" / "reference" / "cnn_digits_init.onnx"
 DIGITS_TRAIN = TEST_MODELS_DIR / "digits_train.npz"
-LSTM_PRUNE = "LSTM weights (prune handles Conv, ConvTranspose, Gemm, MatMul)"
+FIRST_DENSE = "first layer kept dense (--prune-first prunes it)"
 
 
 def float_params(path) -> dict[str, int]:
@@ -62,9 +62,9 @@ def test_prune_that_changes_no_layer_exits_2_with_reasons(scalec, tmp_path):
     # Channel pruning with every group held back.
     err = refused(scalec, tmp_path, "prune", LENET, "--method", "channel", "--skip", "*")
     assert "nothing pruned: 0 of 4 layers" in err and "kept whole by --skip" in err, err
-    # The LSTM model's only prunable layer skipped: the LSTM is named with why.
+    # The LSTM model: its LSTM (W and R, one layer) is the first layer, its Gemm skipped.
     err = refused(scalec, tmp_path, "prune", lstm_model(tmp_path / "lstm.onnx"), "--skip", "fc")
-    assert "nothing pruned: 0 of 2 layers" in err and f"1 {LSTM_PRUNE}: lstm" in err and "1 --skip: fc" in err, err
+    assert "nothing pruned: 0 of 2 layers" in err and f"1 {FIRST_DENSE}: lstm" in err and "1 --skip: fc" in err, err
 
 
 def test_prune_coverage_counts_layers_and_all_float_weights(scalec, tmp_path):
@@ -91,20 +91,20 @@ def test_prune_coverage_counts_layers_and_all_float_weights(scalec, tmp_path):
 
 
 def test_prune_share_is_of_all_weights_not_only_pruned_layers(scalec, tmp_path):
-    """One Gemm at 50% in an LSTM model zeroes 40 of 538 weights (7.4%), not 50%."""
+    """The LSTM at 50% in a 538-weight model zeroes 192 (35.7%), not 50%; the last Gemm stays dense."""
     model = lstm_model(tmp_path / "lstm.onnx")
     params = float_params(model)
     assert sum(params.values()) == 538
     out, report = tmp_path / "o.onnx", tmp_path / "r.json"
-    rc, stdout, err = scalec("prune", model, "--sparsity", 0.5, "-o", out, "--report", report)
+    rc, stdout, err = scalec("prune", model, "--sparsity", 0.5, "--prune-first", "-o", out, "--report", report)
     assert rc == 0, err
     r = json.loads(report.read_text())
     c = r["coverage"]
-    assert (c["layers_changed"], c["layers_total"], c["params_changed"], c["params_total"]) == (1, 2, 80, 538)
-    assert c["left"] == [{"reason": LSTM_PRUNE, "count": 1, "params": 128 + 256, "names": ["lstm"]}]
-    assert abs(r["all_weights_sparsity"] - 40 / 538) < 1e-12
-    assert "pruned 1 of 2 layers, 14.9% of weights; 7.4% of all weights now zero" in stdout, stdout
-    assert f"left: 1 {LSTM_PRUNE}: lstm" in stdout
+    assert (c["layers_changed"], c["layers_total"], c["params_changed"], c["params_total"]) == (1, 2, 128 + 256, 538)
+    assert c["left"] == [{"reason": "last layer kept dense (--prune-last prunes it)", "count": 1, "params": 80,
+                          "names": ["fc"]}]
+    assert abs(r["all_weights_sparsity"] - 192 / 538) < 1e-12
+    assert "pruned 1 of 2 layers, 71.4% of weights; 35.7% of all weights now zero" in stdout, stdout
 
 
 def test_channel_prune_reports_coverage(scalec, tmp_path):

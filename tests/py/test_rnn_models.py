@@ -3,8 +3,7 @@ nn.GRU reading digits as 8 rows of 8 features (tests/reference/make_rnn_referenc
 
 `scalec infer` equals ONNX Runtime (1e-4), `scalec eval` agrees with ONNX Runtime's predictions,
 `scalec finetune` replays PyTorch's first 20 SGD steps (loss and weights within 1e-4) and trains
-both models from random weights, and `prune`, which does not handle recurrent weights, says so
-instead of claiming the whole model.
+both models from random weights, and `prune` counts the recurrent weights as one layer of the model.
 """
 from __future__ import annotations
 
@@ -88,12 +87,14 @@ def test_finetune_replays_pytorch_sgd_steps_on_the_lstm(scalec, tmp_path):
         np.testing.assert_allclose(after[k], ref[k], rtol=1e-4, atol=2e-5, err_msg=k)
 
 
-def test_prune_does_not_claim_the_recurrent_weights(scalec, tmp_path):
-    """The LSTM model's only layer prune handles is its Linear (160 of 1,834 weights): it says what it left."""
-    rc, stdout, err = scalec("prune", MODELS["lstm"], "--sparsity", 0.5, "--prune-last", "-o", tmp_path / "p.onnx",
-                             "--report", tmp_path / "p.json")
+def test_prune_counts_the_recurrent_weights(scalec, tmp_path):
+    """The LSTM's W and R (1,536 of 1,834 weights) are one layer: pruned at 50% with the Linear, 92.5% of the
+    weights are in pruned layers; by default the LSTM (first) and the Linear (last) stay dense and nothing is pruned."""
+    rc, stdout, err = scalec("prune", MODELS["lstm"], "--sparsity", 0.5, "--prune-first", "--prune-last",
+                             "-o", tmp_path / "p.onnx", "--report", tmp_path / "p.json")
     assert rc == 0, err
     c = json.loads((tmp_path / "p.json").read_text())["coverage"]
-    assert (c["layers_changed"], c["layers_total"], c["params_changed"], c["params_total"]) == (1, 2, 160, 1834), c
-    assert "pruned 1 of 2 layers, 8.7% of weights" in stdout and "left: 1 LSTM weights" in stdout, stdout
-
+    assert (c["layers_changed"], c["layers_total"], c["params_changed"], c["params_total"]) == (2, 2, 1696, 1834), c
+    assert "pruned 2 of 2 layers, 92.5% of weights; 46.2% of all weights now zero" in stdout, stdout
+    rc, _, err = scalec("prune", MODELS["lstm"], "--sparsity", 0.5, "-o", tmp_path / "q.onnx")
+    assert rc == 2 and "first layer kept dense (--prune-first prunes it): /rnn/LSTM" in err, err
