@@ -7,6 +7,7 @@
 #include "ir/error.h"
 #include "passes/quantize/quant_graph.h"
 #include "passes/quantize/recurrent_quant.h"
+#include "passes/quantize/subgraph_layers.h"
 
 namespace scalec::passes {
 
@@ -153,6 +154,7 @@ std::string QuantizeDynamic::run(ir::Model& model) {
   g.sort_topologically();
   const quant::RecurrentQuantResult rec = quant::quantize_recurrent(model, options_, true);
   quant::merge_into(rec, report_);
+  quant::add_subgraph_layers(model, options_.only_ops, report_.coverage);  // left float, counted
   return fmt::format("quantize-dynamic: {} ({} MatMulInteger + {} ConvInteger{}, weights int{}, {} activations uint8 at run time)",
                      report_.coverage.summary("quantized"), matmuls, integer_layers - matmuls, quant::recurrent_note(rec),
                      wo.bits, report_.activations_quantized);

@@ -12,6 +12,7 @@
 #include "passes/quantize/quant_bias.h"
 #include "passes/quantize/quant_graph.h"
 #include "passes/quantize/recurrent_quant.h"
+#include "passes/quantize/subgraph_layers.h"
 
 namespace scalec::passes {
 
@@ -312,6 +313,7 @@ std::string QuantizeQdq::run(ir::Model& model) {
   g.sort_topologically();
   const quant::RecurrentQuantResult rec = quant::quantize_recurrent(model, options_, false);
   quant::merge_into(rec, report_);
+  quant::add_subgraph_layers(model, options_.only_ops, report_.coverage);  // left float, counted
   return fmt::format("quantize-qdq: {} ({} weights int{}{}{}, {} activations int8)", report_.coverage.summary("quantized"),
                      report_.weights_quantized, wo.bits, mixed, quant::recurrent_note(rec), report_.activations_quantized);
 }

@@ -10,6 +10,7 @@
 #include "kernels/common/quantize_math.h"
 #include "passes/quantize/quant_graph.h"
 #include "passes/quantize/recurrent_quant.h"
+#include "passes/quantize/subgraph_layers.h"
 
 namespace scalec::passes {
 
@@ -203,6 +204,7 @@ std::string QuantizeQOperator::run(ir::Model& model) {
   const std::string mixed = mixed_bits_note(g);
   const quant::RecurrentQuantResult rec = quant::quantize_recurrent(model, options_, false);
   quant::merge_into(rec, report_);
+  quant::add_subgraph_layers(model, options_.only_ops, report_.coverage);  // left float, counted
   return fmt::format("quantize-qoperator: {} ({} weights int{}{}{}, {} activations {})", report_.coverage.summary("quantized"),
                      report_.weights_quantized, wo.bits, mixed, quant::recurrent_note(rec), report_.activations_quantized,
                      options_.activation_signed ? "int8" : "uint8");

@@ -7,6 +7,7 @@
 #include "passes/quantize/quant_graph.h"
 #include "passes/quantize/quant_layers.h"
 #include "passes/quantize/recurrent_quant.h"
+#include "passes/quantize/subgraph_layers.h"
 
 namespace scalec::passes {
 
@@ -76,6 +77,7 @@ std::string QuantizeWeightOnly::run(ir::Model& model) {
   const char* gran = wo.granularity == quant::Granularity::kBlock      ? "blockwise"
                      : wo.granularity == quant::Granularity::kPerChannel ? "per-channel"
                                                                           : "per-tensor";
+  quant::add_subgraph_layers(model, options_.only_ops, report_.coverage);  // left float, counted
   return fmt::format("quantize-weight-only: {} ({} weights int{} {}{}{})", report_.coverage.summary("quantized"),
                      report_.weights_quantized, wo.bits, gran,
                      wo.block_size > 0 ? fmt::format(", block {}", wo.block_size) : std::string(), quant::recurrent_note(rec));
