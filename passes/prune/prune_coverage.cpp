@@ -31,12 +31,12 @@ const ir::Tensor* layer_weight(const ir::Graph& g, const ir::Node& n, size_t inp
   return std::count_if(t->shape().begin(), t->shape().end(), [](int64_t d) { return d > 1; }) >= 2 ? t : nullptr;
 }
 
-// Adds the main graph's weight layers whose weights are not in `covered` (each weight counted
-// once, with its first reader), `why` saying why each is left; then the other float weights.
-void add_other_layers(const ir::Model& model, const std::set<std::string>& covered,
-                      const std::function<std::string(const ir::Node&)>& why_left, Coverage& c) {
-  const ir::Graph& g = *model.graph;
-  std::set<const ir::Value*> seen;
+// Adds the weight layers of `g` whose weights are not in `covered` or `seen` (each weight counted
+// once, with its first reader), `why_left` saying why each is left; then those of its subgraphs,
+// which prune does not enter.
+void add_graph_layers(const ir::Graph& g, const std::set<std::string>& covered,
+                      const std::function<std::string(const ir::Node&)>& why_left, std::set<const ir::Value*>& seen,
+                      Coverage& c) {
   for (const ir::Node* n : g.topological_order()) {
     int64_t params = 0;
     std::string first_weight;
@@ -53,6 +53,23 @@ void add_other_layers(const ir::Model& model, const std::set<std::string>& cover
     const std::string why = from_constant ? std::string("weights in Constant nodes") : why_left(*n);
     c.add(n->name.empty() ? first_weight : n->name, params, false, why);
   }
+  const auto inside = [](const ir::Node&) {
+    return std::string("inside an If/Loop/Scan body (prune does not descend into subgraphs yet)");
+  };
+  for (const auto& n : g.nodes()) {
+    for (const ir::Attribute& a : n->attributes()) {
+      if (a.kind == ir::Attribute::Kind::kGraph && a.g) add_graph_layers(*a.g, covered, inside, seen, c);
+      for (const auto& sg : a.graphs) add_graph_layers(*sg, covered, inside, seen, c);
+    }
+  }
+}
+
+// Adds every weight layer the prune pass did not cover (`covered`), then the other float weights.
+void add_other_layers(const ir::Model& model, const std::set<std::string>& covered,
+                      const std::function<std::string(const ir::Node&)>& why_left, Coverage& c) {
+  const ir::Graph& g = *model.graph;
+  std::set<const ir::Value*> seen;
+  add_graph_layers(g, covered, why_left, seen, c);
   const int64_t total = ir::compute_model_stats(g).parameters;
   c.add_other_params(std::max<int64_t>(0, total - c.params_total()));
 }

@@ -102,9 +102,9 @@ def test_a_subgraph_with_an_op_scalec_lacks_is_refused_naming_it(tmp_path):
     assert not (tmp_path / "o.npz").exists()
 
 
-def test_quantize_counts_layers_inside_subgraphs_as_left_float(tmp_path):
-    """A Gemm in the main graph and a MatMul in each If branch: quantize rewrites the Gemm and says the
-    branch layers stayed float, instead of reporting the model fully quantized."""
+def test_quantize_and_prune_count_layers_inside_subgraphs_as_left(tmp_path):
+    """A Gemm in the main graph and a MatMul in each If branch: quantize and prune rewrite the Gemm and
+    say the branch layers were left, instead of reporting the whole model done."""
     wb = [numpy_helper.from_array(RNG.normal(size=(8, 8)).astype(np.float32), n) for n in ("Wa", "Wb")]
     then_g = helper.make_graph([helper.make_node("MatMul", ["h", "Wa"], ["t"], name="then_mm")], "then", [], [vi("t", ["N", 8])])
     else_g = helper.make_graph([helper.make_node("MatMul", ["h", "Wb"], ["e"], name="else_mm")], "else", [], [vi("e", ["N", 8])])
@@ -122,6 +122,9 @@ def test_quantize_counts_layers_inside_subgraphs_as_left_float(tmp_path):
     line = next(l for l in out.splitlines() if "inside an If/Loop/Scan body" in l)
     assert "2 inside an If/Loop/Scan body (quantize does not descend into subgraphs yet)" in line
     assert "then_mm" in line and "else_mm" in line
+    rc, out, err = run_scalec("prune", tmp_path / "m.onnx", "--sparsity", "0.5", "-o", tmp_path / "p.onnx")
+    assert rc == 0, err
+    assert "pruned 1 of 3 layers" in out and "2 inside an If/Loop/Scan body (prune does not descend" in out
     x = RNG.normal(size=(4, 8)).astype(np.float32)
     y = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     ref = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
