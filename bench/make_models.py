@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Writes the CPU benchmark models: seeded random-weight ResNet-18, MobileNetV2 and a 4-layer
-Transformer encoder, exported from PyTorch to ONNX with a dynamic batch dimension "N".
+"""Writes the CPU benchmark models: seeded random-weight ResNet-18, MobileNetV2, a 4-layer
+Transformer encoder, and LSTM and GRU sequence classifiers (28 steps of 28 features, 128 units),
+exported from PyTorch to ONNX with a dynamic batch dimension "N".
 
 Run with Debian's Python (torch 1.13, onnx 1.12): /usr/bin/python3 bench/make_models.py [OUT_DIR]
 torchvision is not installed, so the nets are written here by hand, following torchvision's
@@ -147,6 +148,20 @@ class EncoderLayer(nn.Module):
         return self.norm2(x + self.fc2(self.gelu(self.fc1(x))))
 
 
+class RecurrentClassifier(nn.Module):
+    """A sequence classifier on 28 steps of 28 features (Fashion-MNIST rows): one LSTM or GRU layer of
+    128 units, then a Linear on the last step (the issue's LSTM speed row against ONNX Runtime)."""
+
+    def __init__(self, kind: str, hidden: int = 128, classes: int = 10):
+        super().__init__()
+        self.rnn = (nn.LSTM if kind == "lstm" else nn.GRU)(28, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y[:, -1])
+
+
 class Transformer(nn.Module):
     def __init__(self, layers: int = 4, d: int = 256, heads: int = 4, ffn: int = 1024):
         super().__init__()
@@ -160,6 +175,8 @@ MODELS = {
     "resnet18": (ResNet18, (3, 224, 224)),
     "mobilenetv2": (MobileNetV2, (3, 224, 224)),
     "transformer": (Transformer, (SEQ, 256)),
+    "lstm": (lambda: RecurrentClassifier("lstm"), (28, 28)),
+    "gru": (lambda: RecurrentClassifier("gru"), (28, 28)),
 }
 
 
@@ -173,6 +190,9 @@ def count_macs(model: nn.Module, sample_shape) -> int:
             total += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
         elif isinstance(m, nn.Linear):
             total += out.numel() * m.in_features
+        elif isinstance(m, (nn.LSTM, nn.GRU)):
+            gates = 4 if isinstance(m, nn.LSTM) else 3
+            total += out[0].shape[1] * gates * m.hidden_size * (m.input_size + m.hidden_size)
         elif isinstance(m, EncoderLayer):
             _, s, d = inputs[0].shape
             total += 2 * s * s * d  # Q K^T and att V over all heads

@@ -21,7 +21,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = ["resnet18", "mobilenetv2", "transformer"]
+MODELS = ["resnet18", "mobilenetv2", "transformer", "lstm", "gru"]
 
 # Op types grouped so scalec's unfused graph and ORT's fused one compare (ORT at ORT_ENABLE_ALL
 # runs e.g. Conv+Relu as FusedConv, MatMul+Add as Gemm/FusedMatMul, Erf-GELU as Gelu/BiasGelu).
