@@ -152,6 +152,7 @@ StageResult run_qat(ir::Model& model, const ir::Model& original, const QatOption
 
   // Ranges as quantize --format qdq calibrates them: the starting point of the moving averages.
   passes::QdqOptions q = passes::stage_qdq_options(s);
+  q.recurrent_left_reason = "recurrent weights are not trained in fake-quant form (--qat)";
   std::optional<DataStream> calib;
   calibration::BatchSource source;
   if (!in.calib.empty()) {

@@ -50,6 +50,9 @@ struct QdqOptions {
   /// Bits of recurrent weights stored weight-only (passes/quantize/recurrent_quant.h): no integer
   /// kernel reads them, so they take --bits, not the reduced range `weights` may have.
   int recurrent_bits = 8;
+  /// Why the recurrent layers stay float ("" quantizes them): quantization-aware training does not
+  /// train them in fake-quant form, so it leaves them, counted, with this reason.
+  std::string recurrent_left_reason;
   bool activation_signed = true;
   bool activation_symmetric = false;
   std::set<std::string> exclude_nodes;  ///< node names left in float

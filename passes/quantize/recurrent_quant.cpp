@@ -20,6 +20,7 @@ constexpr const char* kMicrosoftDomain = "com.microsoft";
 std::string float_reason(const ir::Graph& g, const ir::Node& n, const RecurrentQuantOptions& o) {
   if (o.exclude_nodes.count(n.name)) return "excluded by --exclude-nodes";
   if (o.exclude_ops.count(n.op_type())) return "excluded by --exclude-ops";
+  if (!o.left_reason.empty()) return o.left_reason;
   for (size_t i : {size_t{1}, size_t{2}}) {
     const ir::Tensor* t = float_weight(g, n.input(i));
     if (t == nullptr) return fmt::format("{} W or R not a constant float32 initializer", n.op_type());
@@ -191,6 +192,7 @@ RecurrentQuantResult quantize_recurrent(ir::Model& model, const QdqOptions& o, b
   r.exclude_ops = o.exclude_ops;
   r.only_ops = o.only_ops;
   r.keep_io_float = o.keep_io_float;
+  r.left_reason = o.recurrent_left_reason;
   return quantize_recurrent(model, r);
 }
 

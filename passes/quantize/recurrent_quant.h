@@ -38,6 +38,7 @@ struct RecurrentQuantOptions {
   std::set<std::string> exclude_nodes, exclude_ops;
   std::set<std::string> only_ops;     ///< when not empty, recurrent ops not listed are skipped and not counted
   bool keep_io_float = false;
+  std::string left_reason;            ///< when set, every recurrent node stays float with this reason
 };
 
 /// True for the default-domain LSTM, GRU and RNN nodes.

@@ -207,3 +207,12 @@ def test_one_node_models_quantize_and_run_alike(scalec, op, direction, layout, f
         tol = 0.05 if form == "DynamicQuantizeLSTM" else 1e-4  # ONNX Runtime rounds x and h to uint8 there
         np.testing.assert_allclose(mine[name], got[i], atol=tol, err_msg=name)
         assert sqnr(ref[i], got[i]) > 30, (name, sqnr(ref[i], got[i]))
+
+
+def test_qat_leaves_the_recurrent_layer_float_and_says_so(scalec, trained, tmp_path):
+    """--qat trains the Linear in fake-quant form; the LSTM stays float, counted, with why."""
+    out, stdout, report = quantize(scalec, trained["lstm"], tmp_path, "--qat", "--data", DIGITS_TRAIN, "--epochs", 1)
+    c = report["coverage"]
+    assert (c["layers_changed"], c["layers_total"]) == (1, 2), c
+    assert "left in float: 1 recurrent weights are not trained in fake-quant form (--qat): /rnn/LSTM" in stdout, stdout
+    assert [n.op_type for n in onnx.load(str(out)).graph.node].count("LSTM") == 1
