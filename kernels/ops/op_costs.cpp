@@ -37,6 +37,7 @@ std::optional<size_t> weight_input(const ir::Node& n) {
 // LSTM, GRU, RNN (ai.onnx): their weights are not a slot of the pruning/quantization table, but
 // their products are most of a recurrent model's work.
 bool is_recurrent(const ir::Node& n) {
+  if (n.domain() == "com.microsoft") return n.op_type() == "DynamicQuantizeLSTM";
   return (n.domain().empty() || n.domain() == "ai.onnx") &&
          (n.op_type() == "LSTM" || n.op_type() == "GRU" || n.op_type() == "RNN");
 }
@@ -49,6 +50,8 @@ std::optional<int64_t> recurrent_macs(const ir::Node& n) {
   auto w = shape_of(n.input(1));
   auto r = shape_of(n.input(2));
   if (!x || !w || !r || x->size() != 3 || w->size() != 3 || r->size() != 3) return std::nullopt;
+  // DynamicQuantizeLSTM (com.microsoft) stores W and R transposed: [D, I, 4H] and [D, H, 4H].
+  if (n.op_type() == "DynamicQuantizeLSTM") return (*x)[0] * (*x)[1] * (*w)[0] * (*w)[2] * ((*w)[1] + (*r)[1]);
   return (*x)[0] * (*x)[1] * (*w)[0] * (*w)[1] * ((*w)[2] + (*r)[2]);
 }
 

@@ -216,3 +216,15 @@ def test_qat_leaves_the_recurrent_layer_float_and_says_so(scalec, trained, tmp_p
     assert (c["layers_changed"], c["layers_total"]) == (1, 2), c
     assert "left in float: 1 recurrent weights are not trained in fake-quant form (--qat): /rnn/LSTM" in stdout, stdout
     assert [n.op_type for n in onnx.load(str(out)).graph.node].count("LSTM") == 1
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_quantized_recurrent_layers_keep_their_macs(scalec, trained, name, tmp_path):
+    """inspect counts the same MACs per sample before and after (DynamicQuantizeLSTM's W and R are transposed)."""
+    out, _, _ = quantize(scalec, trained[name], tmp_path)
+    macs = []
+    for model in (trained[name], out):
+        rc, stdout, err = scalec("inspect", model, "--json")
+        assert rc == 0, err
+        macs.append(json.loads(stdout)["macs_per_sample"])
+    assert macs[0] == macs[1] and macs[0] > 10000, macs
