@@ -18,6 +18,9 @@ inline std::string_view as_text(const uint8_t* data, size_t size) {
 
 /// Caps one op output at 64 MB, as `--max-tensor-bytes 64M` would: sizes a model asks for are
 /// refused by the limit, not found by the allocator (libFuzzer's -malloc_limit_mb backs it up).
-inline void limit_tensor_bytes() { kernels::set_max_tensor_bytes(size_t{64} << 20); }
+inline void limit_tensor_bytes() {
+  kernels::set_max_tensor_bytes(size_t{64} << 20);
+  kernels::set_max_loop_iterations(1000);  // a Loop that never ends is refused, not a hang past -timeout
+}
 
 }  // namespace scalec::fuzz

@@ -8,6 +8,7 @@
 #include "ir/error.h"
 #include "ir/printable.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/exec/run_limits.h"
 #include "kernels/ops/op_registry.h"
 #include "kernels/ops/op_schema.h"
 
@@ -147,6 +148,10 @@ ir::Tensor stack(const std::vector<ir::Tensor>& slices, int64_t axis, const ir::
     }
   }
   const size_t eb = element_bytes(first, n);
+  if (first.bytes().size() * slices.size() > max_tensor_bytes()) {
+    throw_bad_input("[{}] node '{}': its scan output of {} slices of {} bytes passes --max-tensor-bytes", n.op_type(),
+                    ir::printable(n.name), slices.size(), first.bytes().size());
+  }
   std::vector<int64_t> shape = first.shape();
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= shape[static_cast<size_t>(d)];
@@ -189,17 +194,24 @@ std::vector<ir::Tensor> run_if(const ir::Model& model, const ir::Node& n, std::s
   return outs;
 }
 
-// Loop guard: a loop with neither trip count nor condition never ends.
-constexpr int64_t kNoTripCount = -1;
+// The trip count M: an int64 scalar (a negative one runs no iteration).
+int64_t trip_count(const ir::Tensor& m, const ir::Node& n) {
+  if (m.dtype() != ir::DType::kInt64 || m.numel() != 1) {
+    throw_bad_input("[Loop] node '{}': the trip count must be one int64, got {} {}", ir::printable(n.name), ir::dtype_name(m.dtype()),
+                    ir::shape_to_string(m.shape()));
+  }
+  return std::max<int64_t>(m.values<int64_t>()[0], 0);
+}
 
 std::vector<ir::Tensor> run_loop(const ir::Model& model, const ir::Node& n, std::span<const ir::Tensor* const> in,
                                  const OuterScope& outer, ThreadPool& pool) {
   const ir::Graph& body = subgraph(n, "body");
   const Plan plan = plan_of(model, body);
-  const int64_t trip = in.size() > 0 && in[0] ? static_cast<int64_t>(in[0]->element_as_double(0)) : kNoTripCount;
+  const bool has_trip = in.size() > 0 && in[0];
+  const int64_t trip = has_trip ? trip_count(*in[0], n) : 0;
   const bool has_cond = in.size() > 1 && in[1];
   bool cond = has_cond ? true_scalar(*in[1], "the condition", n) : true;
-  if (trip == kNoTripCount && !has_cond) {
+  if (!has_trip && !has_cond) {
     throw_bad_input("[Loop] node '{}' has neither a trip count nor a condition: it would never end", ir::printable(n.name));
   }
   std::vector<ir::Tensor> carried;
@@ -214,7 +226,12 @@ std::vector<ir::Tensor> run_loop(const ir::Model& model, const ir::Node& n, std:
   }
   const size_t n_scans = body.outputs.size() - 1 - n_carried;
   std::vector<std::vector<ir::Tensor>> scans(n_scans);
-  for (int64_t i = 0; (trip == kNoTripCount || i < trip) && cond; ++i) {
+  const int64_t limit = max_loop_iterations();
+  for (int64_t i = 0; (!has_trip || i < trip) && cond; ++i) {
+    if (i >= limit) {
+      throw_bad_input("[Loop] node '{}' ran {} iterations without ending (the limit; its condition never turned false?)",
+                      ir::printable(n.name), limit);
+    }
     std::vector<ir::Tensor> args;
     args.push_back(ir::Tensor::from_int64s({}, std::vector<int64_t>{i}));
     ir::Tensor c(ir::DType::kBool, {});

@@ -14,6 +14,8 @@ namespace scalec::kernels {
 namespace {
 std::atomic<size_t> g_max_tensor_bytes{0};  // 0: default_max_tensor_bytes()
 std::atomic<bool> g_lenient{false};
+std::atomic<int64_t> g_max_loop_iterations{0};  // 0: kDefaultLoopIterations
+constexpr int64_t kDefaultLoopIterations = 10'000'000;
 
 std::string human_bytes(size_t b) {
   const double v = static_cast<double>(b);
@@ -36,6 +38,13 @@ size_t max_tensor_bytes() {
 }
 
 void set_max_tensor_bytes(size_t bytes) { g_max_tensor_bytes.store(bytes); }
+
+int64_t max_loop_iterations() {
+  const int64_t v = g_max_loop_iterations.load();
+  return v > 0 ? v : kDefaultLoopIterations;
+}
+
+void set_max_loop_iterations(int64_t iterations) { g_max_loop_iterations.store(iterations); }
 
 bool lenient_outputs() { return g_lenient.load(); }
 

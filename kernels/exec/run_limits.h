@@ -4,6 +4,7 @@
 // whose constants ask for terabytes (Pad with pads 2^40, ConstantOfShape [2^31, 2^31]) is refused
 // with exit code 2 instead of running until the kernel's memory runs out.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -20,6 +21,11 @@ size_t default_max_tensor_bytes();
 size_t max_tensor_bytes();
 /// Sets the process-wide limit; 0 restores the default.
 void set_max_tensor_bytes(size_t bytes);
+
+/// The most iterations one Loop node may run (a loop whose condition never turns false would run
+/// forever): Error(kBadInput) past it. Default 10,000,000; set_max_loop_iterations(0) restores it.
+int64_t max_loop_iterations();
+void set_max_loop_iterations(int64_t iterations);
 
 /// --lenient: a graph output whose declared type or shape contradicts what the model computes is
 /// kept as computed instead of refused.

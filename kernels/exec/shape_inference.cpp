@@ -115,8 +115,12 @@ ShapeInferenceReport infer_into(const ir::Model& model, const ShapeInferenceOpti
       std::vector<ir::TypeInfo> inferred = control_flow_types(*n, input_types);
       const std::vector<const ir::Value*> reads = subgraph_outer_reads(*n);
       // (inputs of bounded size: the outputs' own sizes are what running it finds out)
+      // A Loop runs here only with a small trip count: its condition alone could keep it going.
+      const bool bounded = n->op_type() != "Loop" || (!values.empty() && values[0] && values[0]->numel() == 1 &&
+                                                     values[0]->dtype() == ir::DType::kInt64 &&
+                                                     values[0]->values<int64_t>()[0] <= 4096);
       const bool computable =
-          all_inputs_known &&
+          all_inputs_known && bounded &&
           std::all_of(values.begin(), values.end(), [&](const ir::Tensor* t) { return !t || t->numel() <= options.max_fold_elements; }) &&
           std::all_of(reads.begin(), reads.end(), [&](const ir::Value* v) { return known.count(v) > 0; });
       if (computable) {  // every value it reads is known: run it, as a small node is folded
