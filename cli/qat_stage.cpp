@@ -93,6 +93,7 @@ void add_qat_options(CLI::App* cmd, QatOptions& o) {
   cmd->add_option("--temperature", o.trainer.temperature, "--qat --distill: temperature T (default 4)")->check(CLI::PositiveNumber);
   cmd->add_option("--distill-weight", o.trainer.distill_alpha, "--qat --distill: A (default 0.5)")->check(CLI::Range(0.0, 1.0));
   add_optimizer_options(cmd, o.trainer);
+  add_device_option(cmd, "--device", o.trainer.device, "--qat: where the model trains");
   const std::vector<CLI::Option*> all = cmd->get_options();
   std::vector<const CLI::Option*> qat_only(all.begin() + static_cast<std::ptrdiff_t>(before), all.end());
   cmd->parse_complete_callback([&o, qat_only] {

@@ -151,6 +151,9 @@ std::vector<ir::Tensor> Autodiff::backward(Executor& forward, const NamedTensors
       }
     }
     if (!any_grad) return;
+    // If/Loop/Scan run without a kernel (control_flow.h) and have no backward rule; the constructor
+    // refuses a model whose gradients would pass through one, so none reaches here.
+    if (e->op == nullptr) throw_internal("[{}] node '{}': a gradient reached control flow", n.op_type(), n.name);
     std::unique_ptr<bool[]> wants(new bool[n.inputs().size()]);
     bool any_want = false;
     inputs.clear();

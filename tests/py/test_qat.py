@@ -137,6 +137,8 @@ def test_bad_qat_input_exits_with_a_named_problem_and_no_output(scalec, tmp_path
         (["quantize", LENET, "--qat", "--data", TRAIN, "--batch", 0], 1, "--batch is the training batch"),
         (["quantize", no_layer, "--qat", "--data", TRAIN], 2, "nothing to quantize"),
         (["quantize", LENET, "--qat", "--data", tmp_path / "missing.npz"], 2, "missing.npz"),
+        (["quantize", LENET, "--qat", "--data", TRAIN, "--device", "cuda"], 1, "this build has no CUDA kernels yet"),
+        (["quantize", LENET, "--device", "cpu", "--calib", TRAIN], 1, "--device is for --qat"),
     ]
     for args, code, fragment in cases:
         out = tmp_path / "out.onnx"
