@@ -87,10 +87,17 @@ void recount(const ir::Model& original, const ir::Model& model, std::vector<pass
 
 std::string layer_table(const std::vector<passes::LayerPruneResult>& layers) {
   std::string t = fmt::format("{:<34} {:<6} {:>10} {:>9} {:>9}  {}\n", "layer", "op", "weights", "before", "after", "note");
+  const passes::LayerPruneResult* previous = nullptr;
   for (const passes::LayerPruneResult& l : layers) {
     const double n = static_cast<double>(std::max<int64_t>(l.elements, 1));
-    t += fmt::format("{:<34} {:<6} {:>10} {:>8.1f}% {:>8.1f}%  {}\n", l.layer, l.op, l.elements, 100.0 * static_cast<double>(l.zeros_before) / n,
+    std::string name = l.layer;
+    if (l.op == "LSTM" || l.op == "GRU" || l.op == "RNN") {  // a recurrent layer's rows: its W, then its R
+      const bool second = previous && previous->layer == l.layer && previous->op == l.op;
+      name += second ? " (R)" : " (W)";
+    }
+    t += fmt::format("{:<34} {:<6} {:>10} {:>8.1f}% {:>8.1f}%  {}\n", name, l.op, l.elements, 100.0 * static_cast<double>(l.zeros_before) / n,
                      100.0 * static_cast<double>(l.zeros_after) / n, l.note);
+    previous = &l;
   }
   return t;
 }
