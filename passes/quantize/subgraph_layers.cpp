@@ -6,7 +6,7 @@ namespace {
 
 const std::set<std::string> kLayerOps = {"Conv", "ConvTranspose", "Gemm", "MatMul", "LSTM", "GRU", "RNN"};
 
-// Float weight elements of a layer: its constant inputs after the first (W, R; biases too small to matter are counted alike).
+// Float weight elements of a layer: input 1 (the weight), and for LSTM/GRU/RNN inputs 1 and 2 (W and R).
 int64_t weight_params(const ir::Node& n) {
   int64_t params = 0;
   const size_t last = n.op_type() == "LSTM" || n.op_type() == "GRU" || n.op_type() == "RNN" ? 3 : 2;

@@ -147,9 +147,14 @@ TEST_CASE("BatchNorm in fake-quant form: normalizes like the fold, freezes into 
   }
   CHECK(worst <= 0.02 * scale);
   // The weight each FakeQuantize sees is W * gamma / sigma, computed from the trained tensors.
+  int unfolded_layers = 0;
   for (const passes::FakeQuantWeight& w : fq.weights) {
-    if (const auto fw = bn.folded_weight(w)) CHECK(bn.trained_weight(w) != w.fake_quant->input(0));
+    if (!bn.folded_weight(w)) continue;
+    ++unfolded_layers;
+    CHECK(bn.trained_weight(w) != w.fake_quant->input(0));
+    CHECK(!w.fake_quant->input(0)->is_initializer());  // computed: W * gamma / sigma
   }
+  CHECK(unfolded_layers == 5);
 
   bn.freeze();
   ir::verify_or_throw(m);
